@@ -1,0 +1,396 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/optimizer"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/policypush/policypush/internal/profile"
+)
+
+// maxConditions bounds a policy's conditions so that an outcome can hold
+// them in one bit mask.
+const maxConditions = 64
+
+// Policy is a compiled rule. It is immutable and safe for concurrent use.
+type Policy struct {
+	*Rule
+	conds  []*program
+	amount *program
+	fields []string
+	// temporal is set when the result can change with time alone.
+	temporal   bool
+	paramIndex map[string]int // name → index in the set's params vector
+}
+
+// program is one compiled expression.
+type program struct {
+	spec     *ExprSpec
+	prog     *vm.Program
+	reads    *reads
+	required []int
+}
+
+// Set is a compiled rule set. It loads as a whole or not at all, and it is
+// immutable and safe for concurrent use.
+type Set struct {
+	policies []*Policy
+	byID     map[string]*Policy
+	lay      layouts
+	// Params in force, by time segment: segment i holds from dates[i-1]
+	// (inclusive) until dates[i]; segment 0 is before every date.
+	dates    []time.Time
+	segments []any // each a []any
+	ints     *intBox
+}
+
+// Policies returns the policies in id order.
+func (s *Set) Policies() []*Policy { return s.policies }
+
+// Policy returns the policy with the given id, or nil.
+func (s *Set) Policy(id string) *Policy { return s.byID[id] }
+
+// Fields lists the profile fields the policy reads, as dotted paths; a
+// field of an array element is written "array[].field". Later stages use it
+// to re-evaluate only the policies an event touched.
+func (p *Policy) Fields() []string { return p.fields }
+
+// Temporal reports whether the policy's result can change with time alone:
+// it reads now or a date helper, or one of its params changes value after
+// valid_from.
+func (p *Policy) Temporal() bool { return p.temporal }
+
+// Reads reports whether the policy reads the profile field at path (dotted,
+// as in a merge patch) or anything inside or around it.
+func (p *Policy) Reads(path string) bool {
+	for _, f := range p.fields {
+		f, _, _ = strings.Cut(f, "[]")
+		if f == path || strings.HasPrefix(f, path+".") || strings.HasPrefix(path, f+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// ConditionNames lists the conditions' names in order.
+func (p *Policy) ConditionNames() []string {
+	out := make([]string, len(p.Conditions))
+	for i, c := range p.Conditions {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// Compile compiles a rule set. Every problem in every rule is reported, with
+// its position, and then no set is returned.
+func Compile(rules []*Rule) (*Set, error) {
+	s := &Set{byID: map[string]*Policy{}, lay: newLayouts(), ints: newIntBox(-4096, 65536)}
+	var errs Errors
+	firstFile := map[string]*Rule{}
+	nparams := 0
+	for _, r := range rules {
+		if prev := firstFile[r.ID]; prev != nil {
+			errs.add(r.pos["id"], "duplicate policy id %q (also in %s)", r.ID, prev.pos["id"])
+			continue
+		}
+		firstFile[r.ID] = r
+		p, perrs := compilePolicy(r, s.lay.of(r.Subject), nparams)
+		errs = append(errs, perrs...)
+		if p != nil {
+			nparams += len(r.Params)
+			s.policies = append(s.policies, p)
+			s.byID[r.ID] = p
+		}
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	sort.Slice(s.policies, func(i, j int) bool { return s.policies[i].ID < s.policies[j].ID })
+	s.buildSegments(nparams)
+	return s, nil
+}
+
+// buildSegments precomputes the params vector for every span of time in
+// which no param changes, so that evaluation picks one by binary search.
+func (s *Set) buildSegments(n int) {
+	seen := map[time.Time]bool{}
+	for _, p := range s.policies {
+		for _, pr := range p.Params {
+			for _, v := range pr.Values {
+				if !seen[v.From] {
+					seen[v.From] = true
+					s.dates = append(s.dates, v.From)
+				}
+			}
+		}
+	}
+	sort.Slice(s.dates, func(i, j int) bool { return s.dates[i].Before(s.dates[j]) })
+	for seg := 0; seg <= len(s.dates); seg++ {
+		vec := make([]any, n)
+		for _, p := range s.policies {
+			for _, pr := range p.Params {
+				idx := p.paramIndex[pr.Name]
+				for _, v := range pr.Values {
+					if seg > 0 && !v.From.After(s.dates[seg-1]) {
+						vec[idx] = v.Value
+					}
+				}
+			}
+		}
+		s.segments = append(s.segments, vec)
+	}
+}
+
+func compilePolicy(r *Rule, lay *layout, paramBase int) (*Policy, Errors) {
+	p := &Policy{Rule: r, paramIndex: map[string]int{}}
+	for i, pr := range r.Params {
+		p.paramIndex[pr.Name] = paramBase + i
+	}
+	env := newCheckEnv(lay, r.Params)
+	var errs Errors
+	for _, c := range r.Conditions {
+		prog, err := compileExpr(c, lay, env, p.paramIndex, true)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.conds = append(p.conds, prog)
+	}
+	if r.Amount != nil {
+		prog, err := compileExpr(r.Amount, lay, env, p.paramIndex, false)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			p.amount = prog
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	p.index(lay)
+	return p, nil
+}
+
+// index computes the fields the policy reads and whether it is temporal.
+func (p *Policy) index(lay *layout) {
+	set := map[string]bool{}
+	progs := append([]*program(nil), p.conds...)
+	if p.amount != nil {
+		progs = append(progs, p.amount)
+	}
+	for _, pr := range progs {
+		for slot := range pr.reads.slots {
+			set[lay.slots[slot].path] = true
+		}
+		for e := range pr.reads.elems {
+			set[e] = true
+			arr, _, _ := strings.Cut(e, "[]")
+			set[arr] = true
+		}
+		if pr.reads.now {
+			p.temporal = true
+		}
+	}
+	for _, pr := range p.Params {
+		if len(pr.Values) > 1 {
+			p.temporal = true
+		}
+	}
+	for f := range set {
+		p.fields = append(p.fields, f)
+	}
+	sort.Strings(p.fields)
+}
+
+// checkEnv is the typed environment a policy's expressions are checked
+// against: the profile with the field types of CONTRACTS.md §2, now, the
+// policy's params, and the date helpers.
+type checkEnv struct {
+	zero  any
+	names map[string]string // Go type string → a name an officer knows
+	lay   *layout
+}
+
+func newCheckEnv(lay *layout, params []*Param) *checkEnv {
+	ce := &checkEnv{names: map[string]string{}, lay: lay}
+	var name func(f *field, n string)
+	name = func(f *field, n string) {
+		switch f.kind {
+		case objectField:
+			ce.names[checkType(f).String()] = n
+			for _, c := range f.order {
+				name(c, n+"."+c.name)
+			}
+		case arrayField:
+			if f.elem.kind == objectField {
+				name(f.elem, n+"[] element")
+			}
+		}
+	}
+	name(lay.root, string(lay.kind))
+	pfields := make([]reflect.StructField, 0, len(params))
+	for i, p := range params {
+		pfields = append(pfields, reflect.StructField{
+			Name: fmt.Sprintf("P%d", i), Type: paramType(p), Tag: reflect.StructTag(fmt.Sprintf(`expr:"%s"`, p.Name)),
+		})
+	}
+	ptype := reflect.StructOf(pfields)
+	ce.names[ptype.String()] = "params"
+	str, num := reflect.TypeOf(""), reflect.TypeOf(0)
+	fields := []reflect.StructField{
+		{Name: "Profile", Type: checkType(lay.root), Tag: reflect.StructTag(fmt.Sprintf(`expr:"%s"`, lay.kind))},
+		{Name: "Now", Type: reflect.TypeOf(time.Time{}), Tag: `expr:"now"`},
+		{Name: "Params", Type: ptype, Tag: `expr:"params"`},
+		{Name: "Age", Type: reflect.FuncOf([]reflect.Type{str}, []reflect.Type{num}, false), Tag: `expr:"age"`},
+		{Name: "MonthsSince", Type: reflect.FuncOf([]reflect.Type{str}, []reflect.Type{num}, false), Tag: `expr:"months_since"`},
+		{Name: "DaysSince", Type: reflect.FuncOf([]reflect.Type{str}, []reflect.Type{num}, false), Tag: `expr:"days_since"`},
+		{Name: "MonthsBetween", Type: reflect.FuncOf([]reflect.Type{str, str}, []reflect.Type{num}, false), Tag: `expr:"months_between"`},
+	}
+	ce.zero = reflect.New(reflect.StructOf(fields)).Elem().Interface()
+	return ce
+}
+
+func paramType(p *Param) reflect.Type {
+	switch v := p.Values[0].Value.(type) {
+	case []any:
+		if len(v) == 0 {
+			return reflect.TypeOf([]any{})
+		}
+		return reflect.SliceOf(reflect.TypeOf(v[0]))
+	default:
+		return reflect.TypeOf(v)
+	}
+}
+
+var structType = regexp.MustCompile(`struct \{[^{}]*(\{[^{}]*\}[^{}]*)*\}`)
+
+// message makes an expr message readable by an officer: generated struct
+// types are replaced by the names of the objects they stand for.
+func (ce *checkEnv) message(m string) string {
+	// Longest first, since nested struct types appear inside outer ones.
+	keys := make([]string, 0, len(ce.names))
+	for k := range ce.names {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) })
+	for _, k := range keys {
+		m = strings.ReplaceAll(m, k, ce.names[k])
+	}
+	m = strings.ReplaceAll(m, "[]"+string(ce.lay.kind), "list")
+	return structType.ReplaceAllString(m, "object")
+}
+
+var errUnknown = errors.New("unknown: data the condition reads is absent")
+
+// compileExpr checks spec against the typed environment, then compiles its
+// run-time form.
+func compileExpr(spec *ExprSpec, lay *layout, env *checkEnv, params map[string]int, isCondition bool) (*program, *Error) {
+	fail := func(line, col int, msg string) *Error {
+		what := "condition " + fmt.Sprintf("%q", spec.Name)
+		if !isCondition {
+			what = "amount"
+		}
+		return &Error{Pos: exprPos(spec, line, col), Msg: what + ": " + msg}
+	}
+	asFileErr := func(err error) *Error {
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			return fail(fe.Line, fe.Column, env.message(fe.Message))
+		}
+		return fail(1, 0, env.message(err.Error()))
+	}
+
+	// The subject check comes first: "unknown name enterprise" would hide
+	// what went wrong.
+	tree, err := parser.Parse(spec.Expr)
+	if err != nil {
+		return nil, asFileErr(err)
+	}
+	other := profile.KindEnterprise
+	if lay.kind == profile.KindEnterprise {
+		other = profile.KindResident
+	}
+	if n := ast.Find(tree.Node, func(n ast.Node) bool {
+		id, ok := n.(*ast.IdentifierNode)
+		return ok && id.Value == string(other)
+	}); n != nil {
+		loc := n.Location()
+		e := (&file.Error{Location: loc}).Bind(tree.Source)
+		return nil, fail(e.Line, e.Column, fmt.Sprintf("the policy's subject is %s, so it cannot read %s", lay.kind, other))
+	}
+
+	opts := []expr.Option{expr.Env(env.zero), expr.DisableBuiltin("now")}
+	if isCondition {
+		opts = append(opts, expr.AsBool(), expr.WarnOnAny())
+	}
+	checked, err := expr.Compile(spec.Expr, opts...)
+	if err != nil {
+		return nil, asFileErr(err)
+	}
+	if !isCondition {
+		switch k := checked.Node().Type(); {
+		case k == nil:
+		case isNumber(k.Kind()):
+		default:
+			return nil, fail(1, 0, fmt.Sprintf("must be a number of 元, not %s", env.message(k.String())))
+		}
+	}
+
+	// The run-time form.
+	config := conf.CreateNew()
+	for _, op := range []expr.Option{expr.Env(&runEnv{}), expr.DisableBuiltin("now")} {
+		op(config)
+	}
+	for name := range config.Disabled {
+		delete(config.Builtins, name)
+	}
+	config.Check()
+	rt, err := parser.ParseWithConfig(spec.Expr, config)
+	if err != nil {
+		return nil, asFileErr(err)
+	}
+	w := &rewriter{lay: lay, params: params, r: newReads(), vars: map[string]ltype{}}
+	w.value(&rt.Node, nil, false)
+	if w.err != nil {
+		return nil, asFileErr((w.err.(*file.Error)).Bind(rt.Source))
+	}
+	if _, err := checker.Check(rt, config); err != nil {
+		return nil, fail(1, 0, "internal error compiling the run-time form: "+err.Error())
+	}
+	required := requiredSlots(rt.Node)
+	if err := optimizer.Optimize(&rt.Node, config); err != nil {
+		return nil, fail(1, 0, "internal error optimizing: "+err.Error())
+	}
+	prog, err := compiler.Compile(rt, config)
+	if err != nil {
+		return nil, fail(1, 0, "internal error compiling: "+err.Error())
+	}
+	w.r.required = required
+	return &program{spec: spec, prog: prog, reads: w.r, required: required}, nil
+}
+
+func isNumber(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.Interface:
+		return true
+	}
+	return false
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

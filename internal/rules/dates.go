@@ -1,0 +1,115 @@
+package rules
+
+import "time"
+
+// civil is a calendar date. The date helpers work on civil dates so that
+// they neither parse with the time package nor allocate.
+type civil struct{ y, m, d int }
+
+// civilOf reads "YYYY-MM-DD", "YYYY-MM" (the first of the month), an int
+// yyyymmdd, or a time.Time. Anything else is absent data: the helper's
+// condition is unknown.
+func civilOf(v any) civil {
+	switch x := v.(type) {
+	case string:
+		if c, ok := parseCivil(x); ok {
+			return c
+		}
+	case int:
+		return civil{x / 10000, x / 100 % 100, x % 100}
+	case time.Time:
+		y, m, d := x.In(Shanghai).Date()
+		return civil{y, int(m), d}
+	}
+	panic(errUnknown)
+}
+
+func parseCivil(s string) (civil, bool) {
+	if len(s) != 10 && len(s) != 7 {
+		return civil{}, false
+	}
+	num := func(s string) (int, bool) {
+		n := 0
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	y, ok1 := num(s[0:4])
+	m, ok2 := num(s[5:7])
+	d, ok3 := 1, true
+	if len(s) == 10 {
+		d, ok3 = num(s[8:10])
+		ok3 = ok3 && s[7] == '-'
+	}
+	if !ok1 || !ok2 || !ok3 || s[4] != '-' || m < 1 || m > 12 || d < 1 || d > 31 {
+		return civil{}, false
+	}
+	return civil{y, m, d}, true
+}
+
+// days counts days since 1970-01-01 (Howard Hinnant's days_from_civil).
+func (c civil) days() int {
+	y, m, d := c.y, c.m, c.d
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+// monthsBetween counts whole months from a to b; negative when b is before a.
+func monthsBetween(a, b civil) int {
+	if b.before(a) {
+		return -monthsBetween(b, a)
+	}
+	n := (b.y-a.y)*12 + b.m - a.m
+	if b.d < a.d {
+		n--
+	}
+	return n
+}
+
+func (c civil) before(o civil) bool {
+	if c.y != o.y {
+		return c.y < o.y
+	}
+	if c.m != o.m {
+		return c.m < o.m
+	}
+	return c.d < o.d
+}
+
+// intBox holds pre-boxed ints, so that helpers return the common values
+// without allocating.
+type intBox struct {
+	lo    int
+	boxes []any
+}
+
+func newIntBox(lo, hi int) *intBox {
+	b := &intBox{lo: lo, boxes: make([]any, hi-lo)}
+	for i := range b.boxes {
+		b.boxes[i] = lo + i
+	}
+	return b
+}
+
+func (b *intBox) box(n int) any {
+	if i := n - b.lo; i >= 0 && i < len(b.boxes) {
+		return b.boxes[i]
+	}
+	return n
+}

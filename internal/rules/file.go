@@ -1,0 +1,643 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/policypush/policypush/internal/profile"
+)
+
+// Shanghai is the time zone of every date in rules (China has had no DST
+// since 1991, so a fixed zone needs no tzdata).
+var Shanghai = time.FixedZone("CST", 8*3600)
+
+// Rule is one policy file as written, before compilation.
+type Rule struct {
+	File        string
+	ID          string
+	Version     int
+	Title       string
+	Description string
+	Domain      string
+	Subject     profile.Kind
+	Department  string
+	Source      Source
+	Status      Status
+	ValidFrom   time.Time  // midnight Asia/Shanghai
+	ValidUntil  *time.Time // inclusive day; nil means open-ended
+	Params      []*Param
+	Conditions  []*ExprSpec
+	Amount      *ExprSpec
+	Notify      *Notify
+
+	pos map[string]Pos // position of each top-level key's value
+}
+
+// Source is the policy document a rule implements.
+type Source struct {
+	Doc string `json:"doc"`
+	URL string `json:"url,omitempty"`
+}
+
+// Status is a rule's publication state.
+type Status string
+
+// The statuses of CONTRACTS.md §3.
+const (
+	Draft    Status = "draft"
+	Active   Status = "active"
+	Repealed Status = "repealed"
+)
+
+// Param is a dated parameter: each value takes effect on its date.
+type Param struct {
+	Name   string
+	Pos    Pos
+	Values []DatedValue // ascending by From
+}
+
+// DatedValue is one value of a Param.
+type DatedValue struct {
+	From  time.Time
+	Value any // int, float64, string, bool, or []any of those
+	Pos   Pos
+}
+
+// ExprSpec is a named expression and where it was written.
+type ExprSpec struct {
+	Name    string
+	Expr    string
+	NamePos Pos
+	ExprPos Pos
+	node    *yaml.Node
+	indent  int // block scalars: the column before the text
+}
+
+// Notify is a rule's notify block (CONTRACTS.md §3).
+type Notify struct {
+	Channels  []string `json:"channels,omitempty"`
+	OnUnknown bool     `json:"on_unknown"`
+	WeChat    *WeChat  `json:"wechat,omitempty"`
+	SMS       *SMS     `json:"sms,omitempty"`
+}
+
+// WeChat is the template or subscribe message a rule sends.
+type WeChat struct {
+	TemplateID string `json:"template_id,omitempty"`
+	// Subscribe sends a subscribe message (bizsend) instead of a template message.
+	Subscribe bool       `json:"subscribe,omitempty"`
+	URL       string     `json:"url,omitempty"`
+	Data      []KeyValue `json:"data,omitempty"`
+}
+
+// SMS is the SMS template a rule sends.
+type SMS struct {
+	TemplateCode string     `json:"template_code,omitempty"`
+	Params       []KeyValue `json:"params,omitempty"`
+}
+
+// KeyValue is one entry of an ordered map of templates.
+type KeyValue struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	Pos   Pos    `json:"-"`
+}
+
+// Channels a notify block may name.
+var knownChannels = map[string]bool{"wechat": true, "sms": true}
+
+var (
+	idPattern        = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	paramPattern     = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	placeholderRegex = regexp.MustCompile(`\{\{\s*([^}]*?)\s*\}\}`)
+	domains          = []string{"employment", "social_insurance", "talent", "labor_relations"}
+)
+
+// yfile reports problems against one YAML file.
+type yfile struct {
+	name  string
+	lines []string
+	errs  Errors
+}
+
+func (y *yfile) pos(n *yaml.Node) Pos { return Pos{File: y.name, Line: n.Line, Col: n.Column} }
+
+func (y *yfile) errorf(n *yaml.Node, format string, args ...any) {
+	y.errs.add(y.pos(n), format, args...)
+}
+
+// document parses data and returns its root node, or nil after recording
+// the syntax error.
+func (y *yfile) document(data []byte) *yaml.Node {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line := 1
+		msg := err.Error()
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			// yaml.v3 reports "yaml: line N: message".
+			if rest, ok := strings.CutPrefix(msg, "yaml: line "); ok {
+				if n, m, ok := strings.Cut(rest, ":"); ok {
+					if v, err := strconv.Atoi(n); err == nil {
+						line, msg = v, strings.TrimSpace(m)
+					}
+				}
+			} else {
+				msg = strings.TrimPrefix(msg, "yaml: ")
+			}
+		}
+		y.errs.add(Pos{File: y.name, Line: line, Col: 1}, "malformed YAML: %s", msg)
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		y.errs.add(Pos{File: y.name, Line: 1, Col: 1}, "empty file")
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// mapping checks that n is a mapping with only the allowed keys, no key
+// twice and every required key present. It returns value nodes by key.
+func (y *yfile) mapping(n *yaml.Node, what string, allowed []string, required ...string) map[string]*yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		y.errorf(n, "%s must be a mapping", what)
+		return nil
+	}
+	ok := map[string]bool{}
+	for _, k := range allowed {
+		ok[k] = true
+	}
+	out := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case !ok[k.Value]:
+			y.errorf(k, "unknown key %q in %s (allowed: %s)", k.Value, what, strings.Join(allowed, ", "))
+		case out[k.Value] != nil:
+			y.errorf(k, "key %q appears twice in %s", k.Value, what)
+		default:
+			out[k.Value] = v
+		}
+	}
+	for _, k := range required {
+		if out[k] == nil {
+			y.errorf(n, "%s is missing the required key %q", what, k)
+		}
+	}
+	return out
+}
+
+func (y *yfile) str(n *yaml.Node, what string) string {
+	if n == nil {
+		return ""
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		y.errorf(n, "%s must be a string", what)
+		return ""
+	}
+	if strings.TrimSpace(n.Value) == "" {
+		y.errorf(n, "%s must not be empty", what)
+	}
+	return n.Value
+}
+
+func (y *yfile) enum(n *yaml.Node, what string, values ...string) string {
+	s := y.str(n, what)
+	if s == "" {
+		return ""
+	}
+	for _, v := range values {
+		if s == v {
+			return s
+		}
+	}
+	y.errorf(n, "%s %q is not one of %s", what, s, strings.Join(values, ", "))
+	return ""
+}
+
+func (y *yfile) boolean(n *yaml.Node, what string) bool {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		y.errorf(n, "%s must be true or false", what)
+		return false
+	}
+	return n.Value == "true"
+}
+
+func (y *yfile) date(n *yaml.Node, what string) (time.Time, bool) {
+	if n.Kind != yaml.ScalarNode {
+		y.errorf(n, "%s must be a date YYYY-MM-DD", what)
+		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation("2006-01-02", n.Value, Shanghai)
+	if err != nil {
+		y.errorf(n, "%s %q is not a date YYYY-MM-DD", what, n.Value)
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// ParseRule parses one rule file. Every problem found is returned together
+// as Errors, each with file:line:col.
+func ParseRule(name string, data []byte) (*Rule, error) {
+	y := &yfile{name: name, lines: strings.Split(string(data), "\n")}
+	root := y.document(data)
+	if root == nil {
+		return nil, y.errs.err()
+	}
+	r := y.rule(root)
+	if err := y.errs.err(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+var ruleKeys = []string{"id", "version", "title", "description", "domain", "subject", "department",
+	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify"}
+
+func (y *yfile) rule(root *yaml.Node) *Rule {
+	m := y.mapping(root, "a rule", ruleKeys,
+		"id", "version", "title", "domain", "subject", "department", "source", "status", "valid_from", "conditions")
+	if m == nil {
+		return nil
+	}
+	r := &Rule{File: y.name, pos: map[string]Pos{}}
+	for k, v := range m {
+		r.pos[k] = y.pos(v)
+	}
+	if n := m["id"]; n != nil {
+		r.ID = y.str(n, "id")
+		if r.ID != "" && !idPattern.MatchString(r.ID) {
+			y.errorf(n, "id %q may hold only lower-case letters, digits and '-'", r.ID)
+		}
+	}
+	if n := m["version"]; n != nil {
+		v, err := strconv.Atoi(n.Value)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil || v < 1 {
+			y.errorf(n, "version must be a whole number of at least 1")
+		}
+		r.Version = v
+	}
+	r.Title = y.str(m["title"], "title")
+	if n := m["description"]; n != nil {
+		r.Description = y.str(n, "description")
+	}
+	if n := m["domain"]; n != nil {
+		r.Domain = y.enum(n, "domain", domains...)
+	}
+	if n := m["subject"]; n != nil {
+		r.Subject = profile.Kind(y.enum(n, "subject", string(profile.KindResident), string(profile.KindEnterprise)))
+	}
+	r.Department = y.str(m["department"], "department")
+	if n := m["source"]; n != nil {
+		if sm := y.mapping(n, "source", []string{"doc", "url"}, "doc"); sm != nil {
+			r.Source.Doc = y.str(sm["doc"], "source.doc")
+			if u := sm["url"]; u != nil {
+				r.Source.URL = y.str(u, "source.url")
+				if r.Source.URL != "" && !strings.HasPrefix(r.Source.URL, "https://") && !strings.HasPrefix(r.Source.URL, "http://") {
+					y.errorf(u, "source.url %q must start with https://", r.Source.URL)
+				}
+			}
+		}
+	}
+	if n := m["status"]; n != nil {
+		r.Status = Status(y.enum(n, "status", string(Draft), string(Active), string(Repealed)))
+	}
+	if n := m["valid_from"]; n != nil {
+		r.ValidFrom, _ = y.date(n, "valid_from")
+	}
+	if n := m["valid_until"]; n != nil {
+		if t, ok := y.date(n, "valid_until"); ok {
+			r.ValidUntil = &t
+			if !r.ValidFrom.IsZero() && t.Before(r.ValidFrom) {
+				y.errorf(n, "valid_until %s is before valid_from %s", n.Value, r.ValidFrom.Format("2006-01-02"))
+			}
+		}
+	}
+	if n := m["params"]; n != nil {
+		r.Params = y.params(n, r.ValidFrom)
+	}
+	if n := m["conditions"]; n != nil {
+		r.Conditions = y.conditions(n)
+	}
+	if n := m["amount"]; n != nil {
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || strings.TrimSpace(n.Value) == "" {
+			y.errorf(n, "amount must be an expression")
+		} else {
+			r.Amount = &ExprSpec{Name: "amount", Expr: n.Value, ExprPos: y.pos(n), NamePos: y.pos(n), node: n, indent: y.blockIndent(n)}
+		}
+	}
+	if n := m["notify"]; n != nil {
+		r.Notify = y.notify(n, r.Subject)
+	}
+	return r
+}
+
+func (y *yfile) params(n *yaml.Node, validFrom time.Time) []*Param {
+	m := n
+	if m.Kind != yaml.MappingNode {
+		y.errorf(n, "params must be a mapping of name to {date: value}")
+		return nil
+	}
+	var out []*Param
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		p := &Param{Name: k.Value, Pos: y.pos(k)}
+		switch {
+		case !paramPattern.MatchString(k.Value):
+			y.errorf(k, "param name %q may hold only lower-case letters, digits and '_'", k.Value)
+			continue
+		case seen[k.Value]:
+			y.errorf(k, "param %q appears twice", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		if v.Kind != yaml.MappingNode || len(v.Content) == 0 {
+			y.errorf(v, "param %q must map dates to values, such as {2024-01-01: 12}", k.Value)
+			continue
+		}
+		var kind string
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			dk, dv := v.Content[j], v.Content[j+1]
+			from, ok := y.date(dk, "param "+k.Value+" date")
+			if !ok {
+				continue
+			}
+			val, vk, ok := y.paramValue(dv, k.Value)
+			if !ok {
+				continue
+			}
+			switch {
+			case kind == "":
+				kind = vk
+			case kind == vk:
+			case (kind == "int" && vk == "float") || (kind == "float" && vk == "int"):
+				kind = "float"
+			default:
+				y.errorf(dv, "param %q changes type from %s to %s", k.Value, kind, vk)
+				continue
+			}
+			if len(p.Values) > 0 && !from.After(p.Values[len(p.Values)-1].From) {
+				y.errorf(dk, "param %q dates must ascend", k.Value)
+				continue
+			}
+			p.Values = append(p.Values, DatedValue{From: from, Value: val, Pos: y.pos(dv)})
+		}
+		if kind == "float" {
+			for i := range p.Values {
+				if iv, ok := p.Values[i].Value.(int); ok {
+					p.Values[i].Value = float64(iv)
+				}
+			}
+		}
+		if len(p.Values) > 0 && !validFrom.IsZero() && p.Values[0].From.After(validFrom) {
+			y.errs.add(p.Pos, "param %q has no value in force on valid_from %s (its first value takes effect %s)",
+				p.Name, validFrom.Format("2006-01-02"), p.Values[0].From.Format("2006-01-02"))
+		}
+		if len(p.Values) > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// paramValue decodes a scalar or a list of scalars and names its type.
+func (y *yfile) paramValue(n *yaml.Node, name string) (any, string, bool) {
+	if n.Kind == yaml.SequenceNode {
+		list := make([]any, 0, len(n.Content))
+		kind := ""
+		for _, c := range n.Content {
+			v, k, ok := y.paramValue(c, name)
+			if !ok {
+				return nil, "", false
+			}
+			if strings.HasPrefix(k, "list") {
+				y.errorf(c, "param %q: lists may not nest", name)
+				return nil, "", false
+			}
+			if kind != "" && kind != k {
+				y.errorf(c, "param %q: a list must hold values of one type", name)
+				return nil, "", false
+			}
+			kind = k
+			list = append(list, v)
+		}
+		return list, "list of " + kind, true
+	}
+	if n.Kind != yaml.ScalarNode {
+		y.errorf(n, "param %q: a value must be a number, string, boolean or a list of them", name)
+		return nil, "", false
+	}
+	switch n.Tag {
+	case "!!int":
+		v, err := strconv.Atoi(n.Value)
+		if err != nil {
+			y.errorf(n, "param %q: %q is out of range", name, n.Value)
+			return nil, "", false
+		}
+		return v, "int", true
+	case "!!float":
+		v, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil {
+			y.errorf(n, "param %q: %q is not a number", name, n.Value)
+			return nil, "", false
+		}
+		return v, "float", true
+	case "!!bool":
+		return n.Value == "true", "bool", true
+	case "!!null":
+		y.errorf(n, "param %q: a value may not be null", name)
+		return nil, "", false
+	default: // !!str, !!timestamp: dates stay strings, as in profiles
+		return n.Value, "string", true
+	}
+}
+
+func (y *yfile) conditions(n *yaml.Node) []*ExprSpec {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		y.errorf(n, "conditions must be a non-empty list of {name, expr}")
+		return nil
+	}
+	if len(n.Content) > maxConditions {
+		y.errorf(n, "a policy may have at most %d conditions, not %d", maxConditions, len(n.Content))
+	}
+	var out []*ExprSpec
+	names := map[string]bool{}
+	for _, c := range n.Content {
+		m := y.mapping(c, "a condition", []string{"name", "expr"}, "name", "expr")
+		if m == nil || m["name"] == nil || m["expr"] == nil {
+			continue
+		}
+		name := y.str(m["name"], "condition name")
+		e := m["expr"]
+		if e.Kind != yaml.ScalarNode || e.Tag == "!!null" || strings.TrimSpace(e.Value) == "" {
+			y.errorf(e, "condition expr must be an expression")
+			continue
+		}
+		if names[name] {
+			y.errorf(m["name"], "condition name %q appears twice", name)
+		}
+		names[name] = true
+		out = append(out, &ExprSpec{Name: name, Expr: e.Value, NamePos: y.pos(m["name"]), ExprPos: y.pos(e), node: e, indent: y.blockIndent(e)})
+	}
+	return out
+}
+
+// Placeholders a notify value may use, by subject kind.
+func placeholders(kind profile.Kind) map[string]bool {
+	p := map[string]bool{"policy.id": true, "policy.title": true, "policy.version": true,
+		"policy.valid_until": true, "amount": true}
+	if kind == profile.KindEnterprise {
+		p["subject.name"] = true
+	}
+	return p
+}
+
+func (y *yfile) notify(n *yaml.Node, kind profile.Kind) *Notify {
+	m := y.mapping(n, "notify", []string{"channels", "on_unknown", "wechat", "sms"})
+	if m == nil {
+		return nil
+	}
+	out := &Notify{}
+	if c := m["channels"]; c != nil {
+		if c.Kind != yaml.SequenceNode || len(c.Content) == 0 {
+			y.errorf(c, "notify.channels must be a non-empty list such as [wechat, sms]")
+		} else {
+			seen := map[string]bool{}
+			for _, ch := range c.Content {
+				switch {
+				case !knownChannels[ch.Value]:
+					y.errorf(ch, "unknown channel %q (allowed: wechat, sms)", ch.Value)
+				case seen[ch.Value]:
+					y.errorf(ch, "channel %q appears twice", ch.Value)
+				default:
+					seen[ch.Value] = true
+					out.Channels = append(out.Channels, ch.Value)
+				}
+			}
+		}
+	}
+	if u := m["on_unknown"]; u != nil {
+		out.OnUnknown = y.boolean(u, "notify.on_unknown")
+	}
+	allowed := placeholders(kind)
+	if w := m["wechat"]; w != nil {
+		if wm := y.mapping(w, "notify.wechat", []string{"template_id", "subscribe", "url", "data"}); wm != nil {
+			out.WeChat = &WeChat{}
+			if t := wm["template_id"]; t != nil {
+				out.WeChat.TemplateID = y.str(t, "notify.wechat.template_id")
+			}
+			if s := wm["subscribe"]; s != nil {
+				out.WeChat.Subscribe = y.boolean(s, "notify.wechat.subscribe")
+			}
+			if u := wm["url"]; u != nil {
+				out.WeChat.URL = y.str(u, "notify.wechat.url")
+				y.checkTemplate(u, allowed)
+				if !strings.HasPrefix(out.WeChat.URL, "https://") && !strings.HasPrefix(out.WeChat.URL, "http://") {
+					y.errorf(u, "notify.wechat.url %q must be an http(s) URL", out.WeChat.URL)
+				}
+			}
+			if d := wm["data"]; d != nil {
+				out.WeChat.Data = y.templates(d, "notify.wechat.data", allowed)
+			}
+		}
+	}
+	if s := m["sms"]; s != nil {
+		if sm := y.mapping(s, "notify.sms", []string{"template_code", "params"}); sm != nil {
+			out.SMS = &SMS{}
+			if t := sm["template_code"]; t != nil {
+				out.SMS.TemplateCode = y.str(t, "notify.sms.template_code")
+			}
+			if p := sm["params"]; p != nil {
+				out.SMS.Params = y.templates(p, "notify.sms.params", allowed)
+			}
+		}
+	}
+	return out
+}
+
+func (y *yfile) templates(n *yaml.Node, what string, allowed map[string]bool) []KeyValue {
+	if n.Kind != yaml.MappingNode {
+		y.errorf(n, "%s must be a mapping of names to text", what)
+		return nil
+	}
+	var out []KeyValue
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			y.errorf(v, "%s.%s must be text", what, k.Value)
+			continue
+		}
+		y.checkTemplate(v, allowed)
+		out = append(out, KeyValue{Key: k.Value, Value: v.Value, Pos: y.pos(v)})
+	}
+	return out
+}
+
+func (y *yfile) checkTemplate(n *yaml.Node, allowed map[string]bool) {
+	for _, m := range placeholderRegex.FindAllStringSubmatch(n.Value, -1) {
+		if !allowed[m[1]] {
+			names := make([]string, 0, len(allowed))
+			for k := range allowed {
+				names = append(names, "{{"+k+"}}")
+			}
+			sortStrings(names)
+			y.errorf(n, "unknown placeholder {{%s}} (allowed: %s)", m[1], strings.Join(names, ", "))
+		}
+	}
+}
+
+// exprPos maps a position inside an expression (1-based line, 0-based
+// column, as expr reports them) to the file.
+func exprPos(spec *ExprSpec, line, col int) Pos {
+	p := spec.ExprPos
+	n := spec.node
+	if n == nil {
+		return p
+	}
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		// The text starts on the line after the indicator, indented.
+		return Pos{File: p.File, Line: p.Line + line, Col: spec.indent + col + 1}
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if line == 1 {
+			return Pos{File: p.File, Line: p.Line, Col: p.Col + 1 + col}
+		}
+	default:
+		if line == 1 {
+			return Pos{File: p.File, Line: p.Line, Col: p.Col + col}
+		}
+	}
+	return Pos{File: p.File, Line: p.Line + line - 1, Col: col + 1}
+}
+
+// blockIndent is the indentation of a block scalar's first text line;
+// yaml.v3 does not keep it.
+func (y *yfile) blockIndent(n *yaml.Node) int {
+	if n.Style != yaml.LiteralStyle && n.Style != yaml.FoldedStyle || n.Line >= len(y.lines) {
+		return 0
+	}
+	l := y.lines[n.Line] // the line after the indicator (n.Line is 1-based)
+	return len(l) - len(strings.TrimLeft(l, " "))
+}
+
+func formatDate(t time.Time) string { return t.In(Shanghai).Format("2006-01-02") }
+
+// ParseTime parses an evaluation time: RFC 3339, or YYYY-MM-DD meaning
+// midnight Asia/Shanghai.
+func ParseTime(s string) (time.Time, error) {
+	if t, err := time.ParseInLocation("2006-01-02", s, Shanghai); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q is neither RFC 3339 nor YYYY-MM-DD", s)
+	}
+	return t.In(Shanghai), nil
+}

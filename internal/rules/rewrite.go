@@ -1,0 +1,422 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+)
+
+// Names the rewriter introduces. They start with "__", which no rule can
+// use: the typed check rejects any name the environment does not declare.
+const (
+	fnGet     = "__get"     // __get(slots, k): slot k, or unknown when absent
+	fnOpt     = "__opt"     // __opt(slots, k): slot k, or nil when absent
+	fnKnown   = "__known"   // __known(elem, mask): every slot in mask is present
+	fnUnknown = "__unknown" // __unknown(): the condition is unknown
+	idSlots   = "__s"       // the profile's root slots
+	idParams  = "__p"       // the parameters in force
+	idToday   = "__today"   // today as yyyymmdd
+)
+
+// helpers maps each date helper to its run-time name; the first three also
+// receive today.
+var helpers = map[string]string{
+	"age":            "__age",
+	"months_since":   "__months_since",
+	"days_since":     "__days_since",
+	"months_between": "__months_between",
+}
+
+// reads records what an expression reads, for explanations and the
+// dependency index.
+type reads struct {
+	slots    map[int]bool    // root slots
+	elems    map[string]bool // "array[].field" paths read inside predicates
+	params   map[string]bool
+	now      bool // reads now or a date helper
+	required []int
+}
+
+// ltype is what the rewriter knows about a node's value.
+type ltype struct {
+	obj   *field   // an object (root, nested, or an array element)
+	space ast.Node // for obj: the node whose value is obj's slot vector; nil for root-space objects
+	arr   *field   // an array
+	elem  bool     // obj is an array element (its value is a []any)
+}
+
+// rewriter turns a checked expression into its run-time form: every read
+// of the profile or of a param becomes a slot access that signals unknown
+// when the slot is absent, and any/all/none over profile arrays become
+// three-valued.
+type rewriter struct {
+	lay    *layout
+	params map[string]int // name → index into the params vector
+	r      *reads
+	vars   map[string]ltype
+	nvar   int
+	err    error
+}
+
+type predScope struct {
+	elem *field // the element of the array being iterated, or nil
+	arr  *field
+	mask int // element slots read directly by this predicate
+}
+
+func newReads() *reads {
+	return &reads{slots: map[int]bool{}, elems: map[string]bool{}, params: map[string]bool{}}
+}
+
+func (w *rewriter) fail(n ast.Node, format string, args ...any) {
+	if w.err == nil {
+		w.err = &file.Error{Location: n.Location(), Message: fmt.Sprintf(format, args...)}
+	}
+}
+
+func ident(name string) ast.Node { return &ast.IdentifierNode{Value: name} }
+
+func call(name string, args ...ast.Node) *ast.CallNode {
+	return &ast.CallNode{Callee: ident(name), Arguments: args}
+}
+
+// value rewrites a node whose value is used; a whole root-space object has
+// no value.
+func (w *rewriter) value(n *ast.Node, sc []*predScope, opt bool) ltype {
+	t := w.rewrite(n, sc, opt)
+	if t.obj != nil && !t.elem {
+		w.fail(*n, "read a field of %s, not the whole object", objName(w.lay, t.obj))
+	}
+	return t
+}
+
+func objName(l *layout, f *field) string {
+	if f == l.root {
+		return string(l.kind)
+	}
+	return string(l.kind) + "." + f.path
+}
+
+func (w *rewriter) rewrite(n *ast.Node, sc []*predScope, opt bool) ltype {
+	switch x := (*n).(type) {
+	case *ast.IdentifierNode:
+		switch x.Value {
+		case string(w.lay.kind):
+			return ltype{obj: w.lay.root}
+		case "params":
+			w.fail(x, "read one param, such as params.NAME")
+		case "now":
+			w.r.now = true
+		default:
+			if t, ok := w.vars[x.Value]; ok {
+				return t
+			}
+		}
+	case *ast.PointerNode:
+		if x.Name == "" && len(sc) > 0 {
+			s := sc[len(sc)-1]
+			if s.elem != nil && s.elem.kind == objectField {
+				return ltype{obj: s.elem, space: x, elem: true}
+			}
+		}
+	case *ast.ChainNode:
+		return w.rewrite(&x.Node, sc, true)
+	case *ast.MemberNode:
+		return w.member(n, x, sc, opt || x.Optional)
+	case *ast.BinaryNode:
+		if x.Operator == "??" {
+			w.value(&x.Left, sc, true)
+		} else {
+			w.value(&x.Left, sc, opt)
+		}
+		w.value(&x.Right, sc, opt)
+	case *ast.UnaryNode:
+		w.value(&x.Node, sc, opt)
+	case *ast.ConditionalNode:
+		w.value(&x.Cond, sc, opt)
+		w.value(&x.Exp1, sc, opt)
+		w.value(&x.Exp2, sc, opt)
+	case *ast.CallNode:
+		for i := range x.Arguments {
+			w.value(&x.Arguments[i], sc, opt)
+		}
+		if id, ok := x.Callee.(*ast.IdentifierNode); ok {
+			if rt, ok := helpers[id.Value]; ok {
+				w.r.now = true
+				id.Value = rt
+				if rt != "__months_between" {
+					x.Arguments = append(x.Arguments, ident(idToday))
+				}
+			}
+		}
+	case *ast.BuiltinNode:
+		return w.builtin(n, x, sc, opt)
+	case *ast.VariableDeclaratorNode:
+		t := w.value(&x.Value, sc, opt)
+		old, had := w.vars[x.Name]
+		w.vars[x.Name] = t
+		w.value(&x.Expr, sc, opt)
+		if had {
+			w.vars[x.Name] = old
+		} else {
+			delete(w.vars, x.Name)
+		}
+	case *ast.SequenceNode:
+		for i := range x.Nodes {
+			w.value(&x.Nodes[i], sc, opt)
+		}
+	case *ast.ArrayNode:
+		for i := range x.Nodes {
+			w.value(&x.Nodes[i], sc, opt)
+		}
+	case *ast.MapNode:
+		for i := range x.Pairs {
+			w.value(&x.Pairs[i], sc, opt)
+		}
+	case *ast.PairNode:
+		w.value(&x.Key, sc, opt)
+		w.value(&x.Value, sc, opt)
+	case *ast.SliceNode:
+		t := w.value(&x.Node, sc, opt)
+		if x.From != nil {
+			w.value(&x.From, sc, opt)
+		}
+		if x.To != nil {
+			w.value(&x.To, sc, opt)
+		}
+		return ltype{arr: t.arr}
+	case *ast.PredicateNode:
+		w.value(&x.Node, sc, opt)
+	}
+	return ltype{}
+}
+
+func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt bool) ltype {
+	if id, ok := x.Node.(*ast.IdentifierNode); ok && id.Value == "params" {
+		if p, ok := x.Property.(*ast.StringNode); ok {
+			idx, ok := w.params[p.Value]
+			if !ok {
+				w.fail(x, "unknown param %q", p.Value)
+				return ltype{}
+			}
+			w.r.params[p.Value] = true
+			w.replace(n, call(fnGet, ident(idParams), &ast.IntegerNode{Value: idx}))
+			return ltype{}
+		}
+	}
+	base := w.rewrite(&x.Node, sc, opt)
+	prop, isName := x.Property.(*ast.StringNode)
+	switch {
+	case base.obj != nil && isName:
+		f := base.obj.children[prop.Value]
+		if f == nil {
+			w.fail(x, "%s has no field %q", objName(w.lay, base.obj), prop.Value)
+			return ltype{}
+		}
+		if f.kind == objectField {
+			return ltype{obj: f, space: base.space, elem: false}
+		}
+		var space ast.Node = ident(idSlots)
+		if base.space != nil {
+			space = base.space
+			w.markElem(sc, base, f)
+		} else {
+			w.r.slots[f.slot] = true
+		}
+		fn := fnGet
+		if opt {
+			fn = fnOpt
+		}
+		w.replace(n, call(fn, space, &ast.IntegerNode{Value: f.slot}))
+		if f.kind == arrayField {
+			return ltype{arr: f}
+		}
+		return ltype{}
+	case base.arr != nil && !isName:
+		w.value(&x.Property, sc, opt)
+		if base.arr.elem.kind == objectField {
+			return ltype{obj: base.arr.elem, space: x, elem: true}
+		}
+		return ltype{}
+	default:
+		if isName && base.obj == nil && base.arr == nil {
+			return ltype{} // a method or field of something that is not the profile, such as now.Year
+		}
+		w.value(&x.Property, sc, opt)
+		return ltype{}
+	}
+}
+
+// markElem records an element field read, and adds it to the mask of the
+// predicate whose element it is.
+func (w *rewriter) markElem(sc []*predScope, base ltype, f *field) {
+	for i := len(sc) - 1; i >= 0; i-- {
+		s := sc[i]
+		if s.elem == base.obj {
+			if _, direct := base.space.(*ast.PointerNode); direct && i == len(sc)-1 {
+				s.mask |= 1 << f.slot
+			}
+			w.r.elems[s.arr.path+"[]."+f.path] = true
+			return
+		}
+	}
+	// An element reached by index, first(), find() and so on.
+	if arr := w.arrayOf(base.obj); arr != nil {
+		w.r.elems[arr.path+"[]."+f.path] = true
+	}
+}
+
+func (w *rewriter) arrayOf(elem *field) *field {
+	for _, f := range w.lay.slots {
+		if f.kind == arrayField && f.elem == elem {
+			return f
+		}
+	}
+	return nil
+}
+
+func (w *rewriter) replace(n *ast.Node, with ast.Node) {
+	with.SetLocation((*n).Location())
+	*n = with
+}
+
+var predicateBuiltins = map[string]bool{
+	"all": true, "none": true, "any": true, "one": true, "filter": true, "map": true, "count": true,
+	"sum": true, "find": true, "findIndex": true, "findLast": true, "findLastIndex": true,
+	"groupBy": true, "sortBy": true, "reduce": true,
+}
+
+func (w *rewriter) builtin(n *ast.Node, x *ast.BuiltinNode, sc []*predScope, opt bool) ltype {
+	if !predicateBuiltins[x.Name] || len(x.Arguments) < 2 {
+		var first ltype
+		for i := range x.Arguments {
+			t := w.value(&x.Arguments[i], sc, opt)
+			if i == 0 {
+				first = t
+			}
+		}
+		switch x.Name {
+		case "first", "last":
+			if first.arr != nil && first.arr.elem.kind == objectField {
+				return ltype{obj: first.arr.elem, space: x, elem: true}
+			}
+		case "take", "reverse", "sort", "uniq":
+			return ltype{arr: first.arr}
+		}
+		return ltype{}
+	}
+	coll := w.value(&x.Arguments[0], sc, opt)
+	s := &predScope{arr: coll.arr}
+	if coll.arr != nil {
+		s.elem = coll.arr.elem
+	}
+	inner := append(append([]*predScope(nil), sc...), s)
+	for i := 1; i < len(x.Arguments); i++ {
+		w.value(&x.Arguments[i], inner, opt)
+	}
+	switch x.Name {
+	case "any", "all", "none":
+		if s.mask != 0 && !opt {
+			w.threeValued(n, x, s.mask)
+		}
+	case "filter":
+		return ltype{arr: coll.arr}
+	case "find", "findLast":
+		if coll.arr != nil && coll.arr.elem.kind == objectField {
+			return ltype{obj: coll.arr.elem, space: x, elem: true}
+		}
+	}
+	return ltype{}
+}
+
+// threeValued rewrites any/all/none over elements with absent fields into
+// Kleene logic:
+//
+//	any(A, P)  → let a = A; any(a, known && P) || (all(a, known) ? false : unknown)
+//	all(A, P)  → let a = A; none(a, known && !P) && (all(a, known) ? true : unknown)
+//	none(A, P) → let a = A; !any(a, known && P) && (all(a, known) ? true : unknown)
+func (w *rewriter) threeValued(n *ast.Node, x *ast.BuiltinNode, mask int) {
+	w.nvar++
+	v := fmt.Sprintf("__a%d", w.nvar)
+	pred := x.Arguments[1].(*ast.PredicateNode).Node
+	known := func() ast.Node { return call(fnKnown, &ast.PointerNode{}, &ast.IntegerNode{Value: mask}) }
+	guarded := func(p ast.Node) ast.Node {
+		return &ast.PredicateNode{Node: &ast.BinaryNode{Operator: "&&", Left: known(), Right: p}}
+	}
+	allKnown := &ast.BuiltinNode{Name: "all", Arguments: []ast.Node{ident(v), &ast.PredicateNode{Node: known()}}}
+	var body ast.Node
+	switch x.Name {
+	case "any":
+		body = &ast.BinaryNode{Operator: "||",
+			Left:  &ast.BuiltinNode{Name: "any", Arguments: []ast.Node{ident(v), guarded(pred)}},
+			Right: &ast.ConditionalNode{Ternary: true, Cond: allKnown, Exp1: &ast.BoolNode{Value: false}, Exp2: call(fnUnknown)}}
+	case "all":
+		body = &ast.BinaryNode{Operator: "&&",
+			Left:  &ast.BuiltinNode{Name: "none", Arguments: []ast.Node{ident(v), guarded(&ast.UnaryNode{Operator: "!", Node: pred})}},
+			Right: &ast.ConditionalNode{Ternary: true, Cond: allKnown, Exp1: &ast.BoolNode{Value: true}, Exp2: call(fnUnknown)}}
+	case "none":
+		body = &ast.BinaryNode{Operator: "&&",
+			Left:  &ast.UnaryNode{Operator: "!", Node: &ast.BuiltinNode{Name: "any", Arguments: []ast.Node{ident(v), guarded(pred)}}},
+			Right: &ast.ConditionalNode{Ternary: true, Cond: allKnown, Exp1: &ast.BoolNode{Value: true}, Exp2: call(fnUnknown)}}
+	}
+	w.replace(n, &ast.VariableDeclaratorNode{Name: v, Value: x.Arguments[0], Expr: body})
+}
+
+// requiredSlots lists the root slots an expression reads whatever path the
+// evaluation takes: when one is absent the result is unknown without
+// running the program.
+func requiredSlots(n ast.Node) []int {
+	set := map[int]bool{}
+	var walk func(n ast.Node)
+	walk = func(n ast.Node) {
+		switch x := n.(type) {
+		case *ast.CallNode:
+			if id, ok := x.Callee.(*ast.IdentifierNode); ok && id.Value == fnGet && len(x.Arguments) == 2 {
+				if s, ok := x.Arguments[0].(*ast.IdentifierNode); ok && s.Value == idSlots {
+					set[x.Arguments[1].(*ast.IntegerNode).Value] = true
+				}
+			}
+			for _, a := range x.Arguments {
+				walk(a)
+			}
+		case *ast.BinaryNode:
+			walk(x.Left)
+			switch x.Operator {
+			case "and", "&&", "or", "||", "??":
+			default:
+				walk(x.Right)
+			}
+		case *ast.UnaryNode:
+			walk(x.Node)
+		case *ast.ConditionalNode:
+			walk(x.Cond)
+		case *ast.MemberNode:
+			walk(x.Node)
+			walk(x.Property)
+		case *ast.BuiltinNode:
+			for _, a := range x.Arguments {
+				if _, ok := a.(*ast.PredicateNode); !ok {
+					walk(a)
+				}
+			}
+		case *ast.VariableDeclaratorNode:
+			walk(x.Value)
+			walk(x.Expr)
+		case *ast.ArrayNode:
+			for _, c := range x.Nodes {
+				walk(c)
+			}
+		case *ast.SliceNode:
+			walk(x.Node)
+		}
+	}
+	walk(n)
+	out := make([]int, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
+}
