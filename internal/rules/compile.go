@@ -29,7 +29,10 @@ const maxConditions = 64
 // Policy is a compiled rule. It is immutable and safe for concurrent use.
 type Policy struct {
 	*Rule
-	conds  []*program
+	conds []*program
+	// all evaluates every condition in one run, recording each verdict;
+	// it saves a VM run per condition.
+	all    *vm.Program
 	amount *program
 	fields []string
 	// temporal is set when the result can change with time alone.
@@ -39,10 +42,9 @@ type Policy struct {
 
 // program is one compiled expression.
 type program struct {
-	spec     *ExprSpec
-	prog     *vm.Program
-	reads    *reads
-	required []int
+	spec  *ExprSpec
+	prog  *vm.Program
+	reads *reads
 }
 
 // Set is a compiled rule set. It loads as a whole or not at all, and it is
@@ -54,7 +56,7 @@ type Set struct {
 	// Params in force, by time segment: segment i holds from dates[i-1]
 	// (inclusive) until dates[i]; segment 0 is before every date.
 	dates    []time.Time
-	segments []any // each a []any
+	segments [][]any
 	ints     *intBox
 }
 
@@ -162,8 +164,8 @@ func compilePolicy(r *Rule, lay *layout, paramBase int) (*Policy, Errors) {
 	}
 	env := newCheckEnv(lay, r.Params)
 	var errs Errors
-	for _, c := range r.Conditions {
-		prog, err := compileExpr(c, lay, env, p.paramIndex, true)
+	for i, c := range r.Conditions {
+		prog, err := compileExpr(c, i, lay, env, p.paramIndex)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -171,7 +173,7 @@ func compilePolicy(r *Rule, lay *layout, paramBase int) (*Policy, Errors) {
 		p.conds = append(p.conds, prog)
 	}
 	if r.Amount != nil {
-		prog, err := compileExpr(r.Amount, lay, env, p.paramIndex, false)
+		prog, err := compileExpr(r.Amount, -1, lay, env, p.paramIndex)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -181,6 +183,11 @@ func compilePolicy(r *Rule, lay *layout, paramBase int) (*Policy, Errors) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	all, err := compileAll(r.Conditions, lay, env, p.paramIndex)
+	if err != nil {
+		return nil, Errors{{Pos: r.pos["conditions"], Msg: "internal error compiling the conditions together: " + err.Error()}}
+	}
+	p.all = all
 	p.index(lay)
 	return p, nil
 }
@@ -220,13 +227,14 @@ func (p *Policy) index(lay *layout) {
 // against: the profile with the field types of CONTRACTS.md §2, now, the
 // policy's params, and the date helpers.
 type checkEnv struct {
-	zero  any
-	names map[string]string // Go type string → a name an officer knows
-	lay   *layout
+	zero   any
+	params map[string]reflect.Type
+	names  map[string]string // Go type string → a name an officer knows
+	lay    *layout
 }
 
 func newCheckEnv(lay *layout, params []*Param) *checkEnv {
-	ce := &checkEnv{names: map[string]string{}, lay: lay}
+	ce := &checkEnv{names: map[string]string{}, lay: lay, params: map[string]reflect.Type{}}
 	var name func(f *field, n string)
 	name = func(f *field, n string) {
 		switch f.kind {
@@ -244,6 +252,7 @@ func newCheckEnv(lay *layout, params []*Param) *checkEnv {
 	name(lay.root, string(lay.kind))
 	pfields := make([]reflect.StructField, 0, len(params))
 	for i, p := range params {
+		ce.params[p.Name] = paramType(p)
 		pfields = append(pfields, reflect.StructField{
 			Name: fmt.Sprintf("P%d", i), Type: paramType(p), Tag: reflect.StructTag(fmt.Sprintf(`expr:"%s"`, p.Name)),
 		})
@@ -259,6 +268,7 @@ func newCheckEnv(lay *layout, params []*Param) *checkEnv {
 		{Name: "MonthsSince", Type: reflect.FuncOf([]reflect.Type{str}, []reflect.Type{num}, false), Tag: `expr:"months_since"`},
 		{Name: "DaysSince", Type: reflect.FuncOf([]reflect.Type{str}, []reflect.Type{num}, false), Tag: `expr:"days_since"`},
 		{Name: "MonthsBetween", Type: reflect.FuncOf([]reflect.Type{str, str}, []reflect.Type{num}, false), Tag: `expr:"months_between"`},
+		{Name: "Year", Type: reflect.FuncOf([]reflect.Type{str}, []reflect.Type{num}, false), Tag: `expr:"year"`},
 	}
 	ce.zero = reflect.New(reflect.StructOf(fields)).Elem().Interface()
 	return ce
@@ -298,7 +308,11 @@ var errUnknown = errors.New("unknown: data the condition reads is absent")
 
 // compileExpr checks spec against the typed environment, then compiles its
 // run-time form.
-func compileExpr(spec *ExprSpec, lay *layout, env *checkEnv, params map[string]int, isCondition bool) (*program, *Error) {
+//
+// A condition's program records its verdict as condition index (see
+// recordNode); the amount (index -1) returns its value.
+func compileExpr(spec *ExprSpec, index int, lay *layout, env *checkEnv, params map[string]int) (*program, *Error) {
+	isCondition := index >= 0
 	fail := func(line, col int, msg string) *Error {
 		what := "condition " + fmt.Sprintf("%q", spec.Name)
 		if !isCondition {
@@ -350,37 +364,92 @@ func compileExpr(spec *ExprSpec, lay *layout, env *checkEnv, params map[string]i
 		}
 	}
 
-	// The run-time form.
+	tree, r, err := runtimeTree(spec.Expr, lay, params)
+	if err != nil {
+		return nil, asFileErr(err)
+	}
+	if index >= 0 {
+		tree.Node = recordNode(index, tree.Node)
+	}
+	prog, err := finish(tree, lay, paramTypes(params, env))
+	if err != nil {
+		return nil, fail(1, 0, "internal error compiling the run-time form: "+err.Error())
+	}
+	return &program{spec: spec, prog: prog, reads: r}, nil
+}
+
+func runtimeConfig() *conf.Config {
 	config := conf.CreateNew()
-	for _, op := range []expr.Option{expr.Env(&runEnv{}), expr.DisableBuiltin("now")} {
+	for _, op := range []expr.Option{expr.Env(runtimeSample()), expr.DisableBuiltin("now")} {
 		op(config)
 	}
 	for name := range config.Disabled {
 		delete(config.Builtins, name)
 	}
 	config.Check()
-	rt, err := parser.ParseWithConfig(spec.Expr, config)
+	return config
+}
+
+// runtimeTree parses src and rewrites it into its run-time form.
+func runtimeTree(src string, lay *layout, params map[string]int) (*parser.Tree, *reads, error) {
+	tree, err := parser.ParseWithConfig(src, runtimeConfig())
 	if err != nil {
-		return nil, asFileErr(err)
+		return nil, nil, err
 	}
 	w := &rewriter{lay: lay, params: params, r: newReads(), vars: map[string]ltype{}}
-	w.value(&rt.Node, nil, false)
+	w.value(&tree.Node, nil, false)
 	if w.err != nil {
-		return nil, asFileErr((w.err.(*file.Error)).Bind(rt.Source))
+		return nil, nil, (w.err.(*file.Error)).Bind(tree.Source)
 	}
-	if _, err := checker.Check(rt, config); err != nil {
-		return nil, fail(1, 0, "internal error compiling the run-time form: "+err.Error())
+	return tree, w.r, nil
+}
+
+func finish(tree *parser.Tree, lay *layout, params map[int]reflect.Type) (*vm.Program, error) {
+	config := runtimeConfig()
+	if _, err := checker.Check(tree, config); err != nil {
+		return nil, err
 	}
-	required := requiredSlots(rt.Node)
-	if err := optimizer.Optimize(&rt.Node, config); err != nil {
-		return nil, fail(1, 0, "internal error optimizing: "+err.Error())
+	if err := optimizer.Optimize(&tree.Node, config); err != nil {
+		return nil, err
 	}
-	prog, err := compiler.Compile(rt, config)
-	if err != nil {
-		return nil, fail(1, 0, "internal error compiling: "+err.Error())
+	retype(tree.Node, lay, params)
+	return compiler.Compile(tree, config)
+}
+
+// paramTypes maps each param's index to the Go type of its values at run
+// time (lists are []any).
+func paramTypes(params map[string]int, env *checkEnv) map[int]reflect.Type {
+	out := map[int]reflect.Type{}
+	for name, idx := range params {
+		t := env.params[name]
+		if t.Kind() == reflect.Slice {
+			t = listType
+		}
+		out[idx] = t
 	}
-	w.r.required = required
-	return &program{spec: spec, prog: prog, reads: w.r, required: required}, nil
+	return out
+}
+
+// compileAll builds the program that evaluates every condition in one run:
+// __rec(0, c0) && __rec(1, c1) && ..., where __rec records a verdict and
+// returns true.
+func compileAll(conds []*ExprSpec, lay *layout, env *checkEnv, params map[string]int) (*vm.Program, error) {
+	var all ast.Node
+	var src []string
+	for i, c := range conds {
+		tree, _, err := runtimeTree(c.Expr, lay, params)
+		if err != nil {
+			return nil, err
+		}
+		src = append(src, c.Expr)
+		rec := recordNode(i, tree.Node)
+		if all == nil {
+			all = rec
+		} else {
+			all = &ast.BinaryNode{Operator: "&&", Left: all, Right: rec}
+		}
+	}
+	return finish(&parser.Tree{Node: all, Source: file.NewSource(strings.Join(src, "\n"))}, lay, paramTypes(params, env))
 }
 
 func isNumber(k reflect.Kind) bool {

@@ -7,21 +7,18 @@ import "time"
 type civil struct{ y, m, d int }
 
 // civilOf reads "YYYY-MM-DD", "YYYY-MM" (the first of the month), an int
-// yyyymmdd, or a time.Time. Anything else is absent data: the helper's
-// condition is unknown.
-func civilOf(v any) civil {
+// yyyymmdd, or a time.Time. Anything else is not a date.
+func civilOf(v any) (civil, bool) {
 	switch x := v.(type) {
 	case string:
-		if c, ok := parseCivil(x); ok {
-			return c
-		}
+		return parseCivil(x)
 	case int:
-		return civil{x / 10000, x / 100 % 100, x % 100}
+		return civil{x / 10000, x / 100 % 100, x % 100}, true
 	case time.Time:
 		y, m, d := x.In(Shanghai).Date()
-		return civil{y, int(m), d}
+		return civil{y, int(m), d}, true
 	}
-	panic(errUnknown)
+	return civil{1970, 1, 1}, false
 }
 
 func parseCivil(s string) (civil, bool) {

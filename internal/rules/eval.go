@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -84,7 +83,6 @@ type Input struct {
 	Kind  profile.Kind
 	ID    string
 	slots []any
-	boxed any // slots, boxed once
 }
 
 // Prepare flattens a *profile.Resident or *profile.Enterprise.
@@ -102,17 +100,17 @@ func (s *Set) Prepare(p any) (*Input, error) {
 	lay := s.lay.of(kind)
 	in := &Input{Kind: kind, ID: id, slots: make([]any, len(lay.slots))}
 	flatten(lay.slots, reflect.ValueOf(p).Elem(), in.slots)
-	in.boxed = in.slots
 	return in, nil
 }
 
 // Instant is an evaluation time with everything that depends on it
 // precomputed: the params in force and today's date.
 type Instant struct {
-	Now    time.Time
-	now    any
-	today  any // int yyyymmdd
-	params any // []any
+	Now              time.Time
+	now              any
+	today            any // int yyyymmdd
+	year, month, day any
+	params           []any
 }
 
 // At prepares an evaluation at t, which is read in Asia/Shanghai.
@@ -120,7 +118,8 @@ func (s *Set) At(t time.Time) *Instant {
 	t = t.In(Shanghai)
 	seg := sort.Search(len(s.dates), func(i int) bool { return s.dates[i].After(t) })
 	y, m, d := t.Date()
-	return &Instant{Now: t, now: t, today: y*10000 + int(m)*100 + d, params: s.segments[seg]}
+	return &Instant{Now: t, now: t, today: y*10000 + int(m)*100 + d,
+		year: y, month: int(m), day: d, params: s.segments[seg]}
 }
 
 // Applies reports whether the policy is in force at the instant:
@@ -132,38 +131,112 @@ func (p *Policy) Applies(at *Instant) bool {
 	return p.ValidUntil == nil || at.Now.Before(p.ValidUntil.AddDate(0, 0, 1))
 }
 
-// runEnv is the run-time environment. The evaluator passes a pointer to
-// it, and every field is an interface or a func, so that reading a field
-// neither copies nor allocates.
-type runEnv struct {
-	S             any                `expr:"__s"`
-	P             any                `expr:"__p"`
-	Today         any                `expr:"__today"`
-	Now           any                `expr:"now"`
-	Get           func(any, any) any `expr:"__get"`
-	Opt           func(any, any) any `expr:"__opt"`
-	Known         func(any, any) any `expr:"__known"`
-	Unknown       func() any         `expr:"__unknown"`
-	Age           func(any, any) any `expr:"__age"`
-	MonthsSince   func(any, any) any `expr:"__months_since"`
-	DaysSince     func(any, any) any `expr:"__days_since"`
-	MonthsBetween func(any, any) any `expr:"__months_between"`
-}
+// The run-time environment is a map, which expr reads with one hash
+// lookup per name (a struct would cost a reflective field access). Its
+// values are closures over the evaluator and pre-boxed values, so that a
+// run allocates nothing.
+//
+// Absent data does not stop a run: a read of an absent field marks the
+// condition unknown and yields the zero value of the field's type, so that
+// the rest of the expression runs on without a panic, and the verdict is
+// then discarded as unknown.
+type runEnv = map[string]any
 
-// unknownSignal is what __get panics with; the VM turns the panic into an
-// error that wraps errUnknown.
-func get(slots, k any) any {
-	v, _ := slots.([]any)
-	i := k.(int)
-	if i >= len(v) || v[i] == nil {
-		panic(errUnknown)
+// runtimeSample is the environment's shape for the compiler: every name
+// with a value of its type.
+func runtimeSample() runEnv {
+	var f1 func(any) any
+	var f2 func(any, any) any
+	var f0 func() any
+	return runEnv{
+		idToday: 0, "now": time.Time{}, "__now_year": 0, "__now_month": 0, "__now_day": 0, idEmpty: []any{},
+		fnRoot: f1, fnRootOpt: f1, fnParam: f1, fnGet: f2, fnOpt: f2, fnKnown: f2, fnUnknown: f0, fnRec: f2,
+		fnRec3: f2, fnT3: f1, fnAnd3: f2, fnOr3: f2, fnNot3: f1,
+		"__age": f2, "__months_since": f2, "__days_since": f2, "__months_between": f2, "__year_of": f1,
 	}
-	return v[i]
 }
 
-func opt(slots, k any) any {
-	v, _ := slots.([]any)
+// Evaluator evaluates policies. It reuses one VM, so it is not safe for
+// concurrent use: give each worker its own.
+type Evaluator struct {
+	set    *Set
+	vm     vm.VM
+	env    runEnv
+	at     *Instant // the instant env is bound to
+	slots  []any    // of the input being evaluated
+	zeros  []any    // what an absent root slot reads as
+	params []any    // in force at the instant being evaluated
+	ints   *intBox
+
+	unk             bool // the current condition read absent data
+	next            int  // the next condition rec records
+	failed, unknown uint64
+}
+
+// zeroByKind is what an absent element field reads as, by kind.
+var zeroByKind = [...]any{kindString: "", kindInt: 0, kindFloat: 0.0, kindBool: false, kindList: []any{}}
+
+// NewEvaluator returns an evaluator for the set.
+func (s *Set) NewEvaluator() *Evaluator {
+	e := &Evaluator{set: s, ints: s.ints}
+	e.env = runEnv{
+		idEmpty:   []any{},
+		fnRoot:    e.root,
+		fnRootOpt: func(k any) any { return e.slots[k.(int)] },
+		fnParam: func(k any) any {
+			if v := e.params[k.(int)]; v != nil {
+				return v
+			}
+			e.unk = true
+			return 0
+		},
+		fnGet:     e.get,
+		fnOpt:     func(el, k any) any { return elemSlot(el, k.(int)&0xffff) },
+		fnKnown:   known,
+		fnUnknown: func() any { e.unk = true; return false },
+		fnRec:     e.rec,
+		fnRec3:    e.rec3,
+		fnT3:      e.t3,
+		fnAnd3:    func(a, b any) any { return min(a.(int), b.(int)) },
+		fnOr3:     func(a, b any) any { return max(a.(int), b.(int)) },
+		fnNot3:    func(a any) any { return 2 - a.(int) },
+		"__age": func(d, today any) any {
+			return e.ints.box(monthsBetween(e.civil(d), e.civil(today)) / 12)
+		},
+		"__months_since": func(d, today any) any {
+			return e.ints.box(monthsBetween(e.civil(d), e.civil(today)))
+		},
+		"__days_since": func(d, today any) any {
+			return e.ints.box(e.civil(today).days() - e.civil(d).days())
+		},
+		"__months_between": func(a, b any) any {
+			return e.ints.box(monthsBetween(e.civil(a), e.civil(b)))
+		},
+		"__year_of": func(d any) any { return e.ints.box(e.civil(d).y) },
+	}
+	return e
+}
+
+func (e *Evaluator) root(k any) any {
 	i := k.(int)
+	if v := e.slots[i]; v != nil {
+		return v
+	}
+	e.unk = true
+	return e.zeros[i]
+}
+
+func (e *Evaluator) get(el, k any) any {
+	key := k.(int)
+	if v := elemSlot(el, key&0xffff); v != nil {
+		return v
+	}
+	e.unk = true
+	return zeroByKind[key>>16]
+}
+
+func elemSlot(el any, i int) any {
+	v, _ := el.([]any)
 	if i >= len(v) {
 		return nil
 	}
@@ -181,59 +254,82 @@ func known(elem, mask any) any {
 	return true
 }
 
-func unknown() any { panic(errUnknown) }
-
-// Evaluator evaluates policies. It reuses one VM, so it is not safe for
-// concurrent use: give each worker its own.
-type Evaluator struct {
-	set *Set
-	vm  vm.VM
-	env runEnv
+// civil reads a date for a helper; an unreadable one is unknown data.
+func (e *Evaluator) civil(v any) civil {
+	c, ok := civilOf(v)
+	if !ok {
+		e.unk = true
+	}
+	return c
 }
 
-// NewEvaluator returns an evaluator for the set.
-func (s *Set) NewEvaluator() *Evaluator {
-	e := &Evaluator{set: s}
-	ints := s.ints
-	e.env = runEnv{
-		Get: get, Opt: opt, Known: known, Unknown: unknown,
-		Age: func(d, today any) any {
-			return ints.box(monthsBetween(civilOf(d), civilOf(today)) / 12)
-		},
-		MonthsSince: func(d, today any) any {
-			return ints.box(monthsBetween(civilOf(d), civilOf(today)))
-		},
-		DaysSince: func(d, today any) any {
-			return ints.box(civilOf(today).days() - civilOf(d).days())
-		},
-		MonthsBetween: func(a, b any) any {
-			return ints.box(monthsBetween(civilOf(a), civilOf(b)))
-		},
+// rec records condition i's verdict v and returns true, so that the
+// all-conditions program runs on to the next condition.
+func (e *Evaluator) rec(i, v any) any {
+	bit := uint64(1) << i.(int)
+	b, isBool := v.(bool)
+	switch {
+	case e.unk || !isBool:
+		e.unknown |= bit
+	case !b:
+		e.failed |= bit
 	}
-	return e
+	e.unk = false
+	e.next++
+	return true
+}
+
+// t3 turns a bool, and whether the reads that made it found absent data,
+// into a three-valued verdict: 0 false, 1 unknown, 2 true.
+func (e *Evaluator) t3(v any) any {
+	b, isBool := v.(bool)
+	unk := e.unk
+	e.unk = false
+	switch {
+	case unk || !isBool:
+		return 1
+	case b:
+		return 2
+	}
+	return 0
+}
+
+// rec3 records condition i's three-valued verdict v.
+func (e *Evaluator) rec3(i, v any) any {
+	bit := uint64(1) << i.(int)
+	switch {
+	case e.unk || v.(int) == 1:
+		e.unknown |= bit
+	case v.(int) == 0:
+		e.failed |= bit
+	}
+	e.unk = false
+	e.next++
+	return true
 }
 
 func (e *Evaluator) bind(in *Input, at *Instant) {
-	e.env.S = in.boxed
-	e.env.P = at.params
-	e.env.Today = at.today
-	e.env.Now = at.now
+	e.slots = in.slots
+	e.zeros = e.set.lay.of(in.Kind).zeros
+	e.params = at.params
+	if e.at != at {
+		e.at = at
+		e.env[idToday], e.env["now"] = at.today, at.now
+		e.env["__now_year"], e.env["__now_month"], e.env["__now_day"] = at.year, at.month, at.day
+	}
 }
 
-// run evaluates one program: the verdict, its value, and an error that is
-// not the unknown signal.
-func (e *Evaluator) run(p *program, in *Input) (any, bool, error) {
-	for _, k := range p.required {
-		if in.slots[k] == nil {
-			return nil, false, nil
-		}
-	}
-	v, err := e.vm.Run(p.prog, &e.env)
+// run evaluates one program: its value, whether the value is known, and a
+// run-time error (such as an index past the end of a list), which also
+// makes the value unknown.
+func (e *Evaluator) run(p *program) (any, bool, error) {
+	e.unk = false
+	v, err := e.vm.Run(p.prog, e.env)
 	if err != nil {
-		if errors.Is(err, errUnknown) {
-			return nil, false, nil
-		}
 		return nil, false, err
+	}
+	if e.unk {
+		return nil, false, nil
 	}
 	return v, true, nil
 }
@@ -243,17 +339,19 @@ func (e *Evaluator) run(p *program, in *Input) (any, bool, error) {
 // input's kind; see Applies. It does not allocate.
 func (e *Evaluator) Evaluate(p *Policy, in *Input, at *Instant) Outcome {
 	e.bind(in, at)
-	var o Outcome
-	for i, c := range p.conds {
-		v, ok, _ := e.run(c, in)
-		b, isBool := v.(bool)
-		switch {
-		case !ok || !isBool:
-			o.Unknown |= 1 << i
-		case !b:
-			o.Failed |= 1 << i
+	e.failed, e.unknown, e.unk, e.next = 0, 0, false, 0
+	_, err := e.vm.Run(p.all, e.env)
+	for err != nil {
+		// A run-time error (such as an index past the end of a list)
+		// stopped condition e.next: it is unknown, and the rest run one by
+		// one.
+		e.unknown |= 1 << e.next
+		e.next, e.unk, err = e.next+1, false, nil
+		for e.next < len(p.conds) && err == nil {
+			_, err = e.vm.Run(p.conds[e.next].prog, e.env)
 		}
 	}
+	o := Outcome{Failed: e.failed, Unknown: e.unknown}
 	switch {
 	case o.Failed != 0:
 		o.Result = Ineligible
@@ -262,7 +360,7 @@ func (e *Evaluator) Evaluate(p *Policy, in *Input, at *Instant) Outcome {
 	default:
 		o.Result = Eligible
 		if p.amount != nil {
-			if v, ok, _ := e.run(p.amount, in); ok {
+			if v, ok, _ := e.run(p.amount); ok {
 				o.Amount, o.HasAmount = toFloat(v)
 			}
 		}

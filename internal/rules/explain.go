@@ -62,7 +62,7 @@ func (e *Evaluator) Explain(p *Policy, in *Input, at *Instant) *Explanation {
 		case o.Unknown&(1<<i) != 0:
 			t.Verdict = VerdictUnknown.String()
 			e.bind(in, at)
-			if _, _, err := e.run(c, in); err != nil {
+			if _, _, err := e.run(c); err != nil {
 				t.Error = err.Error()
 			}
 		}
@@ -100,10 +100,9 @@ func (e *Evaluator) reads(p *Policy, lay *layout, c *program, in *Input, at *Ins
 		params = append(params, name)
 	}
 	sort.Strings(params)
-	vec := at.params.([]any)
 	for _, name := range params {
 		r := Read{Name: "params." + name}
-		if v := vec[p.paramIndex[name]]; v == nil {
+		if v := at.params[p.paramIndex[name]]; v == nil {
 			r.Absent = true
 		} else {
 			r.Value = v

@@ -19,6 +19,7 @@ type layout struct {
 	goType reflect.Type
 	root   *field   // the profile object itself
 	slots  []*field // root slot space, by slot number
+	zeros  []any    // by slot: what an absent slot reads as
 	byPath map[string]*field
 }
 
@@ -52,6 +53,7 @@ func newLayout(kind profile.Kind, sample any) *layout {
 	l.slots = buildObject(l.root, t, nil, "")
 	for _, f := range l.slots {
 		l.byPath[f.path] = f
+		l.zeros = append(l.zeros, zeroByKind[kindOf(f)])
 	}
 	return l
 }

@@ -2,7 +2,7 @@ package rules
 
 import (
 	"fmt"
-	"sort"
+	"reflect"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
@@ -11,32 +11,48 @@ import (
 // Names the rewriter introduces. They start with "__", which no rule can
 // use: the typed check rejects any name the environment does not declare.
 const (
-	fnGet     = "__get"     // __get(slots, k): slot k, or unknown when absent
-	fnOpt     = "__opt"     // __opt(slots, k): slot k, or nil when absent
+	fnGet     = "__get"  // __get(elem, k): slot k of an array element, or unknown when absent
+	fnOpt     = "__opt"  // __opt(elem, k): slot k of an array element, or nil when absent
+	fnRoot    = "__r"    // __r(k): root slot k, or unknown when absent
+	fnRootOpt = "__ro"   // __ro(k): root slot k, or nil when absent
+	fnParam   = "__pa"   // __pa(k): param k in force, or unknown when it has none
+	fnRec     = "__rec"  // __rec(i, v): records condition i's verdict v
+	fnRec3    = "__rec3" // __rec3(i, v): records a three-valued verdict (0 false, 1 unknown, 2 true)
+	fnT3      = "__t3"   // __t3(v): a bool and what it read, as a three-valued verdict
+	fnAnd3    = "__and3" // Kleene and, or, not on three-valued verdicts
+	fnOr3     = "__or3"
+	fnNot3    = "__not3"
 	fnKnown   = "__known"   // __known(elem, mask): every slot in mask is present
 	fnUnknown = "__unknown" // __unknown(): the condition is unknown
-	idSlots   = "__s"       // the profile's root slots
-	idParams  = "__p"       // the parameters in force
 	idToday   = "__today"   // today as yyyymmdd
+	idEmpty   = "__empty"   // an empty list, shared so that [] does not allocate
 )
 
-// helpers maps each date helper to its run-time name; the first three also
-// receive today.
-var helpers = map[string]string{
-	"age":            "__age",
-	"months_since":   "__months_since",
-	"days_since":     "__days_since",
-	"months_between": "__months_between",
+// helper is a date helper: its run-time name, and whether it also
+// receives today.
+type helper struct {
+	name       string
+	needsToday bool
 }
+
+var helpers = map[string]helper{
+	"age":            {"__age", true},
+	"months_since":   {"__months_since", true},
+	"days_since":     {"__days_since", true},
+	"months_between": {"__months_between", false},
+	"year":           {"__year_of", false},
+}
+
+// nowMethods are the methods of now that read as precomputed values.
+var nowMethods = map[string]string{"Year": "__now_year", "Month": "__now_month", "Day": "__now_day"}
 
 // reads records what an expression reads, for explanations and the
 // dependency index.
 type reads struct {
-	slots    map[int]bool    // root slots
-	elems    map[string]bool // "array[].field" paths read inside predicates
-	params   map[string]bool
-	now      bool // reads now or a date helper
-	required []int
+	slots  map[int]bool    // root slots
+	elems  map[string]bool // "array[].field" paths read inside predicates
+	params map[string]bool
+	now    bool // reads now or a date helper
 }
 
 // ltype is what the rewriter knows about a node's value.
@@ -127,10 +143,12 @@ func (w *rewriter) rewrite(n *ast.Node, sc []*predScope, opt bool) ltype {
 		return w.member(n, x, sc, opt || x.Optional)
 	case *ast.BinaryNode:
 		if x.Operator == "??" {
-			w.value(&x.Left, sc, true)
-		} else {
-			w.value(&x.Left, sc, opt)
+			// A list defaulted with ?? is still the profile's list.
+			l := w.value(&x.Left, sc, true)
+			w.value(&x.Right, sc, opt)
+			return ltype{arr: l.arr}
 		}
+		w.value(&x.Left, sc, opt)
 		w.value(&x.Right, sc, opt)
 	case *ast.UnaryNode:
 		w.value(&x.Node, sc, opt)
@@ -142,14 +160,26 @@ func (w *rewriter) rewrite(n *ast.Node, sc []*predScope, opt bool) ltype {
 		for i := range x.Arguments {
 			w.value(&x.Arguments[i], sc, opt)
 		}
-		if id, ok := x.Callee.(*ast.IdentifierNode); ok {
-			if rt, ok := helpers[id.Value]; ok {
-				w.r.now = true
-				id.Value = rt
-				if rt != "__months_between" {
-					x.Arguments = append(x.Arguments, ident(idToday))
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		if !ok {
+			if m, ok := x.Callee.(*ast.MemberNode); ok && len(x.Arguments) == 0 {
+				now, isIdent := m.Node.(*ast.IdentifierNode)
+				prop, isName := m.Property.(*ast.StringNode)
+				if isIdent && isName && now.Value == "now" && nowMethods[prop.Value] != "" {
+					w.r.now = true
+					w.replace(n, ident(nowMethods[prop.Value]))
+					break
 				}
 			}
+			w.rewrite(&x.Callee, sc, opt) // another method of now
+			break
+		}
+		if h, ok := helpers[id.Value]; ok {
+			if h.needsToday {
+				w.r.now = true
+				x.Arguments = append(x.Arguments, ident(idToday))
+			}
+			id.Value = h.name
 		}
 	case *ast.BuiltinNode:
 		return w.builtin(n, x, sc, opt)
@@ -168,6 +198,10 @@ func (w *rewriter) rewrite(n *ast.Node, sc []*predScope, opt bool) ltype {
 			w.value(&x.Nodes[i], sc, opt)
 		}
 	case *ast.ArrayNode:
+		if len(x.Nodes) == 0 {
+			w.replace(n, ident(idEmpty))
+			break
+		}
 		for i := range x.Nodes {
 			w.value(&x.Nodes[i], sc, opt)
 		}
@@ -202,7 +236,7 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 				return ltype{}
 			}
 			w.r.params[p.Value] = true
-			w.replace(n, call(fnGet, ident(idParams), &ast.IntegerNode{Value: idx}))
+			w.replace(n, call(fnParam, &ast.IntegerNode{Value: idx}))
 			return ltype{}
 		}
 	}
@@ -218,18 +252,23 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 		if f.kind == objectField {
 			return ltype{obj: f, space: base.space, elem: false}
 		}
-		var space ast.Node = ident(idSlots)
-		if base.space != nil {
-			space = base.space
+		k := &ast.IntegerNode{Value: f.slot}
+		switch {
+		case base.space != nil:
+			k.Value = elemKey(f)
 			w.markElem(sc, base, f)
-		} else {
+			if opt {
+				w.replace(n, call(fnOpt, base.space, k))
+			} else {
+				w.replace(n, call(fnGet, base.space, k))
+			}
+		case opt:
 			w.r.slots[f.slot] = true
+			w.replace(n, call(fnRootOpt, k))
+		default:
+			w.r.slots[f.slot] = true
+			w.replace(n, call(fnRoot, k))
 		}
-		fn := fnGet
-		if opt {
-			fn = fnOpt
-		}
-		w.replace(n, call(fn, space, &ast.IntegerNode{Value: f.slot}))
 		if f.kind == arrayField {
 			return ltype{arr: f}
 		}
@@ -364,59 +403,126 @@ func (w *rewriter) threeValued(n *ast.Node, x *ast.BuiltinNode, mask int) {
 	w.replace(n, &ast.VariableDeclaratorNode{Name: v, Value: x.Arguments[0], Expr: body})
 }
 
-// requiredSlots lists the root slots an expression reads whatever path the
-// evaluation takes: when one is absent the result is unknown without
-// running the program.
-func requiredSlots(n ast.Node) []int {
-	set := map[int]bool{}
-	var walk func(n ast.Node)
-	walk = func(n ast.Node) {
-		switch x := n.(type) {
-		case *ast.CallNode:
-			if id, ok := x.Callee.(*ast.IdentifierNode); ok && id.Value == fnGet && len(x.Arguments) == 2 {
-				if s, ok := x.Arguments[0].(*ast.IdentifierNode); ok && s.Value == idSlots {
-					set[x.Arguments[1].(*ast.IntegerNode).Value] = true
-				}
+// Slot kinds, for the zero value an absent element field reads as.
+const (
+	kindString = iota
+	kindInt
+	kindFloat
+	kindBool
+	kindList
+)
+
+// elemKey packs an element field's slot and kind into the constant __get
+// receives.
+func elemKey(f *field) int { return f.slot | kindOf(f)<<16 }
+
+func kindOf(f *field) int {
+	if f.kind == arrayField {
+		return kindList
+	}
+	switch leafType(f.leaf).Kind() {
+	case reflect.Int:
+		return kindInt
+	case reflect.Float64:
+		return kindFloat
+	case reflect.Bool:
+		return kindBool
+	}
+	return kindString
+}
+
+// retype gives the rewriter's calls the types of the values they return.
+// They are declared func(any) any, so that a read never boxes (and so never
+// allocates); once checked, telling the compiler the real types lets it
+// skip dereferencing and use its typed opcodes, such as OpEqualInt.
+func retype(root ast.Node, lay *layout, paramTypes map[int]reflect.Type) {
+	ast.Walk(&root, typer{lay: lay, params: paramTypes})
+}
+
+type typer struct {
+	lay    *layout
+	params map[int]reflect.Type
+}
+
+var (
+	intType  = reflect.TypeOf(0)
+	boolType = reflect.TypeOf(false)
+	listType = reflect.TypeOf([]any{})
+	kindType = [...]reflect.Type{kindString: reflect.TypeOf(""), kindInt: intType,
+		kindFloat: reflect.TypeOf(0.0), kindBool: boolType, kindList: listType}
+)
+
+func (t typer) Visit(n *ast.Node) {
+	switch x := (*n).(type) {
+	case *ast.IdentifierNode:
+		switch x.Value {
+		case "__now_year", "__now_month", "__now_day":
+			x.SetType(intType)
+		}
+	case *ast.CallNode:
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		arg := func(i int) int { return x.Arguments[i].(*ast.IntegerNode).Value }
+		switch id.Value {
+		case fnRoot:
+			x.SetType(kindType[kindOf(t.lay.slots[arg(0)])])
+		case fnGet:
+			x.SetType(kindType[arg(1)>>16])
+		case fnParam:
+			if pt := t.params[arg(0)]; pt != nil {
+				x.SetType(pt)
 			}
-			for _, a := range x.Arguments {
-				walk(a)
-			}
-		case *ast.BinaryNode:
-			walk(x.Left)
-			switch x.Operator {
-			case "and", "&&", "or", "||", "??":
-			default:
-				walk(x.Right)
-			}
-		case *ast.UnaryNode:
-			walk(x.Node)
-		case *ast.ConditionalNode:
-			walk(x.Cond)
-		case *ast.MemberNode:
-			walk(x.Node)
-			walk(x.Property)
-		case *ast.BuiltinNode:
-			for _, a := range x.Arguments {
-				if _, ok := a.(*ast.PredicateNode); !ok {
-					walk(a)
-				}
-			}
-		case *ast.VariableDeclaratorNode:
-			walk(x.Value)
-			walk(x.Expr)
-		case *ast.ArrayNode:
-			for _, c := range x.Nodes {
-				walk(c)
-			}
-		case *ast.SliceNode:
-			walk(x.Node)
+		case fnKnown, fnUnknown, fnRec, fnRec3:
+			x.SetType(boolType)
+		case fnT3, fnAnd3, fnOr3, fnNot3:
+			x.SetType(intType)
+		case "__age", "__months_since", "__days_since", "__months_between", "__year_of":
+			x.SetType(intType)
 		}
 	}
-	walk(n)
-	out := make([]int, 0, len(set))
-	for k := range set {
-		out = append(out, k)
+}
+
+// recordNode wraps condition i so that running it records its verdict.
+// A condition built from and, or and not is evaluated in Kleene's
+// three-valued logic: "A or B" is true when either side is known to be
+// true, even if the other reads absent data; false when both are known
+// false; otherwise unknown. Each side is evaluated in full.
+func recordNode(i int, n ast.Node) ast.Node {
+	idx := &ast.IntegerNode{Value: i}
+	if !isConnective(n) {
+		return call(fnRec, idx, n)
 	}
-	sort.Ints(out)
-	return out
+	return call(fnRec3, idx, kleene(n))
+}
+
+func isConnective(n ast.Node) bool {
+	switch x := n.(type) {
+	case *ast.BinaryNode:
+		switch x.Operator {
+		case "and", "&&", "or", "||":
+			return true
+		}
+	case *ast.UnaryNode:
+		return x.Operator == "not" || x.Operator == "!"
+	}
+	return false
+}
+
+func kleene(n ast.Node) ast.Node {
+	switch x := n.(type) {
+	case *ast.BinaryNode:
+		switch x.Operator {
+		case "and", "&&":
+			return call(fnAnd3, kleene(x.Left), kleene(x.Right))
+		case "or", "||":
+			return call(fnOr3, kleene(x.Left), kleene(x.Right))
+		}
+	case *ast.UnaryNode:
+		if x.Operator == "not" || x.Operator == "!" {
+			return call(fnNot3, kleene(x.Node))
+		}
+	}
+	return call(fnT3, n)
 }
