@@ -46,7 +46,8 @@ demo: build
 	@echo "policypush demo: not built yet. Meanwhile, the rule engine on the catalogue:"
 	$(BIN)/policyctl lint rules/
 	$(BIN)/policyctl test rules/
-	$(BIN)/policyctl match --rules rules/ --profiles rules/testdata/demo-profiles.jsonl --at 2026-11-27
+	$(BIN)/policyctl explain --rules rules/ --policy skill-upgrade-subsidy --profile examples/resident.json --at 2026-11-27
+	$(BIN)/policyctl match --rules rules/ --profiles examples/events.jsonl --at 2026-11-27
 
 clean:
 	rm -rf $(BIN)

@@ -88,15 +88,6 @@ func (p *Policy) Reads(path string) bool {
 	return false
 }
 
-// ConditionNames lists the conditions' names in order.
-func (p *Policy) ConditionNames() []string {
-	out := make([]string, len(p.Conditions))
-	for i, c := range p.Conditions {
-		out[i] = c.Name
-	}
-	return out
-}
-
 // Compile compiles a rule set. Every problem in every rule is reported, with
 // its position, and then no set is returned.
 func Compile(rules []*Rule) (*Set, error) {
@@ -230,17 +221,21 @@ type checkEnv struct {
 	zero   any
 	params map[string]reflect.Type
 	names  map[string]string // Go type string → a name an officer knows
+	// fields lists, by that name, the fields an object has, for "did you
+	// mean" hints.
+	fields map[string][]string
 	lay    *layout
 }
 
 func newCheckEnv(lay *layout, params []*Param) *checkEnv {
-	ce := &checkEnv{names: map[string]string{}, lay: lay, params: map[string]reflect.Type{}}
+	ce := &checkEnv{names: map[string]string{}, fields: map[string][]string{}, lay: lay, params: map[string]reflect.Type{}}
 	var name func(f *field, n string)
 	name = func(f *field, n string) {
 		switch f.kind {
 		case objectField:
 			ce.names[checkType(f).String()] = n
 			for _, c := range f.order {
+				ce.fields[n] = append(ce.fields[n], c.name)
 				name(c, n+"."+c.name)
 			}
 		case arrayField:
@@ -253,6 +248,7 @@ func newCheckEnv(lay *layout, params []*Param) *checkEnv {
 	pfields := make([]reflect.StructField, 0, len(params))
 	for i, p := range params {
 		ce.params[p.Name] = paramType(p)
+		ce.fields["params"] = append(ce.fields["params"], p.Name)
 		pfields = append(pfields, reflect.StructField{
 			Name: fmt.Sprintf("P%d", i), Type: paramType(p), Tag: reflect.StructTag(fmt.Sprintf(`expr:"%s"`, p.Name)),
 		})
@@ -300,11 +296,64 @@ func (ce *checkEnv) message(m string) string {
 	for _, k := range keys {
 		m = strings.ReplaceAll(m, k, ce.names[k])
 	}
-	m = strings.ReplaceAll(m, "[]"+string(ce.lay.kind), "list")
-	return structType.ReplaceAllString(m, "object")
+	m = strings.TrimSpace(structType.ReplaceAllString(m, "object"))
+	if sm := noField.FindStringSubmatch(m); sm != nil {
+		m = fmt.Sprintf("%s has no field %q", sm[1], sm[2])
+		if s := closest(sm[2], ce.fields[sm[1]]); s != "" {
+			m += fmt.Sprintf("; did you mean %q?", s)
+		}
+	}
+	if sm := unknownName.FindStringSubmatch(m); sm != nil {
+		names := []string{string(ce.lay.kind), "now", "params"}
+		for h := range helpers {
+			names = append(names, h)
+		}
+		if s := closest(sm[1], names); s != "" {
+			m += fmt.Sprintf("; did you mean %q?", s)
+		}
+	}
+	if sm := notBool.FindStringSubmatch(m); sm != nil {
+		m = fmt.Sprintf("a condition must be true or false, but this is a %s", sm[1])
+	}
+	return m
 }
 
-var errUnknown = errors.New("unknown: data the condition reads is absent")
+var (
+	noField     = regexp.MustCompile(`^type (\S+) has no field (\S+)$`)
+	unknownName = regexp.MustCompile(`^unknown name (\S+)$`)
+	notBool     = regexp.MustCompile(`^expected bool, but got (\S+)$`)
+)
+
+// closest is the candidate nearest to s by edit distance, if it is near.
+func closest(s string, candidates []string) string {
+	best, bestD := "", min(1+len(s)/4, 3)+1
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
 
 // compileExpr checks spec against the typed environment, then compiles its
 // run-time form.
@@ -461,5 +510,3 @@ func isNumber(k reflect.Kind) bool {
 	}
 	return false
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

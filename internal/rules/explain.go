@@ -35,11 +35,13 @@ type ConditionTrace struct {
 	Reads   []Read `json:"reads"`
 }
 
-// Read is one value an expression read. Absent values are unknown data.
+// Read is one value an expression read. Absent values are unknown data,
+// unless the expression gave them a default (with ?? or ?.).
 type Read struct {
-	Name   string `json:"name"`
-	Value  any    `json:"value,omitempty"`
-	Absent bool   `json:"absent,omitempty"`
+	Name      string `json:"name"`
+	Value     any    `json:"value,omitempty"`
+	Absent    bool   `json:"absent,omitempty"`
+	Defaulted bool   `json:"defaulted,omitempty"`
 }
 
 // Explain evaluates p like Evaluate and records, for every condition, its
@@ -90,6 +92,7 @@ func (e *Evaluator) reads(p *Policy, lay *layout, c *program, in *Input, at *Ins
 		r := Read{Name: string(lay.kind) + "." + f.path}
 		if v := in.slots[s]; v == nil {
 			r.Absent = true
+			r.Defaulted = !c.reads.slots[s]
 		} else {
 			r.Value = plain(f, v)
 		}
@@ -147,7 +150,7 @@ func (x *Explanation) WriteText(w io.Writer) error {
 	for _, c := range x.Conditions {
 		mark := map[string]string{"true": "✓", "false": "✗", "unknown": "?"}[c.Verdict]
 		fmt.Fprintf(&b, "  %s %-7s %s\n", mark, c.Verdict, c.Name)
-		fmt.Fprintf(&b, "              expr: %s\n", strings.TrimSpace(c.Expr))
+		fmt.Fprintf(&b, "              expr: %s\n", strings.Join(strings.Fields(c.Expr), " "))
 		writeReads(&b, c.Reads)
 		if c.Error != "" {
 			fmt.Fprintf(&b, "              error: %s\n", strings.ReplaceAll(c.Error, "\n", " "))
@@ -165,7 +168,11 @@ func (x *Explanation) WriteText(w io.Writer) error {
 
 func writeReads(b *strings.Builder, reads []Read) {
 	for _, r := range reads {
-		if r.Absent {
+		switch {
+		case r.Defaulted:
+			fmt.Fprintf(b, "              %s = (absent; the rule gives a default)\n", r.Name)
+			continue
+		case r.Absent:
 			fmt.Fprintf(b, "              %s = (absent: unknown)\n", r.Name)
 			continue
 		}

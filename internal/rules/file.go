@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -582,12 +583,16 @@ func (y *yfile) templates(n *yaml.Node, what string, allowed map[string]bool) []
 
 func (y *yfile) checkTemplate(n *yaml.Node, allowed map[string]bool) {
 	for _, m := range placeholderRegex.FindAllStringSubmatch(n.Value, -1) {
+		if m[1] == "subject.name" && !allowed[m[1]] {
+			y.errorf(n, "{{subject.name}} is only known for enterprises; this policy's subject is a resident")
+			continue
+		}
 		if !allowed[m[1]] {
 			names := make([]string, 0, len(allowed))
 			for k := range allowed {
 				names = append(names, "{{"+k+"}}")
 			}
-			sortStrings(names)
+			sort.Strings(names)
 			y.errorf(n, "unknown placeholder {{%s}} (allowed: %s)", m[1], strings.Join(names, ", "))
 		}
 	}
@@ -626,8 +631,6 @@ func (y *yfile) blockIndent(n *yaml.Node) int {
 	l := y.lines[n.Line] // the line after the indicator (n.Line is 1-based)
 	return len(l) - len(strings.TrimLeft(l, " "))
 }
-
-func formatDate(t time.Time) string { return t.In(Shanghai).Format("2006-01-02") }
 
 // ParseTime parses an evaluation time: RFC 3339, or YYYY-MM-DD meaning
 // midnight Asia/Shanghai.

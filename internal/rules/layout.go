@@ -3,7 +3,6 @@ package rules
 import (
 	"fmt"
 	"reflect"
-	"sort"
 	"strings"
 
 	"github.com/policypush/policypush/internal/profile"
@@ -15,12 +14,10 @@ import (
 // that evaluating a condition reads a slot without reflection or
 // allocation.
 type layout struct {
-	kind   profile.Kind
-	goType reflect.Type
-	root   *field   // the profile object itself
-	slots  []*field // root slot space, by slot number
-	zeros  []any    // by slot: what an absent slot reads as
-	byPath map[string]*field
+	kind  profile.Kind
+	root  *field   // the profile object itself
+	slots []*field // root slot space, by slot number
+	zeros []any    // by slot: what an absent slot reads as
 }
 
 type fieldKind uint8
@@ -48,11 +45,10 @@ type field struct {
 
 func newLayout(kind profile.Kind, sample any) *layout {
 	t := reflect.TypeOf(sample)
-	l := &layout{kind: kind, goType: t, byPath: map[string]*field{}}
+	l := &layout{kind: kind}
 	l.root = &field{kind: objectField}
 	l.slots = buildObject(l.root, t, nil, "")
 	for _, f := range l.slots {
-		l.byPath[f.path] = f
 		l.zeros = append(l.zeros, zeroByKind[kindOf(f)])
 	}
 	return l
@@ -196,32 +192,6 @@ func leafType(k reflect.Kind) reflect.Type {
 		return reflect.TypeOf(false)
 	}
 	panic(fmt.Sprintf("rules: unsupported profile leaf kind %s", k))
-}
-
-// Paths lists every leaf and array path of the layout, for documentation
-// and the schema drift test.
-func (l *layout) Paths() []string {
-	var out []string
-	var walk func(f *field, prefix string)
-	walk = func(f *field, prefix string) {
-		for _, c := range f.order {
-			p := prefix + c.name
-			switch c.kind {
-			case objectField:
-				walk(c, p+".")
-			case arrayField:
-				out = append(out, p)
-				if c.elem.kind == objectField {
-					walk(c.elem, p+"[].")
-				}
-			default:
-				out = append(out, p)
-			}
-		}
-	}
-	walk(l.root, "")
-	sort.Strings(out)
-	return out
 }
 
 // layouts holds the two profile layouts.

@@ -263,7 +263,9 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 				w.replace(n, call(fnGet, base.space, k))
 			}
 		case opt:
-			w.r.slots[f.slot] = true
+			if _, seen := w.r.slots[f.slot]; !seen {
+				w.r.slots[f.slot] = false // read, but only with a default
+			}
 			w.replace(n, call(fnRootOpt, k))
 		default:
 			w.r.slots[f.slot] = true
