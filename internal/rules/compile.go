@@ -417,8 +417,8 @@ func compileExpr(spec *ExprSpec, index int, lay *layout, env *checkEnv, params m
 	if err != nil {
 		return nil, asFileErr(err)
 	}
-	if index >= 0 {
-		tree.Node = recordNode(index, tree.Node)
+	if isCondition {
+		tree.Node = recordNode(tree.Node)
 	}
 	prog, err := finish(tree, lay, paramTypes(params, env))
 	if err != nil {
@@ -429,7 +429,7 @@ func compileExpr(spec *ExprSpec, index int, lay *layout, env *checkEnv, params m
 
 func runtimeConfig() *conf.Config {
 	config := conf.CreateNew()
-	for _, op := range []expr.Option{expr.Env(runtimeSample()), expr.DisableBuiltin("now")} {
+	for _, op := range []expr.Option{expr.Env(&Evaluator{}), expr.DisableBuiltin("now")} {
 		op(config)
 	}
 	for name := range config.Disabled {
@@ -454,6 +454,8 @@ func runtimeTree(src string, lay *layout, params map[string]int) (*parser.Tree, 
 }
 
 func finish(tree *parser.Tree, lay *layout, params map[int]reflect.Type) (*vm.Program, error) {
+	b := &bindings{lay: lay, params: params, types: map[*ast.CallNode]reflect.Type{}}
+	b.bind(&tree.Node)
 	config := runtimeConfig()
 	if _, err := checker.Check(tree, config); err != nil {
 		return nil, err
@@ -461,7 +463,7 @@ func finish(tree *parser.Tree, lay *layout, params map[int]reflect.Type) (*vm.Pr
 	if err := optimizer.Optimize(&tree.Node, config); err != nil {
 		return nil, err
 	}
-	retype(tree.Node, lay, params)
+	b.retype()
 	return compiler.Compile(tree, config)
 }
 
@@ -485,13 +487,13 @@ func paramTypes(params map[string]int, env *checkEnv) map[int]reflect.Type {
 func compileAll(conds []*ExprSpec, lay *layout, env *checkEnv, params map[string]int) (*vm.Program, error) {
 	var all ast.Node
 	var src []string
-	for i, c := range conds {
+	for _, c := range conds {
 		tree, _, err := runtimeTree(c.Expr, lay, params)
 		if err != nil {
 			return nil, err
 		}
 		src = append(src, c.Expr)
-		rec := recordNode(i, tree.Node)
+		rec := recordNode(tree.Node)
 		if all == nil {
 			all = rec
 		} else {

@@ -64,7 +64,7 @@ func (e *Evaluator) Explain(p *Policy, in *Input, at *Instant) *Explanation {
 		case o.Unknown&(1<<i) != 0:
 			t.Verdict = VerdictUnknown.String()
 			e.bind(in, at)
-			if _, _, err := e.run(c); err != nil {
+			if err := e.runCond(p, i); err != nil {
 				t.Error = err.Error()
 			}
 		}

@@ -24,7 +24,6 @@ const (
 	fnNot3    = "__not3"
 	fnKnown   = "__known"   // __known(elem, mask): every slot in mask is present
 	fnUnknown = "__unknown" // __unknown(): the condition is unknown
-	idToday   = "__today"   // today as yyyymmdd
 	idEmpty   = "__empty"   // an empty list, shared so that [] does not allocate
 )
 
@@ -175,10 +174,7 @@ func (w *rewriter) rewrite(n *ast.Node, sc []*predScope, opt bool) ltype {
 			break
 		}
 		if h, ok := helpers[id.Value]; ok {
-			if h.needsToday {
-				w.r.now = true
-				x.Arguments = append(x.Arguments, ident(idToday))
-			}
+			w.r.now = w.r.now || h.needsToday
 			id.Value = h.name
 		}
 	case *ast.BuiltinNode:
@@ -433,70 +429,18 @@ func kindOf(f *field) int {
 	return kindString
 }
 
-// retype gives the rewriter's calls the types of the values they return.
-// They are declared func(any) any, so that a read never boxes (and so never
-// allocates); once checked, telling the compiler the real types lets it
-// skip dereferencing and use its typed opcodes, such as OpEqualInt.
-func retype(root ast.Node, lay *layout, paramTypes map[int]reflect.Type) {
-	ast.Walk(&root, typer{lay: lay, params: paramTypes})
-}
-
-type typer struct {
-	lay    *layout
-	params map[int]reflect.Type
-}
-
-var (
-	intType  = reflect.TypeOf(0)
-	boolType = reflect.TypeOf(false)
-	listType = reflect.TypeOf([]any{})
-	kindType = [...]reflect.Type{kindString: reflect.TypeOf(""), kindInt: intType,
-		kindFloat: reflect.TypeOf(0.0), kindBool: boolType, kindList: listType}
-)
-
-func (t typer) Visit(n *ast.Node) {
-	switch x := (*n).(type) {
-	case *ast.IdentifierNode:
-		switch x.Value {
-		case "__now_year", "__now_month", "__now_day":
-			x.SetType(intType)
-		}
-	case *ast.CallNode:
-		id, ok := x.Callee.(*ast.IdentifierNode)
-		if !ok {
-			return
-		}
-		arg := func(i int) int { return x.Arguments[i].(*ast.IntegerNode).Value }
-		switch id.Value {
-		case fnRoot:
-			x.SetType(kindType[kindOf(t.lay.slots[arg(0)])])
-		case fnGet:
-			x.SetType(kindType[arg(1)>>16])
-		case fnParam:
-			if pt := t.params[arg(0)]; pt != nil {
-				x.SetType(pt)
-			}
-		case fnKnown, fnUnknown, fnRec, fnRec3:
-			x.SetType(boolType)
-		case fnT3, fnAnd3, fnOr3, fnNot3:
-			x.SetType(intType)
-		case "__age", "__months_since", "__days_since", "__months_between", "__year_of":
-			x.SetType(intType)
-		}
-	}
-}
-
-// recordNode wraps condition i so that running it records its verdict.
+// recordNode wraps a condition so that running it records its verdict.
 // A condition built from and, or and not is evaluated in Kleene's
 // three-valued logic: "A or B" is true when either side is known to be
 // true, even if the other reads absent data; false when both are known
-// false; otherwise unknown. Each side is evaluated in full.
-func recordNode(i int, n ast.Node) ast.Node {
-	idx := &ast.IntegerNode{Value: i}
+// false; otherwise unknown. The right side is skipped when the left one
+// decides: a known true for or, a known false for and.
+func recordNode(n ast.Node) ast.Node {
 	if !isConnective(n) {
-		return call(fnRec, idx, n)
+		return call(fnRec, n)
 	}
-	return call(fnRec3, idx, kleene(n))
+	k := &kleene{}
+	return call(fnRec3, k.node(n))
 }
 
 func isConnective(n ast.Node) bool {
@@ -512,19 +456,34 @@ func isConnective(n ast.Node) bool {
 	return false
 }
 
-func kleene(n ast.Node) ast.Node {
+// kleene builds three-valued forms (0 false, 1 unknown, 2 true).
+type kleene struct{ nvar int }
+
+func (k *kleene) node(n ast.Node) ast.Node {
 	switch x := n.(type) {
 	case *ast.BinaryNode:
 		switch x.Operator {
 		case "and", "&&":
-			return call(fnAnd3, kleene(x.Left), kleene(x.Right))
+			return k.shortCircuit(fnAnd3, 0, x)
 		case "or", "||":
-			return call(fnOr3, kleene(x.Left), kleene(x.Right))
+			return k.shortCircuit(fnOr3, 2, x)
 		}
 	case *ast.UnaryNode:
 		if x.Operator == "not" || x.Operator == "!" {
-			return call(fnNot3, kleene(x.Node))
+			return call(fnNot3, k.node(x.Node))
 		}
 	}
 	return call(fnT3, n)
+}
+
+// shortCircuit is: let l = L; l == decisive ? decisive : combine(l, R).
+func (k *kleene) shortCircuit(combine string, decisive int, x *ast.BinaryNode) ast.Node {
+	k.nvar++
+	v := fmt.Sprintf("__k%d", k.nvar)
+	return &ast.VariableDeclaratorNode{Name: v, Value: k.node(x.Left), Expr: &ast.ConditionalNode{
+		Ternary: true,
+		Cond:    &ast.BinaryNode{Operator: "==", Left: ident(v), Right: &ast.IntegerNode{Value: decisive}},
+		Exp1:    &ast.IntegerNode{Value: decisive},
+		Exp2:    call(combine, ident(v), k.node(x.Right)),
+	}}
 }
