@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "test":
 		return test(args[1:], stdout, stderr)
 	case "explain":
-		return explain(args[1:], stdout)
+		return explain(args[1:], stdout, stderr)
 	case "match":
 		return match(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -173,8 +173,9 @@ func parseAt(s string) (time.Time, error) {
 	return rules.ParseTime(s)
 }
 
-func explain(args []string, stdout io.Writer) error {
+func explain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	dir := fs.String("rules", "rules", "rules directory")
 	id := fs.String("policy", "", "policy id")
 	file := fs.String("profile", "", "profile JSON file (a profile, or a snapshot event)")
@@ -242,6 +243,7 @@ type matchLine struct {
 
 func match(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("match", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	dir := fs.String("rules", "rules", "rules directory")
 	file := fs.String("profiles", "", "JSON Lines file of snapshot events")
 	atStr := fs.String("at", "", "evaluation time")

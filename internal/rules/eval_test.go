@@ -259,3 +259,40 @@ func TestEvaluateDoesNotAllocate(t *testing.T) {
 		t.Errorf("Evaluate allocates %v times per run", n)
 	}
 }
+
+// A set is shared by workers, each with its own evaluator.
+func TestConcurrentEvaluators(t *testing.T) {
+	s := mustSet(t, policyYAML("resident", "  min: {2020-01-01: 12}\n", "params.min * 100",
+		"resident.insurance.unemployment.cumulative_months >= params.min",
+		"any(resident.skill_certificates, months_since(.issue_date) <= 12)"))
+	p := s.Policy("t")
+	ins := []*Input{
+		prepare(t, s, profile.KindResident, `{"person_id":"a","insurance":{"unemployment":{"cumulative_months":27}},"skill_certificates":[{"issue_date":"2026-06-01"}]}`),
+		prepare(t, s, profile.KindResident, `{"person_id":"b","insurance":{"unemployment":{"cumulative_months":2}}}`),
+		prepare(t, s, profile.KindResident, `{"person_id":"c"}`),
+	}
+	now := s.At(at(t, "2026-11-27"))
+	want := make([]Outcome, len(ins))
+	for i, in := range ins {
+		want[i] = s.NewEvaluator().Evaluate(p, in, now)
+	}
+	errs := make(chan string, 4)
+	for w := 0; w < 4; w++ {
+		go func() {
+			ev := s.NewEvaluator()
+			for n := 0; n < 500; n++ {
+				i := n % len(ins)
+				if got := ev.Evaluate(p, ins[i], now); got != want[i] {
+					errs <- fmt.Sprintf("%s: got %+v, want %+v", ins[i].ID, got, want[i])
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for w := 0; w < 4; w++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -76,8 +77,7 @@ type ExprSpec struct {
 	Expr    string
 	NamePos Pos
 	ExprPos Pos
-	node    *yaml.Node
-	indent  int // block scalars: the column before the text
+	spans   []span // where the expression's text was written
 }
 
 // Notify is a rule's notify block (CONTRACTS.md §3).
@@ -330,7 +330,7 @@ func (y *yfile) rule(root *yaml.Node) *Rule {
 		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || strings.TrimSpace(n.Value) == "" {
 			y.errorf(n, "amount must be an expression")
 		} else {
-			r.Amount = &ExprSpec{Name: "amount", Expr: n.Value, ExprPos: y.pos(n), NamePos: y.pos(n), node: n, indent: y.blockIndent(n)}
+			r.Amount = &ExprSpec{Name: "amount", Expr: n.Value, ExprPos: y.pos(n), NamePos: y.pos(n), spans: y.spans(n)}
 		}
 	}
 	if n := m["notify"]; n != nil {
@@ -485,7 +485,7 @@ func (y *yfile) conditions(n *yaml.Node) []*ExprSpec {
 			y.errorf(m["name"], "condition name %q appears twice", name)
 		}
 		names[name] = true
-		out = append(out, &ExprSpec{Name: name, Expr: e.Value, NamePos: y.pos(m["name"]), ExprPos: y.pos(e), node: e, indent: y.blockIndent(e)})
+		out = append(out, &ExprSpec{Name: name, Expr: e.Value, NamePos: y.pos(m["name"]), ExprPos: y.pos(e), spans: y.spans(e)})
 	}
 	return out
 }
@@ -598,38 +598,87 @@ func (y *yfile) checkTemplate(n *yaml.Node, allowed map[string]bool) {
 	}
 }
 
-// exprPos maps a position inside an expression (1-based line, 0-based
-// column, as expr reports them) to the file.
-func exprPos(spec *ExprSpec, line, col int) Pos {
-	p := spec.ExprPos
-	n := spec.node
-	if n == nil {
-		return p
-	}
+// span says where a piece of a scalar's value was written: the value's
+// bytes from off on come from line, starting at col (1-based, in
+// characters).
+type span struct{ off, line, col int }
+
+// spans locates, line by line, the text of a scalar in the source, so that
+// a position in an expression maps back to the file even when YAML folded
+// or unquoted its lines.
+func (y *yfile) spans(n *yaml.Node) []span {
+	value := n.Value
+	first, col := n.Line, n.Column
 	switch n.Style {
 	case yaml.LiteralStyle, yaml.FoldedStyle:
-		// The text starts on the line after the indicator, indented.
-		return Pos{File: p.File, Line: p.Line + line, Col: spec.indent + col + 1}
+		first, col = n.Line+1, 0
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		if line == 1 {
-			return Pos{File: p.File, Line: p.Line, Col: p.Col + 1 + col}
-		}
-	default:
-		if line == 1 {
-			return Pos{File: p.File, Line: p.Line, Col: p.Col + col}
-		}
+		col = n.Column + 1
 	}
-	return Pos{File: p.File, Line: p.Line + line - 1, Col: col + 1}
+	var out []span
+	off := 0
+	for ln := first; ln <= len(y.lines) && off < len(value); ln++ {
+		raw := y.lines[ln-1]
+		start := len(raw) - len(strings.TrimLeft(raw, " \t"))
+		if ln == first && col > 0 {
+			start = byteOfColumn(raw, col)
+		}
+		text := strings.TrimRight(raw[start:], " \t\r")
+		if text == "" {
+			continue
+		}
+		skip := len(value[off:]) - len(strings.TrimLeft(value[off:], " \n"))
+		rest := value[off+skip:]
+		// The last line of a quoted scalar ends with its quote.
+		for len(text) > 0 && !strings.HasPrefix(rest, text) {
+			text = text[:len(text)-1]
+		}
+		if text == "" {
+			break // escapes make the text differ from the source: stop mapping
+		}
+		out = append(out, span{off: off + skip, line: ln, col: utf8.RuneCountInString(raw[:start]) + 1})
+		off += skip + len(text)
+	}
+	return out
 }
 
-// blockIndent is the indentation of a block scalar's first text line;
-// yaml.v3 does not keep it.
-func (y *yfile) blockIndent(n *yaml.Node) int {
-	if n.Style != yaml.LiteralStyle && n.Style != yaml.FoldedStyle || n.Line >= len(y.lines) {
-		return 0
+func byteOfColumn(s string, col int) int {
+	n := 1
+	for i := range s {
+		if n == col {
+			return i
+		}
+		n++
 	}
-	l := y.lines[n.Line] // the line after the indicator (n.Line is 1-based)
-	return len(l) - len(strings.TrimLeft(l, " "))
+	return len(s)
+}
+
+// exprPos maps a position inside an expression (1-based line, 0-based
+// column in characters, as expr reports them) to the file.
+func exprPos(spec *ExprSpec, line, col int) Pos {
+	off := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(spec.Expr[off:], '\n')
+		if i < 0 {
+			break
+		}
+		off += i + 1
+	}
+	for ; col > 0 && off < len(spec.Expr); col-- {
+		_, size := utf8.DecodeRuneInString(spec.Expr[off:])
+		off += size
+	}
+	var best *span
+	for i := range spec.spans {
+		if spec.spans[i].off <= off {
+			best = &spec.spans[i]
+		}
+	}
+	if best == nil {
+		return spec.ExprPos
+	}
+	return Pos{File: spec.ExprPos.File, Line: best.line,
+		Col: best.col + utf8.RuneCountInString(spec.Expr[best.off:off])}
 }
 
 // ParseTime parses an evaluation time: RFC 3339, or YYYY-MM-DD meaning
