@@ -7,11 +7,16 @@ import (
 	"github.com/expr-lang/expr/ast"
 )
 
-// The run-time form calls plain Go functions, placed in the program as
-// constants, and passes them the evaluator as $env. A read thus costs no
-// lookup of a name: the VM pushes the function and calls it. Each function
-// has a signature the VM calls without reflection (func(any, any) any or
-// func(any) any) and returns pre-boxed values, so a run allocates nothing.
+// The run-time form calls Go functions placed in the program as
+// constants, so that a read costs no lookup of a name: the VM pushes the
+// function and calls it. Each function has a signature the VM calls without
+// reflection (func(any) any, func(any, any) any or func() any) and returns
+// pre-boxed values, so a run allocates nothing.
+//
+// Functions that need the evaluation's state are methods of *Evaluator.
+// The compiled programs hold them bound to a template evaluator; each
+// evaluator runs its own copies, with the constants re-bound to itself
+// (see Evaluator.bindProgram).
 //
 // Absent data does not stop a run: a read of an absent field marks the
 // condition unknown and yields the zero value of the field's type, so the
@@ -24,6 +29,7 @@ type bindings struct {
 	lay    *layout
 	params map[int]reflect.Type
 	types  map[*ast.CallNode]reflect.Type
+	tmpl   *Evaluator
 }
 
 var (
@@ -34,8 +40,6 @@ var (
 	kindType = [...]reflect.Type{kindString: reflect.TypeOf(""), kindInt: intType,
 		kindFloat: reflect.TypeOf(0.0), kindBool: boolType, kindList: listType}
 )
-
-func envNode() ast.Node { return &ast.IdentifierNode{Value: "$env"} }
 
 // fnCall is a call of the Go function fn; typ is what it returns.
 func (b *bindings) fnCall(fn any, typ reflect.Type, args ...ast.Node) *ast.CallNode {
@@ -54,18 +58,19 @@ func (b *bindings) bind(root *ast.Node) {
 // Visit implements ast.Visitor; the walk is post-order, so arguments are
 // bound before the call that takes them.
 func (b *bindings) Visit(n *ast.Node) {
+	t := b.tmpl
 	var with ast.Node
 	switch x := (*n).(type) {
 	case *ast.IdentifierNode:
 		switch x.Value {
 		case "now":
-			with = b.fnCall(rtNow, timeType, envNode())
+			with = b.fnCall(t.now, timeType)
 		case "__now_year":
-			with = b.fnCall(rtNowYear, intType, envNode())
+			with = b.fnCall(t.nowYear, intType)
 		case "__now_month":
-			with = b.fnCall(rtNowMonth, intType, envNode())
+			with = b.fnCall(t.nowMonth, intType)
 		case "__now_day":
-			with = b.fnCall(rtNowDay, intType, envNode())
+			with = b.fnCall(t.nowDay, intType)
 		case idEmpty:
 			with = &ast.ConstantNode{Value: []any{}}
 		}
@@ -78,25 +83,35 @@ func (b *bindings) Visit(n *ast.Node) {
 		intArg := func(i int) int { return args[i].(*ast.IntegerNode).Value }
 		switch id.Value {
 		case fnRoot:
-			with = b.fnCall(rtRoot, kindType[kindOf(b.lay.slots[intArg(0)])], envNode(), args[0])
+			with = b.fnCall(t.root, kindType[kindOf(b.lay.slots[intArg(0)])], args[0])
 		case fnRootOpt:
-			with = b.fnCall(rtRootOpt, nil, envNode(), args[0])
+			with = b.fnCall(t.rootOpt, nil, args[0])
 		case fnParam:
-			with = b.fnCall(rtParam, b.params[intArg(0)], envNode(), args[0])
+			with = b.fnCall(t.param, b.params[intArg(0)], args[0])
 		case fnGet:
-			with = b.fnCall(rtCheck, kindType[intArg(1)>>16], envNode(), b.fnCall(rtElem, nil, args...))
+			with = b.fnCall(t.check, kindType[intArg(1)>>16], b.fnCall(rtElem, nil, args...))
 		case fnOpt:
 			with = b.fnCall(rtElemOpt, nil, args...)
+		case fnGetG:
+			with = b.fnCall(rtElemOpt, kindType[intArg(1)>>16], args...)
+		case fnLeaf:
+			with = b.fnCall(t.leafBool, boolType, args...)
+		case fnLeafE:
+			with = b.fnCall(t.leafBoolE, boolType, args...)
+		case fnLeaf3:
+			with = b.fnCall(t.leaf3, intType, args...)
+		case fnLeaf3E:
+			with = b.fnCall(t.leaf3E, intType, args...)
 		case fnKnown:
 			with = b.fnCall(rtKnown, boolType, args...)
 		case fnUnknown:
-			with = b.fnCall(rtUnknown, boolType, envNode())
+			with = b.fnCall(t.unknown, boolType)
 		case fnRec:
-			with = b.fnCall(rtRec, boolType, envNode(), args[0])
+			with = b.fnCall(t.rec, boolType, args[0])
 		case fnRec3:
-			with = b.fnCall(rtRec3, boolType, envNode(), args[0])
+			with = b.fnCall(t.rec3, boolType, args[0])
 		case fnT3:
-			with = b.fnCall(rtT3, intType, envNode(), args[0])
+			with = b.fnCall(t.t3, intType, args[0])
 		case fnAnd3:
 			with = b.fnCall(rtAnd3, intType, args...)
 		case fnOr3:
@@ -104,16 +119,15 @@ func (b *bindings) Visit(n *ast.Node) {
 		case fnNot3:
 			with = b.fnCall(rtNot3, intType, args...)
 		case "__age":
-			with = b.fnCall(rtAge, intType, envNode(), args[0])
+			with = b.fnCall(t.age, intType, args[0])
 		case "__months_since":
-			with = b.fnCall(rtMonthsSince, intType, envNode(), args[0])
+			with = b.fnCall(t.monthsSince, intType, args[0])
 		case "__days_since":
-			with = b.fnCall(rtDaysSince, intType, envNode(), args[0])
+			with = b.fnCall(t.daysSince, intType, args[0])
 		case "__months_between":
-			// Three values do not fit a reflection-free call: stash the first.
-			with = b.fnCall(rtMonthsBetween, intType, b.fnCall(rtStash, nil, envNode(), args[0]), args[1])
+			with = b.fnCall(t.monthsBetween, intType, args[0], args[1])
 		case "__year_of":
-			with = b.fnCall(rtYear, intType, envNode(), args[0])
+			with = b.fnCall(t.year, intType, args[0])
 		}
 	}
 	if with != nil {
@@ -131,10 +145,9 @@ func (b *bindings) retype() {
 	}
 }
 
-// The run-time functions. env is always the *Evaluator.
+// The run-time functions.
 
-func rtRoot(env, k any) any {
-	e := env.(*Evaluator)
+func (e *Evaluator) root(k any) any {
 	i := k.(int)
 	if v := e.slots[i]; v != nil {
 		return v
@@ -143,10 +156,9 @@ func rtRoot(env, k any) any {
 	return e.zeros[i]
 }
 
-func rtRootOpt(env, k any) any { return env.(*Evaluator).slots[k.(int)] }
+func (e *Evaluator) rootOpt(k any) any { return e.slots[k.(int)] }
 
-func rtParam(env, k any) any {
-	e := env.(*Evaluator)
+func (e *Evaluator) param(k any) any {
 	if v := e.at.params[k.(int)]; v != nil {
 		return v
 	}
@@ -154,7 +166,7 @@ func rtParam(env, k any) any {
 	return 0
 }
 
-// absent marks an absent element field, by kind, until rtCheck sees it.
+// absent marks an absent element field, by kind, until check sees it.
 type absent int
 
 func rtElem(el, key any) any {
@@ -165,9 +177,9 @@ func rtElem(el, key any) any {
 	return absent(k >> 16)
 }
 
-func rtCheck(env, v any) any {
+func (e *Evaluator) check(v any) any {
 	if a, ok := v.(absent); ok {
-		env.(*Evaluator).unk = true
+		e.unk = true
 		return zeroByKind[a]
 	}
 	return v
@@ -194,19 +206,18 @@ func rtKnown(el, mask any) any {
 	return true
 }
 
-func rtUnknown(env any) any {
-	env.(*Evaluator).unk = true
+func (e *Evaluator) unknown() any {
+	e.unk = true
 	return false
 }
 
-// rtRec records the verdict v of condition e.next and returns true, so that
+// rec records the verdict v of condition e.next and returns true, so that
 // the all-conditions program runs on to the next condition.
-func rtRec(env, v any) any {
-	e := env.(*Evaluator)
+func (e *Evaluator) rec(v any) any {
 	b, isBool := v.(bool)
 	switch {
 	case e.unk || !isBool:
-		e.unknown |= 1 << e.next
+		e.unknownBits |= 1 << e.next
 	case !b:
 		e.failed |= 1 << e.next
 	}
@@ -215,10 +226,9 @@ func rtRec(env, v any) any {
 	return true
 }
 
-// rtT3 turns a bool, and whether the reads that made it found absent data,
+// t3 turns a bool, and whether the reads that made it found absent data,
 // into a three-valued verdict: 0 false, 1 unknown, 2 true.
-func rtT3(env, v any) any {
-	e := env.(*Evaluator)
+func (e *Evaluator) t3(v any) any {
 	b, isBool := v.(bool)
 	unk := e.unk
 	e.unk = false
@@ -231,12 +241,11 @@ func rtT3(env, v any) any {
 	return 0
 }
 
-// rtRec3 records a three-valued verdict, like rtRec.
-func rtRec3(env, v any) any {
-	e := env.(*Evaluator)
+// rec3 records a three-valued verdict, like rec.
+func (e *Evaluator) rec3(v any) any {
 	switch {
 	case e.unk || v.(int) == 1:
-		e.unknown |= 1 << e.next
+		e.unknownBits |= 1 << e.next
 	case v.(int) == 0:
 		e.failed |= 1 << e.next
 	}
@@ -249,37 +258,24 @@ func rtAnd3(a, b any) any { return min(a.(int), b.(int)) }
 func rtOr3(a, b any) any  { return max(a.(int), b.(int)) }
 func rtNot3(a any) any    { return 2 - a.(int) }
 
-func rtAge(env, d any) any {
-	e := env.(*Evaluator)
+func (e *Evaluator) age(d any) any {
 	return e.ints.box(monthsBetween(e.civil(d), e.at.date) / 12)
 }
 
-func rtMonthsSince(env, d any) any {
-	e := env.(*Evaluator)
+func (e *Evaluator) monthsSince(d any) any {
 	return e.ints.box(monthsBetween(e.civil(d), e.at.date))
 }
 
-func rtDaysSince(env, d any) any {
-	e := env.(*Evaluator)
+func (e *Evaluator) daysSince(d any) any {
 	return e.ints.box(e.at.date.days() - e.civil(d).days())
 }
 
-func rtStash(env, a any) any {
-	env.(*Evaluator).stash = a
-	return env
+func (e *Evaluator) monthsBetween(a, b any) any {
+	return e.ints.box(monthsBetween(e.civil(a), e.civil(b)))
 }
 
-func rtMonthsBetween(env, b any) any {
-	e := env.(*Evaluator)
-	return e.ints.box(monthsBetween(e.civil(e.stash), e.civil(b)))
-}
-
-func rtYear(env, d any) any {
-	e := env.(*Evaluator)
-	return e.ints.box(e.civil(d).y)
-}
-
-func rtNow(env any) any      { return env.(*Evaluator).at.now }
-func rtNowYear(env any) any  { return env.(*Evaluator).at.year }
-func rtNowMonth(env any) any { return env.(*Evaluator).at.month }
-func rtNowDay(env any) any   { return env.(*Evaluator).at.day }
+func (e *Evaluator) year(d any) any { return e.ints.box(e.civil(d).y) }
+func (e *Evaluator) now() any       { return e.at.now }
+func (e *Evaluator) nowYear() any   { return e.at.year }
+func (e *Evaluator) nowMonth() any  { return e.at.month }
+func (e *Evaluator) nowDay() any    { return e.at.day }

@@ -32,12 +32,16 @@ type Policy struct {
 	conds []*program
 	// all evaluates every condition in one run, recording each verdict;
 	// it saves a VM run per condition.
-	all    *vm.Program
+	all *vm.Program
+	// direct holds the conditions when all of them are made of leaves:
+	// then they run in Go, without the VM.
+	direct []*fpred
 	amount *program
 	fields []string
 	// temporal is set when the result can change with time alone.
 	temporal   bool
 	paramIndex map[string]int // name → index in the set's params vector
+	index      int            // in the set's policies
 }
 
 // program is one compiled expression.
@@ -90,7 +94,11 @@ func (p *Policy) Reads(path string) bool {
 
 // Compile compiles a rule set. Every problem in every rule is reported, with
 // its position, and then no set is returned.
-func Compile(rules []*Rule) (*Set, error) {
+func Compile(rules []*Rule) (*Set, error) { return compile(rules, true) }
+
+// compile compiles a rule set; fuse turns on leaf fusion (see leaf.go),
+// which tests turn off to compare against.
+func compile(rules []*Rule, fuse bool) (*Set, error) {
 	s := &Set{byID: map[string]*Policy{}, lay: newLayouts(), ints: newIntBox(-4096, 65536)}
 	var errs Errors
 	firstFile := map[string]*Rule{}
@@ -101,7 +109,7 @@ func Compile(rules []*Rule) (*Set, error) {
 			continue
 		}
 		firstFile[r.ID] = r
-		p, perrs := compilePolicy(r, s.lay.of(r.Subject), nparams)
+		p, perrs := compilePolicy(r, s.lay.of(r.Subject), nparams, fuse)
 		errs = append(errs, perrs...)
 		if p != nil {
 			nparams += len(r.Params)
@@ -113,6 +121,9 @@ func Compile(rules []*Rule) (*Set, error) {
 		return nil, err
 	}
 	sort.Slice(s.policies, func(i, j int) bool { return s.policies[i].ID < s.policies[j].ID })
+	for i, p := range s.policies {
+		p.index = i
+	}
 	s.buildSegments(nparams)
 	return s, nil
 }
@@ -148,15 +159,19 @@ func (s *Set) buildSegments(n int) {
 	}
 }
 
-func compilePolicy(r *Rule, lay *layout, paramBase int) (*Policy, Errors) {
+func compilePolicy(r *Rule, lay *layout, paramBase int, fuse bool) (*Policy, Errors) {
 	p := &Policy{Rule: r, paramIndex: map[string]int{}}
 	for i, pr := range r.Params {
 		p.paramIndex[pr.Name] = paramBase + i
 	}
 	env := newCheckEnv(lay, r.Params)
+	var f *fuser
+	if fuse {
+		f = &fuser{lay: lay, params: paramTypes(p.paramIndex, env)}
+	}
 	var errs Errors
 	for i, c := range r.Conditions {
-		prog, err := compileExpr(c, i, lay, env, p.paramIndex)
+		prog, err := compileExpr(c, i, lay, env, p.paramIndex, f)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -164,7 +179,7 @@ func compilePolicy(r *Rule, lay *layout, paramBase int) (*Policy, Errors) {
 		p.conds = append(p.conds, prog)
 	}
 	if r.Amount != nil {
-		prog, err := compileExpr(r.Amount, -1, lay, env, p.paramIndex)
+		prog, err := compileExpr(r.Amount, -1, lay, env, p.paramIndex, f)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -174,17 +189,20 @@ func compilePolicy(r *Rule, lay *layout, paramBase int) (*Policy, Errors) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	all, err := compileAll(r.Conditions, lay, env, p.paramIndex)
+	all, err := compileAll(r.Conditions, lay, env, p.paramIndex, f)
 	if err != nil {
 		return nil, Errors{{Pos: r.pos["conditions"], Msg: "internal error compiling the conditions together: " + err.Error()}}
 	}
 	p.all = all
-	p.index(lay)
+	if f != nil {
+		p.direct = directConditions(r.Conditions, lay, p.paramIndex, f)
+	}
+	p.indexFields(lay)
 	return p, nil
 }
 
-// index computes the fields the policy reads and whether it is temporal.
-func (p *Policy) index(lay *layout) {
+// indexFields computes the fields the policy reads and whether it is temporal.
+func (p *Policy) indexFields(lay *layout) {
 	set := map[string]bool{}
 	progs := append([]*program(nil), p.conds...)
 	if p.amount != nil {
@@ -360,7 +378,7 @@ func editDistance(a, b string) int {
 //
 // A condition's program records its verdict as condition index (see
 // recordNode); the amount (index -1) returns its value.
-func compileExpr(spec *ExprSpec, index int, lay *layout, env *checkEnv, params map[string]int) (*program, *Error) {
+func compileExpr(spec *ExprSpec, index int, lay *layout, env *checkEnv, params map[string]int, f *fuser) (*program, *Error) {
 	isCondition := index >= 0
 	fail := func(line, col int, msg string) *Error {
 		what := "condition " + fmt.Sprintf("%q", spec.Name)
@@ -413,7 +431,7 @@ func compileExpr(spec *ExprSpec, index int, lay *layout, env *checkEnv, params m
 		}
 	}
 
-	tree, r, err := runtimeTree(spec.Expr, lay, params)
+	tree, r, err := runtimeTree(spec.Expr, lay, params, f)
 	if err != nil {
 		return nil, asFileErr(err)
 	}
@@ -429,7 +447,7 @@ func compileExpr(spec *ExprSpec, index int, lay *layout, env *checkEnv, params m
 
 func runtimeConfig() *conf.Config {
 	config := conf.CreateNew()
-	for _, op := range []expr.Option{expr.Env(&Evaluator{}), expr.DisableBuiltin("now")} {
+	for _, op := range []expr.Option{expr.DisableBuiltin("now")} {
 		op(config)
 	}
 	for name := range config.Disabled {
@@ -440,21 +458,24 @@ func runtimeConfig() *conf.Config {
 }
 
 // runtimeTree parses src and rewrites it into its run-time form.
-func runtimeTree(src string, lay *layout, params map[string]int) (*parser.Tree, *reads, error) {
+func runtimeTree(src string, lay *layout, params map[string]int, f *fuser) (*parser.Tree, *reads, error) {
 	tree, err := parser.ParseWithConfig(src, runtimeConfig())
 	if err != nil {
 		return nil, nil, err
 	}
-	w := &rewriter{lay: lay, params: params, r: newReads(), vars: map[string]ltype{}}
+	w := &rewriter{lay: lay, params: params, r: newReads(), vars: map[string]ltype{}, fuser: f}
 	w.value(&tree.Node, nil, false)
 	if w.err != nil {
 		return nil, nil, (w.err.(*file.Error)).Bind(tree.Source)
+	}
+	if f != nil {
+		f.fuse(&tree.Node)
 	}
 	return tree, w.r, nil
 }
 
 func finish(tree *parser.Tree, lay *layout, params map[int]reflect.Type) (*vm.Program, error) {
-	b := &bindings{lay: lay, params: params, types: map[*ast.CallNode]reflect.Type{}}
+	b := &bindings{lay: lay, params: params, types: map[*ast.CallNode]reflect.Type{}, tmpl: &Evaluator{}}
 	b.bind(&tree.Node)
 	config := runtimeConfig()
 	if _, err := checker.Check(tree, config); err != nil {
@@ -484,11 +505,11 @@ func paramTypes(params map[string]int, env *checkEnv) map[int]reflect.Type {
 // compileAll builds the program that evaluates every condition in one run:
 // __rec(0, c0) && __rec(1, c1) && ..., where __rec records a verdict and
 // returns true.
-func compileAll(conds []*ExprSpec, lay *layout, env *checkEnv, params map[string]int) (*vm.Program, error) {
+func compileAll(conds []*ExprSpec, lay *layout, env *checkEnv, params map[string]int, f *fuser) (*vm.Program, error) {
 	var all ast.Node
 	var src []string
 	for _, c := range conds {
-		tree, _, err := runtimeTree(c.Expr, lay, params)
+		tree, _, err := runtimeTree(c.Expr, lay, params, f)
 		if err != nil {
 			return nil, err
 		}
@@ -501,6 +522,24 @@ func compileAll(conds []*ExprSpec, lay *layout, env *checkEnv, params map[string
 		}
 	}
 	return finish(&parser.Tree{Node: all, Source: file.NewSource(strings.Join(src, "\n"))}, lay, paramTypes(params, env))
+}
+
+// directConditions returns the conditions as fpreds, or nil unless every
+// one of them is made of leaves.
+func directConditions(conds []*ExprSpec, lay *layout, params map[string]int, f *fuser) []*fpred {
+	var out []*fpred
+	for _, c := range conds {
+		tree, _, err := runtimeTree(c.Expr, lay, params, f)
+		if err != nil {
+			return nil
+		}
+		p, ok := conditionPred(tree.Node)
+		if !ok {
+			return nil
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func isNumber(k reflect.Kind) bool {

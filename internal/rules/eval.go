@@ -132,22 +132,29 @@ func (p *Policy) Applies(at *Instant) bool {
 }
 
 // Evaluator evaluates policies. It reuses one VM, so it is not safe for
-// concurrent use: give each worker its own. It is also the environment its
-// programs run in (see bind.go).
+// concurrent use: give each worker its own. It runs its own copies of the
+// set's programs, bound to itself (see bind.go).
 type Evaluator struct {
-	set  *Set
-	vm   vm.VM
-	ints *intBox
+	set   *Set
+	vm    vm.VM
+	ints  *intBox
+	bound []boundPolicy // by Policy.index
 
 	// Bound for the evaluation in progress.
 	slots []any // the input's
 	zeros []any // what an absent root slot reads as
 	at    *Instant
 
-	unk             bool // the current condition read absent data
-	next            int  // the condition being evaluated
-	stash           any  // the first argument of a three-argument helper
-	failed, unknown uint64
+	unk                 bool // the current condition read absent data
+	next                int  // the condition being evaluated
+	failed, unknownBits uint64
+}
+
+// boundPolicy holds a policy's programs as one evaluator runs them.
+type boundPolicy struct {
+	all    *vm.Program
+	conds  []*vm.Program
+	amount *vm.Program
 }
 
 // zeroByKind is what an absent field reads as, by kind.
@@ -155,7 +162,48 @@ var zeroByKind = [...]any{kindString: "", kindInt: 0, kindFloat: 0.0, kindBool: 
 
 // NewEvaluator returns an evaluator for the set.
 func (s *Set) NewEvaluator() *Evaluator {
-	return &Evaluator{set: s, ints: s.ints}
+	e := &Evaluator{set: s, ints: s.ints}
+	methods := map[uintptr]any{}
+	for _, m := range e.methods() {
+		methods[reflect.ValueOf(m).Pointer()] = m
+	}
+	e.bound = make([]boundPolicy, len(s.policies))
+	for i, p := range s.policies {
+		b := boundPolicy{all: bindProgram(p.all, methods)}
+		for _, c := range p.conds {
+			b.conds = append(b.conds, bindProgram(c.prog, methods))
+		}
+		if p.amount != nil {
+			b.amount = bindProgram(p.amount.prog, methods)
+		}
+		e.bound[i] = b
+	}
+	return e
+}
+
+// methods lists the run-time methods programs call. Two method values of
+// one method share their code pointer, whatever their receiver, which is
+// how bindProgram recognises the template's.
+func (e *Evaluator) methods() []any {
+	return []any{e.root, e.rootOpt, e.param, e.check, e.unknown, e.rec, e.rec3, e.t3,
+		e.age, e.monthsSince, e.daysSince, e.monthsBetween, e.year,
+		e.now, e.nowYear, e.nowMonth, e.nowDay, e.leafBool, e.leafBoolE, e.leaf3, e.leaf3E}
+}
+
+// bindProgram copies p with its method constants bound to another
+// evaluator.
+func bindProgram(p *vm.Program, methods map[uintptr]any) *vm.Program {
+	c := *p
+	c.Constants = make([]any, len(p.Constants))
+	for i, k := range p.Constants {
+		if k != nil && reflect.TypeOf(k).Kind() == reflect.Func {
+			if m, ok := methods[reflect.ValueOf(k).Pointer()]; ok {
+				k = m
+			}
+		}
+		c.Constants[i] = k
+	}
+	return &c
 }
 
 // civil reads a date for a helper; an unreadable one is unknown data.
@@ -177,15 +225,15 @@ func (e *Evaluator) bind(in *Input, at *Instant) {
 // returns the run-time error that stopped it, if any.
 func (e *Evaluator) runCond(p *Policy, i int) error {
 	e.next, e.unk = i, false
-	_, err := e.vm.Run(p.conds[i].prog, e)
+	_, err := e.vm.Run(e.bound[p.index].conds[i], nil)
 	return err
 }
 
 // run evaluates a value program (the amount): its value, and whether it is
 // known.
-func (e *Evaluator) run(p *program) (any, bool) {
+func (e *Evaluator) run(prog *vm.Program) (any, bool) {
 	e.unk = false
-	v, err := e.vm.Run(p.prog, e)
+	v, err := e.vm.Run(prog, nil)
 	if err != nil || e.unk {
 		return nil, false
 	}
@@ -197,19 +245,32 @@ func (e *Evaluator) run(p *program) (any, bool) {
 // input's kind; see Applies. It does not allocate.
 func (e *Evaluator) Evaluate(p *Policy, in *Input, at *Instant) Outcome {
 	e.bind(in, at)
-	e.failed, e.unknown, e.unk, e.next = 0, 0, false, 0
-	_, err := e.vm.Run(p.all, e)
+	e.failed, e.unknownBits, e.unk, e.next = 0, 0, false, 0
+	b := &e.bound[p.index]
+	var err error
+	if p.direct != nil {
+		for i, c := range p.direct {
+			switch c.eval(e, nil) {
+			case 0:
+				e.failed |= 1 << i
+			case 1:
+				e.unknownBits |= 1 << i
+			}
+		}
+	} else {
+		_, err = e.vm.Run(b.all, nil)
+	}
 	for err != nil {
 		// A run-time error (such as an index past the end of a list)
 		// stopped condition e.next: it is unknown, and the rest run one by
 		// one.
-		e.unknown |= 1 << e.next
+		e.unknownBits |= 1 << e.next
 		e.next, err = e.next+1, nil
 		for e.next < len(p.conds) && err == nil {
 			err = e.runCond(p, e.next)
 		}
 	}
-	o := Outcome{Failed: e.failed, Unknown: e.unknown}
+	o := Outcome{Failed: e.failed, Unknown: e.unknownBits}
 	switch {
 	case o.Failed != 0:
 		o.Result = Ineligible
@@ -217,8 +278,8 @@ func (e *Evaluator) Evaluate(p *Policy, in *Input, at *Instant) Outcome {
 		o.Result = Unknown
 	default:
 		o.Result = Eligible
-		if p.amount != nil {
-			if v, ok := e.run(p.amount); ok {
+		if b.amount != nil {
+			if v, ok := e.run(b.amount); ok {
 				o.Amount, o.HasAmount = toFloat(v)
 			}
 		}

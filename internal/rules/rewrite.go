@@ -22,6 +22,11 @@ const (
 	fnAnd3    = "__and3" // Kleene and, or, not on three-valued verdicts
 	fnOr3     = "__or3"
 	fnNot3    = "__not3"
+	fnLeaf    = "__leaf"    // __leaf(L): a fused comparison (see leaf.go), as a bool
+	fnLeafE   = "__leafE"   // __leafE(#, L): the same, reading the current element
+	fnLeaf3   = "__leaf3"   // three-valued forms of the two above
+	fnLeaf3E  = "__leaf3E"  //
+	fnGetG    = "__getg"    // __getg(#, k): an element read a guard made sure is present
 	fnKnown   = "__known"   // __known(elem, mask): every slot in mask is present
 	fnUnknown = "__unknown" // __unknown(): the condition is unknown
 	idEmpty   = "__empty"   // an empty list, shared so that [] does not allocate
@@ -73,6 +78,7 @@ type rewriter struct {
 	vars   map[string]ltype
 	nvar   int
 	err    error
+	fuser  *fuser // nil: no fusion
 }
 
 type predScope struct {
@@ -141,6 +147,7 @@ func (w *rewriter) rewrite(n *ast.Node, sc []*predScope, opt bool) ltype {
 	case *ast.MemberNode:
 		return w.member(n, x, sc, opt || x.Optional)
 	case *ast.BinaryNode:
+		defer w.simplifyBoolCompare(n)
 		if x.Operator == "??" {
 			// A list defaulted with ?? is still the profile's list.
 			l := w.value(&x.Left, sc, true)
@@ -356,6 +363,10 @@ func (w *rewriter) builtin(n *ast.Node, x *ast.BuiltinNode, sc []*predScope, opt
 	switch x.Name {
 	case "any", "all", "none":
 		if s.mask != 0 && !opt {
+			if q, ok := w.fuser.quantifier(x, s.mask); ok {
+				w.replace(n, q)
+				break
+			}
 			w.threeValued(n, x, s.mask)
 		}
 	case "filter":
@@ -378,6 +389,9 @@ func (w *rewriter) threeValued(n *ast.Node, x *ast.BuiltinNode, mask int) {
 	w.nvar++
 	v := fmt.Sprintf("__a%d", w.nvar)
 	pred := x.Arguments[1].(*ast.PredicateNode).Node
+	// The guard below makes every field the predicate reads present, so
+	// its reads need no check for absence.
+	uncheckElemReads(&pred)
 	known := func() ast.Node { return call(fnKnown, &ast.PointerNode{}, &ast.IntegerNode{Value: mask}) }
 	guarded := func(p ast.Node) ast.Node {
 		return &ast.PredicateNode{Node: &ast.BinaryNode{Operator: "&&", Left: known(), Right: p}}
@@ -436,6 +450,9 @@ func kindOf(f *field) int {
 // false; otherwise unknown. The right side is skipped when the left one
 // decides: a known true for or, a known false for and.
 func recordNode(n ast.Node) ast.Node {
+	if l, ok := leaf3(n); ok {
+		return call(fnRec3, l)
+	}
 	if !isConnective(n) {
 		return call(fnRec, n)
 	}
@@ -473,7 +490,28 @@ func (k *kleene) node(n ast.Node) ast.Node {
 			return call(fnNot3, k.node(x.Node))
 		}
 	}
+	if l, ok := leaf3(n); ok {
+		return l
+	}
 	return call(fnT3, n)
+}
+
+// leaf3 turns a fused leaf into its three-valued form.
+func leaf3(n ast.Node) (ast.Node, bool) {
+	c, ok := n.(*ast.CallNode)
+	if !ok {
+		return nil, false
+	}
+	id, ok := c.Callee.(*ast.IdentifierNode)
+	switch {
+	case !ok:
+		return nil, false
+	case id.Value == fnLeaf:
+		return call(fnLeaf3, c.Arguments...), true
+	case id.Value == fnLeafE:
+		return call(fnLeaf3E, c.Arguments...), true
+	}
+	return nil, false
 }
 
 // shortCircuit is: let l = L; l == decisive ? decisive : combine(l, R).
@@ -486,4 +524,88 @@ func (k *kleene) shortCircuit(combine string, decisive int, x *ast.BinaryNode) a
 		Exp1:    &ast.IntegerNode{Value: decisive},
 		Exp2:    call(combine, ident(v), k.node(x.Right)),
 	}}
+}
+
+// uncheckElemReads turns the element reads of a predicate body (those of
+// its own element, #, not of nested predicates) into reads without the
+// absence check.
+func uncheckElemReads(n *ast.Node) {
+	switch x := (*n).(type) {
+	case *ast.CallNode:
+		if id, ok := x.Callee.(*ast.IdentifierNode); ok && id.Value == fnGet {
+			if _, own := x.Arguments[0].(*ast.PointerNode); own {
+				id.Value = fnGetG
+			}
+		}
+		for i := range x.Arguments {
+			uncheckElemReads(&x.Arguments[i])
+		}
+	case *ast.BinaryNode:
+		uncheckElemReads(&x.Left)
+		uncheckElemReads(&x.Right)
+	case *ast.UnaryNode:
+		uncheckElemReads(&x.Node)
+	case *ast.ConditionalNode:
+		uncheckElemReads(&x.Cond)
+		uncheckElemReads(&x.Exp1)
+		uncheckElemReads(&x.Exp2)
+	case *ast.MemberNode:
+		uncheckElemReads(&x.Node)
+		uncheckElemReads(&x.Property)
+	case *ast.BuiltinNode:
+		for i := range x.Arguments {
+			if _, nested := x.Arguments[i].(*ast.PredicateNode); !nested {
+				uncheckElemReads(&x.Arguments[i])
+			}
+		}
+	case *ast.ArrayNode:
+		for i := range x.Nodes {
+			uncheckElemReads(&x.Nodes[i])
+		}
+	case *ast.VariableDeclaratorNode:
+		uncheckElemReads(&x.Value)
+		uncheckElemReads(&x.Expr)
+	}
+}
+
+// simplifyBoolCompare turns "flag == true" into "flag" and "flag == false"
+// into "!flag" when flag is a checked read of a boolean field: the result
+// is the same, in two fewer VM steps.
+func (w *rewriter) simplifyBoolCompare(n *ast.Node) {
+	x, ok := (*n).(*ast.BinaryNode)
+	if !ok || (x.Operator != "==" && x.Operator != "!=") {
+		return
+	}
+	read, lit := x.Left, x.Right
+	if _, isLit := read.(*ast.BoolNode); isLit {
+		read, lit = lit, read
+	}
+	b, isLit := lit.(*ast.BoolNode)
+	if !isLit || !w.isBoolRead(read) {
+		return
+	}
+	if b.Value == (x.Operator == "==") {
+		w.replace(n, read)
+		return
+	}
+	w.replace(n, &ast.UnaryNode{Operator: "!", Node: read})
+}
+
+func (w *rewriter) isBoolRead(n ast.Node) bool {
+	c, ok := n.(*ast.CallNode)
+	if !ok {
+		return false
+	}
+	id, ok := c.Callee.(*ast.IdentifierNode)
+	if !ok {
+		return false
+	}
+	switch id.Value {
+	case fnRoot:
+		f := w.lay.slots[c.Arguments[0].(*ast.IntegerNode).Value]
+		return f.kind == leafField && kindOf(f) == kindBool
+	case fnGet:
+		return c.Arguments[1].(*ast.IntegerNode).Value>>16 == kindBool
+	}
+	return false
 }

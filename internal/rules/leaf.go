@@ -1,0 +1,671 @@
+package rules
+
+import (
+	"reflect"
+
+	"github.com/expr-lang/expr/ast"
+)
+
+// A leaf is a comparison whose operands are reads, params, literals, date
+// helpers and arithmetic on them, such as
+//
+//	resident.insurance.unemployment.cumulative_months >= params.min_months
+//	months_since(.issue_date) < 12
+//	enterprise.ui.new_claimants_last_year / enterprise.ui.avg_insured_last_year <= 0.055
+//
+// Most conditions are made of leaves. A leaf runs as one call into Go
+// instead of a dozen VM steps, and computes its arithmetic without boxing
+// (and so without allocating). Its semantics are expr's: numbers compare
+// as numbers whatever their type, / divides as floats, and a leaf that
+// reads absent data is unknown.
+type leaf struct {
+	op   string // == != < <= > >= in, or "" for a bare boolean read
+	l, r operand
+	elem bool   // reads the current element of a predicate (#)
+	q    *quant // a fused any/all/none instead
+}
+
+// quant is any, all or none over a list of the profile whose predicate is
+// made of leaves, run as one Go loop with the semantics of the VM's form
+// (see rewriter.threeValued): an element missing a field the predicate
+// reads is unknown; the others decide when they can.
+type quant struct {
+	op      string // any, all, none
+	slot    int
+	orEmpty bool // written "list ?? []": an absent list is empty
+	mask    int  // element fields the predicate reads
+	pred    *fpred
+}
+
+// fpred is a predicate made of leaves, and, or and not. Inside a
+// quantifier, and/or short-circuit as in expr; at the top of a condition
+// (kand, kor) they follow Kleene's logic.
+type fpred struct {
+	op   string // leaf, and, or, not, kand, kor
+	leaf *leaf
+	a, b *fpred
+}
+
+type operandKind uint8
+
+const (
+	opConst operandKind = iota
+	opRoot
+	opElem
+	opParam
+	opHelper
+	opArith
+	opNeg
+)
+
+type operand struct {
+	kind   operandKind
+	c      any    // opConst
+	k      int    // opRoot, opParam: index; opElem: slot
+	name   string // opHelper: the run-time helper; opArith: the operator
+	args   []operand
+	static int // kindInt, kindFloat, kindString, kindBool, kindList, or -1 when unknown
+}
+
+// fuser finds the leaves of a rewritten tree.
+type fuser struct {
+	lay    *layout
+	params map[int]reflect.Type
+}
+
+// fuse replaces every maximal leaf in the tree with a leaf call.
+func (f *fuser) fuse(n *ast.Node) {
+	if l, ok := f.leaf(*n); ok {
+		args := []ast.Node{&ast.ConstantNode{Value: l}}
+		name := fnLeaf
+		if l.elem {
+			args = append([]ast.Node{&ast.PointerNode{}}, args...)
+			name = fnLeafE
+		}
+		c := call(name, args...)
+		c.SetLocation((*n).Location())
+		*n = c
+		return
+	}
+	switch x := (*n).(type) {
+	case *ast.BinaryNode:
+		f.fuse(&x.Left)
+		f.fuse(&x.Right)
+	case *ast.UnaryNode:
+		f.fuse(&x.Node)
+	case *ast.ConditionalNode:
+		f.fuse(&x.Cond)
+		f.fuse(&x.Exp1)
+		f.fuse(&x.Exp2)
+	case *ast.CallNode:
+		for i := range x.Arguments {
+			f.fuse(&x.Arguments[i])
+		}
+	case *ast.BuiltinNode:
+		for i := range x.Arguments {
+			f.fuse(&x.Arguments[i])
+		}
+	case *ast.PredicateNode:
+		f.fuse(&x.Node)
+	case *ast.VariableDeclaratorNode:
+		f.fuse(&x.Value)
+		f.fuse(&x.Expr)
+	case *ast.MemberNode:
+		f.fuse(&x.Node)
+	case *ast.ArrayNode:
+		for i := range x.Nodes {
+			f.fuse(&x.Nodes[i])
+		}
+	}
+}
+
+var comparisons = map[string]bool{"==": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true, "in": true}
+
+func (f *fuser) leaf(n ast.Node) (*leaf, bool) {
+	if b, ok := n.(*ast.BinaryNode); ok && comparisons[b.Operator] {
+		l, okL := f.operand(b.Left)
+		r, okR := f.operand(b.Right)
+		if !okL || !okR || !comparable(b.Operator, l.static, r.static) {
+			return nil, false
+		}
+		return &leaf{op: b.Operator, l: l, r: r, elem: l.readsElem() || r.readsElem()}, true
+	}
+	if o, ok := f.operand(n); ok && o.static == kindBool && (o.kind == opRoot || o.kind == opElem) {
+		return &leaf{l: o, elem: o.readsElem()}, true
+	}
+	return nil, false
+}
+
+func comparable(op string, l, r int) bool {
+	num := func(k int) bool { return k == kindInt || k == kindFloat }
+	switch {
+	case op == "in":
+		return r == kindList && l != kindList && l >= 0
+	case num(l) && num(r):
+		return true
+	case l == kindString && r == kindString:
+		return true
+	case l == kindBool && r == kindBool:
+		return op == "==" || op == "!="
+	}
+	return false
+}
+
+func (o operand) readsElem() bool {
+	if o.kind == opElem {
+		return true
+	}
+	for _, a := range o.args {
+		if a.readsElem() {
+			return true
+		}
+	}
+	return false
+}
+
+var helperArity = map[string]int{"__age": 1, "__months_since": 1, "__days_since": 1, "__year_of": 1, "__months_between": 2}
+
+func (f *fuser) operand(n ast.Node) (operand, bool) {
+	switch x := n.(type) {
+	case *ast.IntegerNode:
+		return operand{kind: opConst, c: x.Value, static: kindInt}, true
+	case *ast.FloatNode:
+		return operand{kind: opConst, c: x.Value, static: kindFloat}, true
+	case *ast.StringNode:
+		return operand{kind: opConst, c: x.Value, static: kindString}, true
+	case *ast.BoolNode:
+		return operand{kind: opConst, c: x.Value, static: kindBool}, true
+	case *ast.ArrayNode:
+		list := make([]any, 0, len(x.Nodes))
+		for _, e := range x.Nodes {
+			o, ok := f.operand(e)
+			if !ok || o.kind != opConst {
+				return operand{}, false
+			}
+			list = append(list, o.c)
+		}
+		return operand{kind: opConst, c: list, static: kindList}, true
+	case *ast.UnaryNode:
+		if x.Operator != "-" {
+			return operand{}, false
+		}
+		o, ok := f.operand(x.Node)
+		if !ok || (o.static != kindInt && o.static != kindFloat) {
+			return operand{}, false
+		}
+		return operand{kind: opNeg, args: []operand{o}, static: o.static}, true
+	case *ast.BinaryNode:
+		switch x.Operator {
+		case "+", "-", "*", "/":
+		default:
+			return operand{}, false
+		}
+		l, okL := f.operand(x.Left)
+		r, okR := f.operand(x.Right)
+		num := func(k int) bool { return k == kindInt || k == kindFloat }
+		if !okL || !okR || !num(l.static) || !num(r.static) {
+			return operand{}, false
+		}
+		static := kindInt
+		if x.Operator == "/" || l.static == kindFloat || r.static == kindFloat {
+			static = kindFloat
+		}
+		return operand{kind: opArith, name: x.Operator, args: []operand{l, r}, static: static}, true
+	case *ast.CallNode:
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return operand{}, false
+		}
+		intArg := func(i int) (int, bool) {
+			if i >= len(x.Arguments) {
+				return 0, false
+			}
+			v, ok := x.Arguments[i].(*ast.IntegerNode)
+			if !ok {
+				return 0, false
+			}
+			return v.Value, true
+		}
+		switch id.Value {
+		case fnRoot:
+			k, _ := intArg(0)
+			return operand{kind: opRoot, k: k, static: kindOf(f.lay.slots[k])}, true
+		case fnParam:
+			k, _ := intArg(0)
+			return operand{kind: opParam, k: k, static: kindOfType(f.params[k])}, true
+		case fnGet, fnGetG:
+			if _, own := x.Arguments[0].(*ast.PointerNode); !own {
+				return operand{}, false
+			}
+			key, _ := intArg(1)
+			return operand{kind: opElem, k: key & 0xffff, static: key >> 16}, true
+		}
+		if arity, ok := helperArity[id.Value]; ok && arity == len(x.Arguments) {
+			o := operand{kind: opHelper, name: id.Value, static: kindInt}
+			for _, a := range x.Arguments {
+				ao, ok := f.operand(a)
+				if !ok {
+					return operand{}, false
+				}
+				o.args = append(o.args, ao)
+			}
+			return o, true
+		}
+	}
+	return operand{}, false
+}
+
+func kindOfType(t reflect.Type) int {
+	if t == nil {
+		return -1
+	}
+	switch t.Kind() {
+	case reflect.Int:
+		return kindInt
+	case reflect.Float64:
+		return kindFloat
+	case reflect.String:
+		return kindString
+	case reflect.Bool:
+		return kindBool
+	case reflect.Slice:
+		return kindList
+	}
+	return -1
+}
+
+// val is an operand's value, unboxed.
+type val struct {
+	k    int // a kind, or -1: absent
+	i    int
+	f    float64
+	s    string
+	b    bool
+	list []any
+}
+
+func valOf(v any) val {
+	switch x := v.(type) {
+	case int:
+		return val{k: kindInt, i: x}
+	case float64:
+		return val{k: kindFloat, f: x}
+	case string:
+		return val{k: kindString, s: x}
+	case bool:
+		return val{k: kindBool, b: x}
+	case []any:
+		return val{k: kindList, list: x}
+	}
+	return val{k: -1}
+}
+
+func (v val) num() float64 {
+	if v.k == kindInt {
+		return float64(v.i)
+	}
+	return v.f
+}
+
+// eval returns the leaf's verdict: 0 false, 1 unknown, 2 true.
+func (l *leaf) eval(e *Evaluator, el any) int {
+	if l.q != nil {
+		return l.q.eval(e)
+	}
+	a := l.l.eval(e, el)
+	if a.k < 0 {
+		return 1
+	}
+	if l.op == "" {
+		return verdict(a.b)
+	}
+	b := l.r.eval(e, el)
+	if b.k < 0 {
+		return 1
+	}
+	if l.op == "in" {
+		for _, x := range b.list {
+			if eq, ok := equal(a, valOf(x)); ok && eq {
+				return 2
+			}
+		}
+		return 0
+	}
+	var r bool
+	switch {
+	case a.k == kindString && b.k == kindString:
+		r = order(l.op, compareStrings(a.s, b.s))
+	case a.k == kindInt && b.k == kindInt:
+		r = order(l.op, compareInts(a.i, b.i))
+	case a.k == kindBool && b.k == kindBool:
+		r = (a.b == b.b) == (l.op == "==")
+	default:
+		x, y := a.num(), b.num()
+		switch {
+		case x != x || y != y: // NaN compares false, as in Go and expr
+			r = l.op == "!="
+		case x < y:
+			r = order(l.op, -1)
+		case x > y:
+			r = order(l.op, 1)
+		default:
+			r = order(l.op, 0)
+		}
+	}
+	return verdict(r)
+}
+
+func verdict(b bool) int {
+	if b {
+		return 2
+	}
+	return 0
+}
+
+func equal(a, b val) (bool, bool) {
+	switch {
+	case a.k == kindString && b.k == kindString:
+		return a.s == b.s, true
+	case a.k == kindBool && b.k == kindBool:
+		return a.b == b.b, true
+	case (a.k == kindInt || a.k == kindFloat) && (b.k == kindInt || b.k == kindFloat):
+		if a.k == kindInt && b.k == kindInt {
+			return a.i == b.i, true
+		}
+		return a.num() == b.num(), true
+	}
+	return false, false
+}
+
+func compareInts(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func order(op string, c int) bool {
+	switch op {
+	case "==":
+		return c == 0
+	case "!=":
+		return c != 0
+	case "<":
+		return c < 0
+	case "<=":
+		return c <= 0
+	case ">":
+		return c > 0
+	default: // ">="
+		return c >= 0
+	}
+}
+
+func (o *operand) eval(e *Evaluator, el any) val {
+	switch o.kind {
+	case opConst:
+		return valOf(o.c)
+	case opRoot:
+		if v := e.slots[o.k]; v != nil {
+			return valOf(v)
+		}
+	case opElem:
+		if v := elemSlot(el, o.k); v != nil {
+			return valOf(v)
+		}
+	case opParam:
+		if v := e.at.params[o.k]; v != nil {
+			return valOf(v)
+		}
+	case opNeg:
+		a := o.args[0].eval(e, el)
+		a.i, a.f = -a.i, -a.f
+		return a
+	case opArith:
+		return arith(o.name, o.args[0].eval(e, el), o.args[1].eval(e, el))
+	case opHelper:
+		return o.helper(e, el)
+	}
+	return val{k: -1}
+}
+
+func arith(op string, a, b val) val {
+	if a.k < 0 || b.k < 0 {
+		return val{k: -1}
+	}
+	if a.k == kindInt && b.k == kindInt && op != "/" {
+		switch op {
+		case "+":
+			return val{k: kindInt, i: a.i + b.i}
+		case "-":
+			return val{k: kindInt, i: a.i - b.i}
+		default:
+			return val{k: kindInt, i: a.i * b.i}
+		}
+	}
+	x, y := a.num(), b.num()
+	switch op {
+	case "+":
+		return val{k: kindFloat, f: x + y}
+	case "-":
+		return val{k: kindFloat, f: x - y}
+	case "*":
+		return val{k: kindFloat, f: x * y}
+	default:
+		return val{k: kindFloat, f: x / y}
+	}
+}
+
+func (o *operand) helper(e *Evaluator, el any) val {
+	d := o.args[0].eval(e, el)
+	if d.k != kindString {
+		return val{k: -1}
+	}
+	c, ok := parseCivil(d.s)
+	if !ok {
+		return val{k: -1}
+	}
+	var n int
+	switch o.name {
+	case "__age":
+		n = monthsBetween(c, e.at.date) / 12
+	case "__months_since":
+		n = monthsBetween(c, e.at.date)
+	case "__days_since":
+		n = e.at.date.days() - c.days()
+	case "__year_of":
+		n = c.y
+	case "__months_between":
+		b := o.args[1].eval(e, el)
+		if b.k != kindString {
+			return val{k: -1}
+		}
+		c2, ok := parseCivil(b.s)
+		if !ok {
+			return val{k: -1}
+		}
+		n = monthsBetween(c, c2)
+	}
+	return val{k: kindInt, i: n}
+}
+
+// The leaf methods the programs call.
+
+func (e *Evaluator) leafBool(l any) any { return e.leafVerdict(l.(*leaf).eval(e, nil)) }
+
+func (e *Evaluator) leafBoolE(el, l any) any { return e.leafVerdict(l.(*leaf).eval(e, el)) }
+
+func (e *Evaluator) leaf3(l any) any { return l.(*leaf).eval(e, nil) }
+
+func (e *Evaluator) leaf3E(el, l any) any { return l.(*leaf).eval(e, el) }
+
+func (e *Evaluator) leafVerdict(v int) any {
+	if v == 1 {
+		e.unk = true
+		return false
+	}
+	return v == 2
+}
+
+// quantifier fuses any/all/none(list, predicate) when the list is a
+// profile list and the predicate is made of leaves.
+func (f *fuser) quantifier(x *ast.BuiltinNode, mask int) (ast.Node, bool) {
+	if f == nil {
+		return nil, false
+	}
+	q := &quant{op: x.Name, mask: mask}
+	switch c := x.Arguments[0].(type) {
+	case *ast.CallNode:
+		id, ok := c.Callee.(*ast.IdentifierNode)
+		if !ok || id.Value != fnRoot {
+			return nil, false
+		}
+		q.slot = c.Arguments[0].(*ast.IntegerNode).Value
+	case *ast.BinaryNode:
+		l, okL := c.Left.(*ast.CallNode)
+		r, okR := c.Right.(*ast.IdentifierNode)
+		if c.Operator != "??" || !okL || !okR || r.Value != idEmpty {
+			return nil, false
+		}
+		if id, ok := l.Callee.(*ast.IdentifierNode); !ok || id.Value != fnRootOpt {
+			return nil, false
+		}
+		q.slot, q.orEmpty = l.Arguments[0].(*ast.IntegerNode).Value, true
+	default:
+		return nil, false
+	}
+	body := x.Arguments[1].(*ast.PredicateNode).Node
+	f.fuse(&body)
+	p, ok := predOf(body)
+	if !ok {
+		return nil, false
+	}
+	q.pred = p
+	return call(fnLeaf, &ast.ConstantNode{Value: &leaf{q: q}}), true
+}
+
+// conditionPred is a condition as an fpred, when it is made of leaves
+// only: such a condition runs without the VM.
+func conditionPred(n ast.Node) (*fpred, bool) {
+	switch x := n.(type) {
+	case *ast.BinaryNode:
+		op := map[string]string{"and": "kand", "&&": "kand", "or": "kor", "||": "kor"}[x.Operator]
+		if op == "" {
+			return nil, false
+		}
+		a, okA := conditionPred(x.Left)
+		b, okB := conditionPred(x.Right)
+		return &fpred{op: op, a: a, b: b}, okA && okB
+	case *ast.UnaryNode:
+		if x.Operator != "not" && x.Operator != "!" {
+			return nil, false
+		}
+		a, ok := conditionPred(x.Node)
+		return &fpred{op: "not", a: a}, ok
+	}
+	p, ok := predOf(n)
+	return p, ok && p.op == "leaf" && !p.leaf.elem
+}
+
+func predOf(n ast.Node) (*fpred, bool) {
+	switch x := n.(type) {
+	case *ast.CallNode:
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		if !ok || (id.Value != fnLeaf && id.Value != fnLeafE) {
+			return nil, false
+		}
+		return &fpred{op: "leaf", leaf: x.Arguments[len(x.Arguments)-1].(*ast.ConstantNode).Value.(*leaf)}, true
+	case *ast.BinaryNode:
+		op := map[string]string{"and": "and", "&&": "and", "or": "or", "||": "or"}[x.Operator]
+		if op == "" {
+			return nil, false
+		}
+		a, okA := predOf(x.Left)
+		b, okB := predOf(x.Right)
+		return &fpred{op: op, a: a, b: b}, okA && okB
+	case *ast.UnaryNode:
+		if x.Operator != "not" && x.Operator != "!" {
+			return nil, false
+		}
+		a, ok := predOf(x.Node)
+		return &fpred{op: "not", a: a}, ok
+	}
+	return nil, false
+}
+
+// eval is the predicate's value for a known element: 0 or 2, or 1 when it
+// read absent data outside the element, which makes the whole condition
+// unknown, as the VM's sticky flag does.
+func (p *fpred) eval(e *Evaluator, el any) int {
+	switch p.op {
+	case "leaf":
+		return p.leaf.eval(e, el)
+	case "not":
+		return 2 - p.a.eval(e, el)
+	case "kand":
+		if l := p.a.eval(e, el); l != 0 {
+			return min(l, p.b.eval(e, el))
+		}
+		return 0
+	case "kor":
+		if l := p.a.eval(e, el); l != 2 {
+			return max(l, p.b.eval(e, el))
+		}
+		return 2
+	}
+	l := p.a.eval(e, el)
+	decisive := 0
+	if p.op == "or" {
+		decisive = 2
+	}
+	if l == 1 || l == decisive {
+		return l
+	}
+	return p.b.eval(e, el)
+}
+
+func (q *quant) eval(e *Evaluator) int {
+	v := e.slots[q.slot]
+	if v == nil && !q.orEmpty {
+		return 1
+	}
+	list, _ := v.([]any)
+	sawUnknown := false
+	for _, el := range list {
+		if rtKnown(el, q.mask) != true {
+			sawUnknown = true
+			continue
+		}
+		r := q.pred.eval(e, el)
+		switch {
+		case r == 1:
+			return 1
+		case q.op == "any" && r == 2:
+			return 2
+		case q.op == "all" && r == 0:
+			return 0
+		case q.op == "none" && r == 2:
+			return 0
+		}
+	}
+	switch {
+	case sawUnknown:
+		return 1
+	case q.op == "any":
+		return 0
+	}
+	return 2
+}
