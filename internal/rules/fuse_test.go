@@ -13,7 +13,7 @@ import (
 )
 
 // readCatalogue parses the repository's rules and their test profiles.
-func readCatalogue(t *testing.T) ([]*Rule, map[profile.Kind][][]byte) {
+func readCatalogue(t testing.TB) ([]*Rule, map[profile.Kind][][]byte) {
 	t.Helper()
 	var rules []*Rule
 	profiles := map[profile.Kind][][]byte{}
@@ -147,4 +147,56 @@ func TestFusionMatchesTheVM(t *testing.T) {
 		t.Fatalf("compared only %d outcomes", compared)
 	}
 	t.Logf("%d outcomes agree", compared)
+}
+
+// BenchmarkCatalogueWithoutFusion is BenchmarkCatalogue with every
+// condition in the VM, to show what leaf fusion buys.
+func BenchmarkCatalogueWithoutFusion(b *testing.B) {
+	rules, profiles := readCatalogue(b)
+	for _, fuse := range []bool{false, true} {
+		set, err := compile(rules, fuse)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var inputs []*Input
+		for kind, list := range profiles {
+			for _, raw := range list {
+				var subject any = &profile.Resident{}
+				if kind == profile.KindEnterprise {
+					subject = &profile.Enterprise{}
+				}
+				if json.Unmarshal(raw, subject) == nil {
+					in, _ := set.Prepare(subject)
+					inputs = append(inputs, in)
+				}
+			}
+		}
+		at := set.At(time.Date(2026, 11, 27, 10, 0, 0, 0, Shanghai))
+		conds := 0
+		for _, in := range inputs {
+			for _, p := range set.Policies() {
+				if p.Subject == in.Kind && p.Applies(at) {
+					conds += len(p.Conditions)
+				}
+			}
+		}
+		name := "vm"
+		if fuse {
+			name = "fused"
+		}
+		b.Run(name, func(b *testing.B) {
+			ev := set.NewEvaluator()
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, in := range inputs {
+					for _, p := range set.Policies() {
+						if p.Subject == in.Kind && p.Applies(at) {
+							ev.Evaluate(p, in, at)
+						}
+					}
+				}
+			}
+			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*conds), "ns/condition")
+		})
+	}
 }
