@@ -533,7 +533,7 @@ func directConditions(conds []*ExprSpec, lay *layout, params map[string]int, f *
 		if err != nil {
 			return nil
 		}
-		p, ok := conditionPred(tree.Node)
+		p, ok := predOf(tree.Node, true)
 		if !ok {
 			return nil
 		}

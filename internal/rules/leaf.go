@@ -549,7 +549,7 @@ func (f *fuser) quantifier(x *ast.BuiltinNode, mask int) (ast.Node, bool) {
 	}
 	body := x.Arguments[1].(*ast.PredicateNode).Node
 	f.fuse(&body)
-	p, ok := predOf(body)
+	p, ok := predOf(body, false)
 	if !ok {
 		return nil, false
 	}
@@ -557,50 +557,34 @@ func (f *fuser) quantifier(x *ast.BuiltinNode, mask int) (ast.Node, bool) {
 	return call(fnLeaf, &ast.ConstantNode{Value: &leaf{q: q}}), true
 }
 
-// conditionPred is a condition as an fpred, when it is made of leaves
-// only: such a condition runs without the VM.
-func conditionPred(n ast.Node) (*fpred, bool) {
-	switch x := n.(type) {
-	case *ast.BinaryNode:
-		op := map[string]string{"and": "kand", "&&": "kand", "or": "kor", "||": "kor"}[x.Operator]
-		if op == "" {
-			return nil, false
-		}
-		a, okA := conditionPred(x.Left)
-		b, okB := conditionPred(x.Right)
-		return &fpred{op: op, a: a, b: b}, okA && okB
-	case *ast.UnaryNode:
-		if x.Operator != "not" && x.Operator != "!" {
-			return nil, false
-		}
-		a, ok := conditionPred(x.Node)
-		return &fpred{op: "not", a: a}, ok
-	}
-	p, ok := predOf(n)
-	return p, ok && p.op == "leaf" && !p.leaf.elem
-}
-
-func predOf(n ast.Node) (*fpred, bool) {
+// predOf reads a predicate made of leaves, and, or and not. At the top of
+// a condition (top), and/or are Kleene's and the leaves may not read an
+// element; inside a quantifier they short-circuit as in expr.
+func predOf(n ast.Node, top bool) (*fpred, bool) {
 	switch x := n.(type) {
 	case *ast.CallNode:
 		id, ok := x.Callee.(*ast.IdentifierNode)
 		if !ok || (id.Value != fnLeaf && id.Value != fnLeafE) {
 			return nil, false
 		}
-		return &fpred{op: "leaf", leaf: x.Arguments[len(x.Arguments)-1].(*ast.ConstantNode).Value.(*leaf)}, true
+		l := x.Arguments[len(x.Arguments)-1].(*ast.ConstantNode).Value.(*leaf)
+		return &fpred{op: "leaf", leaf: l}, !(top && l.elem)
 	case *ast.BinaryNode:
 		op := map[string]string{"and": "and", "&&": "and", "or": "or", "||": "or"}[x.Operator]
 		if op == "" {
 			return nil, false
 		}
-		a, okA := predOf(x.Left)
-		b, okB := predOf(x.Right)
+		if top {
+			op = "k" + op
+		}
+		a, okA := predOf(x.Left, top)
+		b, okB := predOf(x.Right, top)
 		return &fpred{op: op, a: a, b: b}, okA && okB
 	case *ast.UnaryNode:
 		if x.Operator != "not" && x.Operator != "!" {
 			return nil, false
 		}
-		a, ok := predOf(x.Node)
+		a, ok := predOf(x.Node, top)
 		return &fpred{op: "not", a: a}, ok
 	}
 	return nil, false
