@@ -1,0 +1,77 @@
+// Command policypush is the service: it consumes profile events, keeps
+// profiles, matches them against the rules and records the notices to
+// send (shared/CONTRACTS.md §4).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/policypush/policypush/internal/app"
+	"github.com/policypush/policypush/internal/config"
+)
+
+const usage = `policypush: the 政策找人 service
+
+usage:
+  policypush serve   [--config FILE]   run the pipeline: ingest, match, HTTP
+  policypush migrate [--config FILE]   apply the database migrations
+
+Configuration comes from POLICYPUSH_* environment variables (see README),
+or from FILE, a YAML mapping of the same names; the environment wins.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "policypush:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "YAML file of POLICYPUSH_* settings")
+	if err := fs.Parse(args[1:]); err != nil {
+		return errUsage
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	switch args[0] {
+	case "serve":
+		cfg, err := config.Load(os.Getenv, *file, config.NeedServe)
+		if err != nil {
+			return err
+		}
+		return app.Serve(ctx, cfg, log, app.Options{})
+	case "migrate":
+		cfg, err := config.Load(os.Getenv, *file, config.NeedDatabase)
+		if err != nil {
+			return err
+		}
+		if err := app.Migrate(ctx, cfg); err != nil {
+			return err
+		}
+		log.Info("migrations applied")
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return errUsage
+}

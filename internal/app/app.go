@@ -1,0 +1,232 @@
+// Package app wires policypush together: configuration, the database, the
+// rule set, the Kafka consumer (and, when asked, an embedded broker), the
+// match processor and the HTTP endpoints, and it owns their lifecycle.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/policypush/policypush/internal/config"
+	"github.com/policypush/policypush/internal/httpapi"
+	"github.com/policypush/policypush/internal/ingest"
+	"github.com/policypush/policypush/internal/kafkaembed"
+	"github.com/policypush/policypush/internal/match"
+	"github.com/policypush/policypush/internal/pii"
+	"github.com/policypush/policypush/internal/profile"
+	"github.com/policypush/policypush/internal/ruledir"
+	"github.com/policypush/policypush/internal/rules"
+	"github.com/policypush/policypush/internal/store"
+)
+
+// Options are what tests change; the zero value is what serve uses.
+type Options struct {
+	Now      func() time.Time      // the evaluation clock; default time.Now
+	Hooks    ingest.Hooks          // failure points and batch observation
+	Registry *prometheus.Registry  // default: a new registry
+	Ready    func(httpAddr string) // called once the HTTP server listens
+	// Consumer adjusts the consumer's settings, such as its group
+	// timeouts.
+	Consumer func(*ingest.Config)
+}
+
+// Migrate applies the database migrations.
+func Migrate(ctx context.Context, cfg *config.Config) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.Migrate(ctx)
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	var sealer *pii.Sealer
+	if cfg.PIIKey != "" {
+		key, err := pii.ParseKey(cfg.PIIKey.Value())
+		if err != nil {
+			return nil, fmt.Errorf("POLICYPUSH_PII_KEY: %w", err)
+		}
+		if sealer, err = pii.NewSealer(key); err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL.Value(), sealer)
+	if err != nil {
+		return nil, fmt.Errorf("open database (is PostgreSQL running, and does POLICYPUSH_DATABASE_URL name it?): %w", err)
+	}
+	return st, nil
+}
+
+// Serve runs the pipeline until ctx is done; then it finishes the batch in
+// flight, commits it, and returns.
+func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) error {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+
+	set, err := ruledir.Load(cfg.RulesDir)
+	if err != nil {
+		return fmt.Errorf("load rules from %s:\n%w", cfg.RulesDir, err)
+	}
+	var current atomic.Pointer[rules.Set]
+	current.Store(set)
+	log.Info("rules loaded", "dir", cfg.RulesDir, "policies", len(set.Policies()))
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+
+	dlqTopic := cfg.KafkaTopic + ".dlq"
+	if cfg.KafkaEmbedded {
+		b, err := kafkaembed.Start(cfg.KafkaEmbeddedAddr, 8, cfg.KafkaTopic, dlqTopic)
+		if err != nil {
+			return fmt.Errorf("start the embedded Kafka broker on %s: %w", cfg.KafkaEmbeddedAddr, err)
+		}
+		defer b.Close()
+		log.Info("embedded Kafka broker listening", "addr", b.Addr(), "topic", cfg.KafkaTopic)
+		cfg.KafkaBrokers = []string{b.Addr()}
+	}
+
+	v, err := profile.NewValidator()
+	if err != nil {
+		return err
+	}
+	var consumer *ingest.Consumer
+	m := newMetrics(o.Registry, func() float64 {
+		if consumer == nil {
+			return 0
+		}
+		return float64(consumer.Lag())
+	})
+	m.rulesLoaded.Set(float64(len(set.Policies())))
+	proc := match.New(st, &current, v, o.Now, m, log, match.Config{WeChatEnabled: cfg.WeChatEnabled()})
+
+	hooks := o.Hooks
+	onBatch := hooks.OnBatch
+	hooks.OnBatch = func(size int, took time.Duration, rejected int) {
+		m.batchSize.Observe(float64(size))
+		m.batchSeconds.Observe(took.Seconds())
+		m.dlq.Add(float64(rejected))
+		if onBatch != nil {
+			onBatch(size, took, rejected)
+		}
+	}
+	handler := ingest.HandlerFunc(func(ctx context.Context, msgs []ingest.Message) ([]ingest.Reject, error) {
+		events := make([]match.Event, len(msgs))
+		for i, msg := range msgs {
+			events[i] = match.Event{Value: msg.Value, Ref: i}
+		}
+		rejected, err := proc.Handle(ctx, events)
+		if err != nil {
+			return nil, err
+		}
+		committed := time.Now()
+		for _, msg := range msgs {
+			m.latency.Observe(committed.Sub(msg.Time).Seconds())
+		}
+		out := make([]ingest.Reject, len(rejected))
+		for i, r := range rejected {
+			out[i] = ingest.Reject{Message: msgs[r.Ref.(int)], Reason: r.Reason}
+			log.Warn("event rejected to the DLQ", "topic", msgs[r.Ref.(int)].Topic,
+				"partition", msgs[r.Ref.(int)].Partition, "offset", msgs[r.Ref.(int)].Offset, "reason", r.Reason)
+		}
+		return out, nil
+	})
+	icfg := ingest.Config{
+		Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup, DLQTopic: dlqTopic,
+		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait,
+	}
+	if o.Consumer != nil {
+		o.Consumer(&icfg)
+	}
+	consumer, err = ingest.NewConsumer(icfg, handler, ingest.WithLogger(log), ingest.WithHooks(hooks))
+	if err != nil {
+		return err
+	}
+
+	lis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on POLICYPUSH_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler: httpapi.New(o.Registry, map[string]httpapi.Check{
+			"database": st.Ping,
+			"kafka":    func(ctx context.Context) error { return dial(ctx, cfg.KafkaBrokers) },
+			"rules": func(context.Context) error {
+				if current.Load() == nil {
+					return errors.New("no rule set loaded")
+				}
+				return nil
+			},
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	if o.Ready != nil {
+		o.Ready(lis.Addr().String())
+	}
+	log.Info("serving", "http", lis.Addr().String(), "brokers", cfg.KafkaBrokers, "group", cfg.KafkaGroup)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return consumer.Run(ctx) })
+	g.Go(func() error {
+		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	})
+	g.Go(func() error {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			if n, err := st.OutboxPending(ctx); err == nil {
+				m.outbox.Set(float64(n))
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// dial checks that a broker accepts connections.
+func dial(ctx context.Context, brokers []string) error {
+	var d net.Dialer
+	var last error
+	for _, b := range brokers {
+		c, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			return c.Close()
+		}
+		last = err
+	}
+	return fmt.Errorf("no broker reachable: %w", last)
+}

@@ -1,0 +1,82 @@
+package app
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// metrics are the pipeline's Prometheus metrics. Every label value comes
+// from a fixed set: subject types, outcomes, and the ids of the policies
+// in rules/.
+type metrics struct {
+	events       *prometheus.CounterVec
+	dlq          prometheus.Counter
+	batchSize    prometheus.Histogram
+	batchSeconds prometheus.Histogram
+	latency      prometheus.Histogram
+	matches      *prometheus.CounterVec
+	lapsed       *prometheus.CounterVec
+	outbox       prometheus.Gauge
+	rulesLoaded  prometheus.Gauge
+}
+
+func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
+	f := promauto.With(r)
+	m := &metrics{
+		events: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "policypush_events_consumed_total",
+			Help: "Profile events consumed, by subject type and outcome (applied, duplicate, stale, invalid).",
+		}, []string{"subject_type", "outcome"}),
+		dlq: f.NewCounter(prometheus.CounterOpts{
+			Name: "policypush_dlq_messages_total",
+			Help: "Messages written to the dead-letter queue.",
+		}),
+		batchSize: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "policypush_batch_size",
+			Help:    "Messages per consumed batch.",
+			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2500},
+		}),
+		batchSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "policypush_batch_duration_seconds",
+			Help:    "Time to process a batch, from fetch to offset commit.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		latency: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "policypush_event_latency_seconds",
+			Help:    "Time from an event's Kafka timestamp to the commit of its effects (match and outbox rows).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		matches: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "policypush_matches_total",
+			Help: "New (subject, policy) matches, by policy.",
+		}, []string{"policy"}),
+		lapsed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "policypush_matches_lapsed_total",
+			Help: "Matches whose subject stopped qualifying, by policy.",
+		}, []string{"policy"}),
+		outbox: f.NewGauge(prometheus.GaugeOpts{
+			Name: "policypush_outbox_pending",
+			Help: "Outbox rows waiting to be sent.",
+		}),
+		rulesLoaded: f.NewGauge(prometheus.GaugeOpts{
+			Name: "policypush_rules_loaded",
+			Help: "Policies in the rule set in force.",
+		}),
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "policypush_consumer_lag",
+		Help: "Messages of the profile-events topic not yet consumed by this process.",
+	}, lag)
+	return m
+}
+
+// Event implements match.Observer.
+func (m *metrics) Event(subjectType, outcome string) {
+	m.events.WithLabelValues(subjectType, outcome).Inc()
+}
+
+// Matched implements match.Observer.
+func (m *metrics) Matched(policyID string) { m.matches.WithLabelValues(policyID).Inc() }
+
+// Lapsed implements match.Observer.
+func (m *metrics) Lapsed(policyID string) { m.lapsed.WithLabelValues(policyID).Inc() }

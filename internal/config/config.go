@@ -1,0 +1,355 @@
+// Package config reads policypush's configuration from the environment
+// (shared/CONTRACTS.md §5) and, optionally, a file, and validates it in
+// one place. Secrets are kept in a type that never prints its value.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Secret is a value that must not appear in logs, errors or metrics.
+type Secret string
+
+// String redacts the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "<redacted>"
+}
+
+// GoString redacts the secret in %#v too.
+func (s Secret) GoString() string { return s.String() }
+
+// Value returns the secret itself, for the one place that needs it.
+func (s Secret) Value() string { return string(s) }
+
+// Window is a daily local (Asia/Shanghai) time window such as 21:00-08:00;
+// the zero Window is off.
+type Window struct {
+	From, To time.Duration // since midnight
+	On       bool
+}
+
+// Cap is at most N notices per Period; the zero Cap is off.
+type Cap struct {
+	N      int
+	Period time.Duration
+}
+
+// Config is policypush's whole configuration.
+type Config struct {
+	DatabaseURL       Secret // may hold a password
+	KafkaBrokers      []string
+	KafkaEmbedded     bool // POLICYPUSH_KAFKA_BROKERS=embedded
+	KafkaEmbeddedAddr string
+	KafkaTopic        string
+	KafkaGroup        string
+	RulesDir          string
+	HTTPAddr          string
+
+	WeChatAppID      string
+	WeChatSecret     Secret
+	WeChatToken      Secret
+	WeChatAESKey     Secret
+	WeChatTemplateID string
+	WeChatAPIBase    string
+
+	SMSProvider        string
+	SMSEndpoint        string
+	SMSAccessKeyID     string
+	SMSAccessKeySecret Secret
+	SMSSignName        string
+	SMSTemplate        string
+
+	QuietHours   Window
+	FrequencyCap Cap
+	WeChatRate   float64
+	SMSRate      float64
+
+	PIIKey     Secret // base64 of 32 bytes
+	AdminToken Secret
+
+	// Additions to the contract: how the consumer batches.
+	BatchSize int
+	BatchWait time.Duration
+}
+
+// WeChatEnabled reports whether the official account is configured.
+func (c *Config) WeChatEnabled() bool { return c.WeChatAppID != "" && c.WeChatSecret != "" }
+
+// defaults are the values of CONTRACTS.md §5.
+var defaults = map[string]string{
+	"POLICYPUSH_DATABASE_URL":        "postgres://postgres@127.0.0.1:5432/policypush?sslmode=disable",
+	"POLICYPUSH_KAFKA_BROKERS":       "embedded",
+	"POLICYPUSH_KAFKA_EMBEDDED_ADDR": "127.0.0.1:9092",
+	"POLICYPUSH_KAFKA_TOPIC":         "profile-events",
+	"POLICYPUSH_KAFKA_GROUP":         "policypush",
+	"POLICYPUSH_RULES_DIR":           "rules",
+	"POLICYPUSH_HTTP_ADDR":           "127.0.0.1:8080",
+	"POLICYPUSH_WECHAT_API_BASE":     "https://api.weixin.qq.com",
+	"POLICYPUSH_SMS_PROVIDER":        "log",
+	"POLICYPUSH_QUIET_HOURS":         "21:00-08:00",
+	"POLICYPUSH_FREQUENCY_CAP":       "3/168h",
+	"POLICYPUSH_WECHAT_RATE":         "50",
+	"POLICYPUSH_SMS_RATE":            "50",
+	"POLICYPUSH_BATCH_SIZE":          "500",
+	"POLICYPUSH_BATCH_WAIT":          "50ms",
+}
+
+// known lists every variable, so that a typo in a config file is caught.
+var known = []string{
+	"POLICYPUSH_DATABASE_URL", "POLICYPUSH_KAFKA_BROKERS", "POLICYPUSH_KAFKA_EMBEDDED_ADDR",
+	"POLICYPUSH_KAFKA_TOPIC", "POLICYPUSH_KAFKA_GROUP", "POLICYPUSH_RULES_DIR", "POLICYPUSH_HTTP_ADDR",
+	"POLICYPUSH_WECHAT_APPID", "POLICYPUSH_WECHAT_SECRET", "POLICYPUSH_WECHAT_TOKEN", "POLICYPUSH_WECHAT_AES_KEY",
+	"POLICYPUSH_WECHAT_TEMPLATE_ID", "POLICYPUSH_WECHAT_API_BASE",
+	"POLICYPUSH_SMS_PROVIDER", "POLICYPUSH_SMS_ENDPOINT", "POLICYPUSH_SMS_ACCESS_KEY_ID",
+	"POLICYPUSH_SMS_ACCESS_KEY_SECRET", "POLICYPUSH_SMS_SIGN_NAME", "POLICYPUSH_SMS_TEMPLATE",
+	"POLICYPUSH_QUIET_HOURS", "POLICYPUSH_FREQUENCY_CAP", "POLICYPUSH_WECHAT_RATE", "POLICYPUSH_SMS_RATE",
+	"POLICYPUSH_PII_KEY", "POLICYPUSH_ADMIN_TOKEN", "POLICYPUSH_BATCH_SIZE", "POLICYPUSH_BATCH_WAIT",
+}
+
+// Need says which settings a command requires.
+type Need int
+
+// What commands need.
+const (
+	NeedDatabase Need = iota // migrate
+	NeedServe                // serve: also the PII key and the admin token
+)
+
+// Load reads the configuration: the file (a YAML mapping of the variable
+// names above; "" for none), then the environment, which wins. Every
+// problem is reported at once.
+func Load(getenv func(string) string, file string, need Need) (*Config, error) {
+	vals := map[string]string{}
+	for k, v := range defaults {
+		vals[k] = v
+	}
+	var problems []string
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("read config file: %w", err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(data, &m); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", file, err)
+		}
+		isKnown := map[string]bool{}
+		for _, k := range known {
+			isKnown[k] = true
+		}
+		for k, v := range m {
+			if !isKnown[k] {
+				problems = append(problems, fmt.Sprintf("%s: unknown setting %s", file, k))
+				continue
+			}
+			vals[k] = fmt.Sprint(v)
+		}
+	}
+	for _, k := range known {
+		if v := getenv(k); v != "" {
+			vals[k] = v
+		}
+	}
+	c, more := parse(vals, need)
+	problems = append(problems, more...)
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// Error lists every problem in the configuration.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// ErrInvalid is matched by *Error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Is lets errors.Is(err, ErrInvalid) match.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+var hostPort = regexp.MustCompile(`^[^:\s]+:\d{1,5}$`)
+
+func parse(v map[string]string, need Need) (*Config, []string) {
+	var problems []string
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+	c := &Config{
+		DatabaseURL:       Secret(v["POLICYPUSH_DATABASE_URL"]),
+		KafkaEmbeddedAddr: v["POLICYPUSH_KAFKA_EMBEDDED_ADDR"],
+		KafkaTopic:        v["POLICYPUSH_KAFKA_TOPIC"],
+		KafkaGroup:        v["POLICYPUSH_KAFKA_GROUP"],
+		RulesDir:          v["POLICYPUSH_RULES_DIR"],
+		HTTPAddr:          v["POLICYPUSH_HTTP_ADDR"],
+
+		WeChatAppID:      v["POLICYPUSH_WECHAT_APPID"],
+		WeChatSecret:     Secret(v["POLICYPUSH_WECHAT_SECRET"]),
+		WeChatToken:      Secret(v["POLICYPUSH_WECHAT_TOKEN"]),
+		WeChatAESKey:     Secret(v["POLICYPUSH_WECHAT_AES_KEY"]),
+		WeChatTemplateID: v["POLICYPUSH_WECHAT_TEMPLATE_ID"],
+		WeChatAPIBase:    v["POLICYPUSH_WECHAT_API_BASE"],
+
+		SMSProvider:        v["POLICYPUSH_SMS_PROVIDER"],
+		SMSEndpoint:        v["POLICYPUSH_SMS_ENDPOINT"],
+		SMSAccessKeyID:     v["POLICYPUSH_SMS_ACCESS_KEY_ID"],
+		SMSAccessKeySecret: Secret(v["POLICYPUSH_SMS_ACCESS_KEY_SECRET"]),
+		SMSSignName:        v["POLICYPUSH_SMS_SIGN_NAME"],
+		SMSTemplate:        v["POLICYPUSH_SMS_TEMPLATE"],
+
+		PIIKey:     Secret(v["POLICYPUSH_PII_KEY"]),
+		AdminToken: Secret(v["POLICYPUSH_ADMIN_TOKEN"]),
+	}
+	if u, err := url.Parse(c.DatabaseURL.Value()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("POLICYPUSH_DATABASE_URL", "must be a postgres:// URL") // never echo it: it may hold a password
+	}
+	switch b := strings.TrimSpace(v["POLICYPUSH_KAFKA_BROKERS"]); b {
+	case "embedded":
+		c.KafkaEmbedded = true
+		c.KafkaBrokers = []string{c.KafkaEmbeddedAddr}
+		if !hostPort.MatchString(c.KafkaEmbeddedAddr) {
+			bad("POLICYPUSH_KAFKA_EMBEDDED_ADDR", "%q is not host:port", c.KafkaEmbeddedAddr)
+		}
+	default:
+		for _, s := range strings.Split(b, ",") {
+			s = strings.TrimSpace(s)
+			if !hostPort.MatchString(s) {
+				bad("POLICYPUSH_KAFKA_BROKERS", "%q is not host:port (or use embedded)", s)
+				continue
+			}
+			c.KafkaBrokers = append(c.KafkaBrokers, s)
+		}
+	}
+	for _, k := range []string{"POLICYPUSH_KAFKA_TOPIC", "POLICYPUSH_KAFKA_GROUP", "POLICYPUSH_RULES_DIR"} {
+		if strings.TrimSpace(v[k]) == "" {
+			bad(k, "must not be empty")
+		}
+	}
+	if !hostPort.MatchString(c.HTTPAddr) && !strings.HasPrefix(c.HTTPAddr, ":") {
+		bad("POLICYPUSH_HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	}
+	if u, err := url.Parse(c.WeChatAPIBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("POLICYPUSH_WECHAT_API_BASE", "%q is not an http(s) URL", c.WeChatAPIBase)
+	}
+	if (c.WeChatAppID == "") != (c.WeChatSecret == "") {
+		bad("POLICYPUSH_WECHAT_APPID", "the WeChat channel needs both POLICYPUSH_WECHAT_APPID and POLICYPUSH_WECHAT_SECRET")
+	}
+	switch c.SMSProvider {
+	case "log":
+	case "aliyun", "tencent":
+		if c.SMSAccessKeyID == "" || c.SMSAccessKeySecret == "" || c.SMSSignName == "" {
+			bad("POLICYPUSH_SMS_PROVIDER", "%s needs POLICYPUSH_SMS_ACCESS_KEY_ID, _ACCESS_KEY_SECRET and _SIGN_NAME", c.SMSProvider)
+		}
+	default:
+		bad("POLICYPUSH_SMS_PROVIDER", "%q is not aliyun, tencent or log", c.SMSProvider)
+	}
+	if c.SMSEndpoint != "" {
+		if u, err := url.Parse(c.SMSEndpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("POLICYPUSH_SMS_ENDPOINT", "%q is not an http(s) URL", c.SMSEndpoint)
+		}
+	}
+	var err error
+	if c.QuietHours, err = parseWindow(v["POLICYPUSH_QUIET_HOURS"]); err != nil {
+		bad("POLICYPUSH_QUIET_HOURS", "%v", err)
+	}
+	if c.FrequencyCap, err = parseCap(v["POLICYPUSH_FREQUENCY_CAP"]); err != nil {
+		bad("POLICYPUSH_FREQUENCY_CAP", "%v", err)
+	}
+	rate := func(name string) float64 {
+		r, err := strconv.ParseFloat(v[name], 64)
+		if err != nil || r <= 0 {
+			bad(name, "%q is not a positive number of sends per second", v[name])
+		}
+		return r
+	}
+	c.WeChatRate, c.SMSRate = rate("POLICYPUSH_WECHAT_RATE"), rate("POLICYPUSH_SMS_RATE")
+	if c.BatchSize, err = strconv.Atoi(v["POLICYPUSH_BATCH_SIZE"]); err != nil || c.BatchSize < 1 || c.BatchSize > 10000 {
+		bad("POLICYPUSH_BATCH_SIZE", "%q is not a whole number from 1 to 10000", v["POLICYPUSH_BATCH_SIZE"])
+	}
+	if c.BatchWait, err = time.ParseDuration(v["POLICYPUSH_BATCH_WAIT"]); err != nil || c.BatchWait < 0 {
+		bad("POLICYPUSH_BATCH_WAIT", "%q is not a duration such as 50ms", v["POLICYPUSH_BATCH_WAIT"])
+	}
+	if need == NeedServe {
+		if c.PIIKey == "" {
+			bad("POLICYPUSH_PII_KEY", "required: base64 of a 32-byte key (for example: openssl rand -base64 32)")
+		} else if n := decodedLen(c.PIIKey.Value()); n != 32 {
+			bad("POLICYPUSH_PII_KEY", "must be base64 of exactly 32 bytes")
+		}
+		if c.AdminToken == "" {
+			bad("POLICYPUSH_ADMIN_TOKEN", "required: the bearer token of the admin API")
+		} else if len(c.AdminToken) < 16 {
+			bad("POLICYPUSH_ADMIN_TOKEN", "must be at least 16 characters")
+		}
+	}
+	return c, problems
+}
+
+func parseWindow(s string) (Window, error) {
+	if s == "off" {
+		return Window{}, nil
+	}
+	from, to, ok := strings.Cut(s, "-")
+	f, err1 := clock(from)
+	t, err2 := clock(to)
+	if !ok || err1 != nil || err2 != nil || f == t {
+		return Window{}, fmt.Errorf("%q is not a window such as 21:00-08:00, or off", s)
+	}
+	return Window{From: f, To: t, On: true}, nil
+}
+
+func clock(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
+// Contains reports whether the local time of day d falls in the window.
+func (w Window) Contains(d time.Duration) bool {
+	if !w.On {
+		return false
+	}
+	if w.From < w.To {
+		return d >= w.From && d < w.To
+	}
+	return d >= w.From || d < w.To // across midnight
+}
+
+func parseCap(s string) (Cap, error) {
+	if s == "off" {
+		return Cap{}, nil
+	}
+	n, p, ok := strings.Cut(s, "/")
+	count, err1 := strconv.Atoi(n)
+	period, err2 := time.ParseDuration(p)
+	if !ok || err1 != nil || err2 != nil || count < 1 || period <= 0 {
+		return Cap{}, fmt.Errorf("%q is not a cap such as 3/168h, or off", s)
+	}
+	return Cap{N: count, Period: period}, nil
+}
+
+func decodedLen(b64 string) int {
+	s := strings.TrimRight(strings.TrimSpace(b64), "=")
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		return -1
+	}
+	return len(b)
+}

@@ -1,0 +1,106 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // base64 of 32 bytes
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil), "", NeedDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.KafkaEmbedded || c.KafkaBrokers[0] != "127.0.0.1:9092" || c.KafkaTopic != "profile-events" ||
+		c.KafkaGroup != "policypush" || c.RulesDir != "rules" || c.HTTPAddr != "127.0.0.1:8080" ||
+		c.SMSProvider != "log" || c.WeChatRate != 50 || c.FrequencyCap != (Cap{3, 168 * time.Hour}) ||
+		c.QuietHours != (Window{21 * time.Hour, 8 * time.Hour, true}) || c.WeChatEnabled() {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		need Need
+		want []string // fragments, one per problem
+	}{
+		{"serve needs secrets", nil, NeedServe, []string{"POLICYPUSH_PII_KEY: required", "POLICYPUSH_ADMIN_TOKEN: required"}},
+		{"short key", map[string]string{"POLICYPUSH_PII_KEY": "c2hvcnQ=", "POLICYPUSH_ADMIN_TOKEN": "0123456789abcdef"}, NeedServe, []string{"exactly 32 bytes"}},
+		{"bad values", map[string]string{
+			"POLICYPUSH_DATABASE_URL":  "mysql://root:hunter2@x/db",
+			"POLICYPUSH_KAFKA_BROKERS": "a:1,nope",
+			"POLICYPUSH_QUIET_HOURS":   "late",
+			"POLICYPUSH_FREQUENCY_CAP": "3 per week",
+			"POLICYPUSH_SMS_PROVIDER":  "pigeon",
+			"POLICYPUSH_WECHAT_RATE":   "-1",
+			"POLICYPUSH_WECHAT_APPID":  "wx1",
+		}, NeedDatabase, []string{"POLICYPUSH_DATABASE_URL", `"nope" is not host:port`, "POLICYPUSH_QUIET_HOURS", "POLICYPUSH_FREQUENCY_CAP", "POLICYPUSH_SMS_PROVIDER", "POLICYPUSH_WECHAT_RATE", "both POLICYPUSH_WECHAT_APPID"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(tt.env), "", tt.need)
+			var ce *Error
+			if !errors.As(err, &ce) || !errors.Is(err, ErrInvalid) || len(ce.Problems) != len(tt.want) {
+				t.Fatalf("want %d problems, got %v", len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Error("the error shows the database password")
+			}
+		})
+	}
+}
+
+func TestFileAndEnvironment(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policypush.yaml")
+	body := "POLICYPUSH_KAFKA_BROKERS: k1:9092,k2:9092\nPOLICYPUSH_HTTP_ADDR: 0.0.0.0:9000\nPOLICYPUSH_PII_KEY: " + goodKey + "\nPOLICYPUSH_ADMIN_TOKEN: s3cr3t-t0ken-0123\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"POLICYPUSH_HTTP_ADDR": "127.0.0.1:7000"}), file, NeedServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KafkaEmbedded || strings.Join(c.KafkaBrokers, ",") != "k1:9092,k2:9092" || c.HTTPAddr != "127.0.0.1:7000" {
+		t.Errorf("file then environment: %+v", c)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", c.AdminToken, c, c); strings.Contains(s, "s3cr3t") || strings.Contains(s, goodKey) {
+		t.Errorf("a secret is printed: %s", s)
+	}
+	if err := os.WriteFile(file, []byte("POLICYPUSH_HTTP_ADR: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(env(nil), file, NeedDatabase); err == nil || !strings.Contains(err.Error(), "unknown setting POLICYPUSH_HTTP_ADR") {
+		t.Errorf("want the typo reported, got %v", err)
+	}
+}
+
+func TestWindow(t *testing.T) {
+	w, _ := parseWindow("21:00-08:00")
+	for h, want := range map[int]bool{20: false, 21: true, 23: true, 0: true, 7: true, 8: false, 12: false} {
+		if got := w.Contains(time.Duration(h) * time.Hour); got != want {
+			t.Errorf("%02d:00 in 21:00-08:00 = %v", h, got)
+		}
+	}
+	day, _ := parseWindow("12:00-13:30")
+	if !day.Contains(13*time.Hour) || day.Contains(14*time.Hour) {
+		t.Error("a window within a day")
+	}
+	if off, _ := parseWindow("off"); off.Contains(0) {
+		t.Error("off contains nothing")
+	}
+}

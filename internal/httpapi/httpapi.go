@@ -1,0 +1,53 @@
+// Package httpapi serves policypush's HTTP endpoints (shared/CONTRACTS.md
+// §6): metrics, liveness and readiness. The callbacks and the admin API
+// join it in later issues.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check reports whether one dependency is ready; nil means ready.
+type Check func(ctx context.Context) error
+
+// New returns the handler for every endpoint. checks are run by /readyz,
+// by name.
+func New(g prometheus.Gatherer, checks map[string]Check) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		names := make([]string, 0, len(checks))
+		for n := range checks {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		status, code := map[string]string{}, http.StatusOK
+		for _, n := range names {
+			if err := checks[n](ctx); err != nil {
+				status[n], code = err.Error(), http.StatusServiceUnavailable
+				continue
+			}
+			status[n] = "ok"
+		}
+		writeJSON(w, code, status)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to do
+}

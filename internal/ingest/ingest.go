@@ -1,0 +1,65 @@
+// Package ingest consumes profile events from Kafka in batches and hands them
+// to a [Handler]; messages the handler rejects go to a dead-letter topic.
+//
+// Delivery is at least once. A batch's offsets are committed only after the
+// handler succeeded and its rejects were written to the dead-letter queue, so
+// a crash at any point makes the uncommitted batch come again (to this
+// process or to another member of the consumer group). Handlers must
+// therefore be idempotent.
+//
+// Ordering is Kafka's: messages of one partition reach the handler in offset
+// order, in one batch or in consecutive batches; messages of different
+// partitions may be interleaved.
+//
+// The package speaks to Kafka through segmentio/kafka-go. It knows nothing of
+// the events' content: decoding, validation and storage belong to the
+// handler.
+package ingest
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one Kafka record as the handler sees it.
+type Message struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Time      time.Time // the record's timestamp
+}
+
+// Reject names a message that can never be processed and why. The consumer
+// writes it to the dead-letter topic and moves past it.
+type Reject struct {
+	Message Message
+	// Reason is one human-readable line, such as "invalid JSON: unexpected
+	// end of input". It is stored in the x-dlq-reason header, so it must not
+	// carry secrets.
+	Reason string
+}
+
+// Handler processes one batch of messages.
+//
+// It returns the messages that are invalid, which go to the dead-letter
+// queue, or an error, in which case the same batch is offered again after a
+// backoff and nothing is committed. Handle must be idempotent: after a crash
+// or a rebalance the same messages may come again.
+//
+// The context is not cancelled when the consumer is asked to stop: the batch
+// in flight is allowed to finish, within [Config.ShutdownTimeout].
+type Handler interface {
+	Handle(ctx context.Context, msgs []Message) ([]Reject, error)
+}
+
+// HandlerFunc adapts a function to the [Handler] interface.
+type HandlerFunc func(ctx context.Context, msgs []Message) ([]Reject, error)
+
+// Handle calls f(ctx, msgs).
+func (f HandlerFunc) Handle(ctx context.Context, msgs []Message) ([]Reject, error) {
+	return f(ctx, msgs)
+}
+
+var _ Handler = HandlerFunc(nil)

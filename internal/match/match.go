@@ -1,0 +1,398 @@
+// Package match turns a batch of profile events into their effects, in one
+// database transaction: the profiles as updated, the events recorded as
+// applied, and, for every (subject, policy) pair that has just become
+// eligible, a match with its explanation and the notice still to send.
+//
+// Redelivery changes nothing: an event already applied is skipped, an
+// event older than the last applied one from its source is stale, and the
+// database's unique keys make a second match of a pair impossible.
+package match
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+
+	"github.com/policypush/policypush/internal/profile"
+	"github.com/policypush/policypush/internal/rules"
+	"github.com/policypush/policypush/internal/store"
+)
+
+// Event is one message of the profile-events topic.
+type Event struct {
+	Value []byte
+	// Ref identifies the message to the caller, which gets it back with a
+	// rejection.
+	Ref any
+}
+
+// Rejected is an event that goes to the dead-letter queue, and why.
+type Rejected struct {
+	Ref    any
+	Reason string
+}
+
+// The outcomes of an event, a metric label.
+const (
+	OutcomeApplied   = "applied"
+	OutcomeDuplicate = "duplicate"
+	OutcomeStale     = "stale"
+	OutcomeInvalid   = "invalid"
+)
+
+// Store is what the processor needs of the database.
+type Store interface {
+	InTx(ctx context.Context, fn func(tx *store.Tx) error) error
+}
+
+// txStore is the part of a transaction the processor uses; *store.Tx
+// implements it.
+type txStore interface {
+	LockSubjects(ctx context.Context, keys []store.SubjectKey) error
+	AppliedEvents(ctx context.Context, ids []string) (map[string]bool, error)
+	Profiles(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey]store.Profile, error)
+	Watermarks(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey]map[string]time.Time, error)
+	Matches(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey]map[string]store.MatchState, error)
+	Save(ctx context.Context, b *store.Batch) (int, error)
+}
+
+// Observer receives what the processor counts; the app turns it into
+// metrics.
+type Observer interface {
+	Event(subjectType, outcome string)
+	Matched(policyID string)
+	Lapsed(policyID string)
+}
+
+// Config holds what the processor needs besides its collaborators.
+type Config struct {
+	// DefaultChannels is the order of channels for policies whose rule
+	// names none.
+	DefaultChannels []string
+	// WeChatEnabled says whether the WeChat channel is configured.
+	WeChatEnabled bool
+}
+
+// Processor applies batches of events. It is safe for one goroutine at a
+// time (the consumer's).
+type Processor struct {
+	store Store
+	rules *atomic.Pointer[rules.Set]
+	v     *profile.Validator
+	now   func() time.Time
+	obs   Observer
+	log   *slog.Logger
+	cfg   Config
+
+	set *rules.Set // the set ev belongs to
+	ev  *rules.Evaluator
+}
+
+// New returns a processor. set holds the current rule set, which a reload
+// may swap at any time; now is the evaluation clock.
+func New(st Store, set *atomic.Pointer[rules.Set], v *profile.Validator, now func() time.Time, obs Observer, log *slog.Logger, cfg Config) *Processor {
+	if len(cfg.DefaultChannels) == 0 {
+		cfg.DefaultChannels = []string{"wechat", "sms"}
+	}
+	return &Processor{store: st, rules: set, v: v, now: now, obs: obs, log: log, cfg: cfg}
+}
+
+// decoded is a valid event of a batch.
+type decoded struct {
+	env *profile.Envelope
+	key store.SubjectKey
+	ref any
+}
+
+// Handle applies a batch in one transaction and returns the events that
+// are invalid. On error nothing was applied, and the batch can be retried.
+func (p *Processor) Handle(ctx context.Context, batch []Event) ([]Rejected, error) {
+	var rejected []Rejected
+	var events []decoded
+	for _, e := range batch {
+		env, err := p.v.DecodeEnvelope(e.Value)
+		if err != nil {
+			rejected = append(rejected, Rejected{Ref: e.Ref, Reason: err.Error()})
+			p.obs.Event(subjectTypeOf(e.Value), OutcomeInvalid)
+			continue
+		}
+		events = append(events, decoded{env: env, key: store.SubjectKey{Type: string(env.SubjectType), ID: env.SubjectID}, ref: e.Ref})
+	}
+	if len(events) == 0 {
+		return rejected, nil
+	}
+	var counts []outcome
+	var late []Rejected
+	err := p.store.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		counts, late, err = p.apply(ctx, tx, events)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply batch: %w", err)
+	}
+	for _, c := range counts {
+		p.obs.Event(c.subjectType, c.outcome)
+	}
+	return append(rejected, late...), nil
+}
+
+type outcome struct{ subjectType, outcome string }
+
+// state is what the batch knows of one subject.
+type state struct {
+	doc     map[string]any // the profile, nil when there is none
+	version int64
+	changed map[string]bool
+	all     bool   // a snapshot: evaluate every policy
+	eventID string // the last applied event, which caused the matches
+	dirty   bool
+}
+
+func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]outcome, []Rejected, error) {
+	keys := make([]store.SubjectKey, 0, len(events))
+	ids := make([]string, 0, len(events))
+	seen := map[store.SubjectKey]bool{}
+	for _, e := range events {
+		if !seen[e.key] {
+			seen[e.key] = true
+			keys = append(keys, e.key)
+		}
+		ids = append(ids, e.env.EventID)
+	}
+	if err := tx.LockSubjects(ctx, keys); err != nil {
+		return nil, nil, err
+	}
+	applied, err := tx.AppliedEvents(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	stored, err := tx.Profiles(ctx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	marks, err := tx.Watermarks(ctx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	states := map[store.SubjectKey]*state{}
+	for _, k := range keys {
+		s := &state{changed: map[string]bool{}}
+		if sp, ok := stored[k]; ok {
+			if err := json.Unmarshal(sp.Data, &s.doc); err != nil {
+				return nil, nil, fmt.Errorf("stored profile %s/%s: %w", k.Type, k.ID, err)
+			}
+			s.version = sp.Version
+		}
+		states[k] = s
+	}
+
+	var b store.Batch
+	var counts []outcome
+	var rejected []Rejected
+	for _, e := range events {
+		env, s := e.env, states[e.key]
+		count := func(o string) { counts = append(counts, outcome{string(env.SubjectType), o}) }
+		if applied[env.EventID] {
+			count(OutcomeDuplicate)
+			continue
+		}
+		if last, ok := marks[e.key][env.Source]; ok && env.OccurredAt.Before(last) {
+			count(OutcomeStale)
+			continue
+		}
+		next, err := p.next(s.doc, env)
+		if err != nil {
+			rejected = append(rejected, Rejected{Ref: e.ref, Reason: err.Error()})
+			count(OutcomeInvalid)
+			continue
+		}
+		for _, path := range changedPaths(orEmpty(s.doc), next) {
+			s.changed[path] = true
+		}
+		s.all = s.all || env.Type == profile.Snapshot || s.doc == nil
+		s.doc, s.eventID, s.dirty = next, env.EventID, true
+		s.version++
+		applied[env.EventID] = true
+		if marks[e.key] == nil {
+			marks[e.key] = map[string]time.Time{}
+		}
+		if last := marks[e.key][env.Source]; env.OccurredAt.After(last) {
+			marks[e.key][env.Source] = env.OccurredAt
+		}
+		b.Events = append(b.Events, store.AppliedEvent{EventID: env.EventID, Key: e.key, Source: env.Source, OccurredAt: env.OccurredAt})
+		b.Watermarks = append(b.Watermarks, store.Watermark{Key: e.key, Source: env.Source, OccurredAt: env.OccurredAt})
+		count(OutcomeApplied)
+	}
+
+	var dirty []store.SubjectKey
+	for _, k := range keys {
+		if s := states[k]; s.dirty {
+			data, err := json.Marshal(s.doc)
+			if err != nil {
+				return nil, nil, fmt.Errorf("encode profile %s/%s: %w", k.Type, k.ID, err)
+			}
+			b.Profiles = append(b.Profiles, store.Profile{Key: k, Data: data, Version: s.version})
+			dirty = append(dirty, k)
+		}
+	}
+	if len(dirty) > 0 {
+		existing, err := tx.Matches(ctx, dirty)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := p.evaluate(dirty, states, existing, &b); err != nil {
+			return nil, nil, err
+		}
+	}
+	if _, err := tx.Save(ctx, &b); err != nil {
+		return nil, nil, err
+	}
+	for _, m := range b.Matches {
+		p.obs.Matched(m.Match.PolicyID)
+	}
+	for _, l := range b.Lapsed {
+		p.obs.Lapsed(l.PolicyID)
+	}
+	return counts, rejected, nil
+}
+
+func orEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+// next computes the profile an event leaves: a snapshot replaces it, a
+// patch is merged into it (or into an empty profile of the subject). The
+// result must fit the schema and keep the subject's id.
+func (p *Processor) next(cur map[string]any, env *profile.Envelope) (map[string]any, error) {
+	data := []byte(env.Data)
+	idField := "person_id"
+	if env.SubjectType == profile.KindEnterprise {
+		idField = "uscc"
+	}
+	if env.Type == profile.Patch {
+		base := cur
+		if base == nil {
+			base = map[string]any{idField: env.SubjectID}
+		}
+		doc, err := json.Marshal(base)
+		if err != nil {
+			return nil, fmt.Errorf("encode profile: %w", err)
+		}
+		if data, err = jsonpatch.MergePatch(doc, data); err != nil {
+			return nil, fmt.Errorf("invalid merge patch: %w", err)
+		}
+		if err := p.v.ValidateProfile(env.SubjectType, data); err != nil {
+			return nil, fmt.Errorf("the patched profile breaks the schema: %w", err)
+		}
+	}
+	var next map[string]any
+	if err := json.Unmarshal(data, &next); err != nil {
+		return nil, fmt.Errorf("decode profile: %w", err)
+	}
+	if id, _ := next[idField].(string); id != env.SubjectID {
+		return nil, fmt.Errorf("the profile's %s %q is not the event's subject_id %q", idField, id, env.SubjectID)
+	}
+	return next, nil
+}
+
+// evaluate finds, for each changed subject, the policies its changes touch,
+// and records new matches, lapses and revivals.
+func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectKey]*state, existing map[store.SubjectKey]map[string]store.MatchState, b *store.Batch) error {
+	set := p.rules.Load()
+	if set != p.set {
+		p.set, p.ev = set, set.NewEvaluator()
+	}
+	now := p.now()
+	at := set.At(now)
+	for _, k := range dirty {
+		s := states[k]
+		data, _ := json.Marshal(s.doc)
+		subject, err := p.v.Decode(profile.Kind(k.Type), data)
+		if err != nil {
+			return fmt.Errorf("decode profile %s/%s: %w", k.Type, k.ID, err)
+		}
+		in, err := set.Prepare(subject)
+		if err != nil {
+			return err
+		}
+		reach := contactOf(subject)
+		for _, pol := range set.Policies() {
+			if string(pol.Subject) != k.Type || !pol.Applies(at) || !s.all && !touches(pol, s.changed) {
+				continue
+			}
+			o := p.ev.Evaluate(pol, in, at)
+			notify := o.Result == rules.Eligible || o.Result == rules.Unknown && pol.Notify != nil && pol.Notify.OnUnknown
+			prev, had := existing[k][pol.ID]
+			switch {
+			case notify && !had:
+				nm, err := p.newMatch(pol, in, at, o, k, s.eventID, reach, now)
+				if err != nil {
+					return err
+				}
+				b.Matches = append(b.Matches, nm)
+			case notify && prev.Status == "lapsed":
+				b.Revived = append(b.Revived, store.PolicyRef{Key: k, PolicyID: pol.ID})
+			case !notify && had && prev.Status == "active":
+				b.Lapsed = append(b.Lapsed, store.PolicyRef{Key: k, PolicyID: pol.ID})
+			}
+		}
+	}
+	sort.SliceStable(b.Matches, func(i, j int) bool { return b.Matches[i].Match.Key.ID < b.Matches[j].Match.Key.ID })
+	return nil
+}
+
+func touches(p *rules.Policy, changed map[string]bool) bool {
+	for path := range changed {
+		if p.Reads(path) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Processor) newMatch(pol *rules.Policy, in *rules.Input, at *rules.Instant, o rules.Outcome, k store.SubjectKey, eventID string, reach contact, now time.Time) (store.NewMatch, error) {
+	x, err := json.Marshal(p.ev.Explain(pol, in, at))
+	if err != nil {
+		return store.NewMatch{}, fmt.Errorf("encode explanation: %w", err)
+	}
+	m := store.Match{
+		Key: k, PolicyID: pol.ID, PolicyVersion: pol.Version, Result: o.Result.String(),
+		Explanation: x, EvaluatedAt: now, EventID: eventID,
+	}
+	if o.HasAmount {
+		a := o.Amount
+		m.Amount = &a
+	}
+	channels := p.cfg.DefaultChannels
+	if pol.Notify != nil && len(pol.Notify.Channels) > 0 {
+		channels = pol.Notify.Channels
+	}
+	ch, fallback, reason := route(reach, channels, p.cfg.WeChatEnabled)
+	n := store.Notice{Channel: ch, Fallback: fallback, Status: "pending", DueAt: now}
+	if reason != "" {
+		n.Status, n.Reason = "suppressed", reason
+	}
+	return store.NewMatch{Match: m, Notices: []store.Notice{n}}, nil
+}
+
+// subjectTypeOf reads the subject type of an event that failed to decode,
+// for the metric label; anything else is "unknown".
+func subjectTypeOf(raw []byte) string {
+	var e struct {
+		SubjectType string `json:"subject_type"`
+	}
+	if json.Unmarshal(raw, &e) == nil && profile.Kind(e.SubjectType).Valid() {
+		return e.SubjectType
+	}
+	return "unknown"
+}

@@ -1,0 +1,219 @@
+package pii
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
+
+func TestNewSealer(t *testing.T) {
+	tests := []struct {
+		name    string
+		key     []byte
+		wantErr bool
+	}{
+		{name: "32 bytes", key: testKey(1)},
+		{name: "nil", key: nil, wantErr: true},
+		{name: "16 bytes", key: make([]byte, 16), wantErr: true},
+		{name: "33 bytes", key: make([]byte, 33), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewSealer(tt.key)
+			if gotErr := err != nil; gotErr != tt.wantErr {
+				t.Fatalf("NewSealer error = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("error %v does not wrap ErrInvalidKey", err)
+			}
+			if err == nil && s == nil {
+				t.Error("nil Sealer without error")
+			}
+		})
+	}
+}
+
+func TestSealOpen(t *testing.T) {
+	s, err := NewSealer(testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewSealer(testKey(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := []byte(`{"contact.mobile":"13812345678"}`)
+	sealed, err := s.Seal(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealedAAD, err := s.SealAAD(plain, []byte("resident\x00p1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func(i int) []byte {
+		b := bytes.Clone(sealed)
+		b[i] ^= 0x01
+		return b
+	}
+
+	tests := []struct {
+		name    string
+		open    func() ([]byte, error)
+		wantErr bool
+	}{
+		{name: "round trip", open: func() ([]byte, error) { return s.Open(sealed) }},
+		{name: "with aad", open: func() ([]byte, error) { return s.OpenAAD(sealedAAD, []byte("resident\x00p1")) }},
+		{name: "wrong aad", open: func() ([]byte, error) { return s.OpenAAD(sealedAAD, []byte("resident\x00p2")) }, wantErr: true},
+		{name: "aad missing", open: func() ([]byte, error) { return s.Open(sealedAAD) }, wantErr: true},
+		{name: "wrong key", open: func() ([]byte, error) { return other.Open(sealed) }, wantErr: true},
+		{name: "tampered nonce", open: func() ([]byte, error) { return s.Open(flip(0)) }, wantErr: true},
+		{name: "tampered ciphertext", open: func() ([]byte, error) { return s.Open(flip(12)) }, wantErr: true},
+		{name: "tampered tag", open: func() ([]byte, error) { return s.Open(flip(len(sealed) - 1)) }, wantErr: true},
+		{name: "truncated", open: func() ([]byte, error) { return s.Open(sealed[:len(sealed)-1]) }, wantErr: true},
+		{name: "too short", open: func() ([]byte, error) { return s.Open(sealed[:10]) }, wantErr: true},
+		{name: "empty", open: func() ([]byte, error) { return s.Open(nil) }, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.open()
+			if tt.wantErr {
+				if !errors.Is(err, ErrOpen) {
+					t.Fatalf("Open error = %v, want ErrOpen", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if !bytes.Equal(got, plain) {
+				t.Errorf("Open = %q, want %q", got, plain)
+			}
+		})
+	}
+}
+
+func TestSealEmpty(t *testing.T) {
+	s, err := NewSealer(testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := s.Seal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Open(sealed)
+	if err != nil || len(got) != 0 {
+		t.Errorf("Open(Seal(nil)) = %q, %v; want empty, nil", got, err)
+	}
+}
+
+func TestSealIsRandomized(t *testing.T) {
+	s, err := NewSealer(testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := []byte("13812345678")
+	a, err := s.Seal(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Seal(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(a, b) || bytes.Equal(a[:12], b[:12]) {
+		t.Error("two seals of one value share a nonce")
+	}
+	if bytes.Contains(a, plain) {
+		t.Error("sealed output contains the plaintext")
+	}
+	if want := 12 + len(plain) + 16; len(a) != want {
+		t.Errorf("len(sealed) = %d, want %d", len(a), want)
+	}
+}
+
+func TestParseKey(t *testing.T) {
+	key := bytes.Repeat([]byte{0xfb, 0xef, 0xbe}, 11)[:KeySize] // base64 uses + and /
+	padded := base64.StdEncoding.EncodeToString(key)
+	raw := base64.RawStdEncoding.EncodeToString(key)
+	short := base64.StdEncoding.EncodeToString(key[:16])
+	long := base64.StdEncoding.EncodeToString(append(bytes.Clone(key), 0))
+	urlSafe := base64.URLEncoding.EncodeToString(key)
+
+	tests := []struct {
+		name    string
+		give    string
+		wantErr bool
+	}{
+		{name: "padded", give: padded},
+		{name: "unpadded", give: raw},
+		{name: "surrounding white space", give: " " + padded + "\n"},
+		{name: "empty", give: "", wantErr: true},
+		{name: "16 bytes", give: short, wantErr: true},
+		{name: "33 bytes", give: long, wantErr: true},
+		{name: "url alphabet", give: urlSafe, wantErr: true},
+		{name: "not base64", give: "this is not base64 at all!!", wantErr: true},
+		{name: "bad padding", give: raw + "==", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseKey(tt.give)
+			if tt.wantErr {
+				if !errors.Is(err, ErrInvalidKey) {
+					t.Fatalf("ParseKey error = %v, want ErrInvalidKey", err)
+				}
+				if trimmed := strings.TrimSpace(tt.give); trimmed != "" && strings.Contains(err.Error(), trimmed) {
+					t.Errorf("error %q contains the key", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseKey: %v", err)
+			}
+			if !bytes.Equal(got, key) {
+				t.Errorf("ParseKey = %x, want %x", got, key)
+			}
+		})
+	}
+}
+
+func TestMaskMobile(t *testing.T) {
+	tests := []struct{ give, want string }{
+		{give: "13812345678", want: "138****5678"},
+		{give: "15900001111", want: "159****1111"},
+		{give: "+8613812345678", want: "+86****5678"},
+		{give: "1381234567", want: "****"},
+		{give: "", want: "****"},
+		{give: "123", want: "****"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			if got := MaskMobile(tt.give); got != tt.want {
+				t.Errorf("MaskMobile(%q) = %q, want %q", tt.give, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMaskOpenID(t *testing.T) {
+	tests := []struct{ give, want string }{
+		{give: "oABCD1234567890abcdefghijklm", want: "oABC****jklm"},
+		{give: "abcd1234efgh", want: "abcd****efgh"},
+		{give: "abcd123efgh", want: "****"},
+		{give: "short", want: "****"},
+		{give: "", want: "****"},
+		{give: "微信用户标识一二三四五六", want: "微信用户****三四五六"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			if got := MaskOpenID(tt.give); got != tt.want {
+				t.Errorf("MaskOpenID(%q) = %q, want %q", tt.give, got, tt.want)
+			}
+		})
+	}
+}

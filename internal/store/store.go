@@ -1,0 +1,106 @@
+// Package store keeps everything the pipeline needs in PostgreSQL: profiles
+// (personal fields sealed with a pii.Sealer), source watermarks, applied
+// event ids, matches and the notification outbox.
+//
+// Work happens in transactions (Store.InTx). Every Tx method takes a whole
+// batch and makes one round trip, so that a transaction over ~500 events
+// costs a handful of round trips. The schema is embedded and applied with
+// goose (Store.Migrate).
+//
+// Sending notices, claiming outbox rows and pruning old rows are not here
+// yet; the dispatcher and later issues add them.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/policypush/policypush/internal/pii"
+)
+
+// Store is a pool of PostgreSQL connections. It is safe for concurrent use.
+type Store struct {
+	pool   *pgxpool.Pool
+	sealer *pii.Sealer
+
+	personal      map[string]*pathTree // personal fields per subject type
+	personalOther *pathTree            // for a subject type not listed
+}
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// string; pool settings such as pool_max_conns go in it) and checks that it
+// answers. sealer encrypts personal fields and must not be nil.
+func Open(ctx context.Context, url string, sealer *pii.Sealer) (*Store, error) {
+	if sealer == nil {
+		return nil, errors.New("open store: nil pii sealer")
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors redact the password.
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open store: ping: %w", err)
+	}
+	byType, other := personalTrees()
+	return &Store{pool: pool, sealer: sealer, personal: byType, personalOther: other}, nil
+}
+
+// Close closes every connection. It waits for connections in use to be
+// released.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// Pool returns the underlying pool, for tests and for queries this package
+// does not offer yet.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// InTx runs fn in a transaction. It commits if fn returns nil, and rolls
+// back if fn returns an error or panics (the panic then continues). fn must
+// not keep tx after it returns.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	ptx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		// After a commit this is a no-op. Otherwise fn failed or panicked,
+		// perhaps because ctx ended, so roll back regardless of ctx.
+		rerr := ptx.Rollback(context.WithoutCancel(ctx))
+		if err != nil && rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
+			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+	}()
+	if err := fn(&Tx{tx: ptx, s: s}); err != nil {
+		return err
+	}
+	if err := ptx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// OutboxPending returns the number of outbox rows waiting to be sent.
+func (s *Store) OutboxPending(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'pending'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending outbox: %w", err)
+	}
+	return n, nil
+}
