@@ -214,7 +214,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			}
 		}
 	})
-	return g.Wait()
+	err = g.Wait()
+	log.Info("stopped", "error", err)
+	return err
 }
 
 // dial checks that a broker accepts connections.

@@ -35,7 +35,7 @@ const adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 var now = time.Date(2026, 11, 27, 10, 0, 0, 0, rules.Shanghai)
 
 // newDatabase creates a database for one test and drops it afterwards.
-func newDatabase(t *testing.T) string {
+func newDatabase(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, adminURL)
@@ -60,13 +60,13 @@ func newDatabase(t *testing.T) string {
 
 // env is one test's world: a database, a broker and a configuration.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    *config.Config
 	broker *kafkaembed.Broker
 	db     *pgx.Conn
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test")
@@ -208,7 +208,7 @@ func (e *env) pairs() []string {
 
 // fixture returns the snapshot events of examples/events.jsonl, each
 // copied under n subject ids, and the pairs the rules say must match.
-func fixture(t *testing.T, n int) ([][]byte, []string) {
+func fixture(t testing.TB, n int) ([][]byte, []string) {
 	t.Helper()
 	f, err := os.Open("../../examples/events.jsonl")
 	if err != nil {
@@ -245,7 +245,7 @@ func fixture(t *testing.T, n int) ([][]byte, []string) {
 			}
 			id := fmt.Sprint(base[idField])
 			if idField == "uscc" {
-				id = fmt.Sprintf("%s%02d%02d", id[:14], line, i)
+				id = fmt.Sprintf("%s%02d%04d", id[:12], line, i)
 			} else {
 				id = fmt.Sprintf("%s_%d", id, i)
 			}

@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -115,13 +117,14 @@ type decoded struct {
 func (p *Processor) Handle(ctx context.Context, batch []Event) ([]Rejected, error) {
 	var rejected []Rejected
 	var events []decoded
-	for _, e := range batch {
-		env, err := p.v.DecodeEnvelope(e.Value)
-		if err != nil {
-			rejected = append(rejected, Rejected{Ref: e.Ref, Reason: err.Error()})
+	envs, errs := p.decode(batch)
+	for i, e := range batch {
+		if errs[i] != nil {
+			rejected = append(rejected, Rejected{Ref: e.Ref, Reason: errs[i].Error()})
 			p.obs.Event(subjectTypeOf(e.Value), OutcomeInvalid)
 			continue
 		}
+		env := envs[i]
 		events = append(events, decoded{env: env, key: store.SubjectKey{Type: string(env.SubjectType), ID: env.SubjectID}, ref: e.Ref})
 	}
 	if len(events) == 0 {
@@ -141,6 +144,25 @@ func (p *Processor) Handle(ctx context.Context, batch []Event) ([]Rejected, erro
 		p.obs.Event(c.subjectType, c.outcome)
 	}
 	return append(rejected, late...), nil
+}
+
+// decode decodes and validates a batch's envelopes, on every core: schema
+// validation is most of the work a batch costs this process.
+func (p *Processor) decode(batch []Event) ([]*profile.Envelope, []error) {
+	envs, errs := make([]*profile.Envelope, len(batch)), make([]error, len(batch))
+	workers := min(runtime.GOMAXPROCS(0), (len(batch)+63)/64)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(batch); i += workers {
+				envs[i], errs[i] = p.v.DecodeEnvelope(batch[i].Value)
+			}
+		}()
+	}
+	wg.Wait()
+	return envs, errs
 }
 
 type outcome struct{ subjectType, outcome string }
@@ -317,7 +339,7 @@ func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectK
 	for _, k := range dirty {
 		s := states[k]
 		data, _ := json.Marshal(s.doc)
-		subject, err := p.v.Decode(profile.Kind(k.Type), data)
+		subject, err := profile.DecodeValid(profile.Kind(k.Type), data) // validated when applied
 		if err != nil {
 			return fmt.Errorf("decode profile %s/%s: %w", k.Type, k.ID, err)
 		}
