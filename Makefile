@@ -26,6 +26,7 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench 'Catalogue|RawExpr' -benchmem -count 5 ./internal/rules/
 	$(GO) test -run '^$$' -bench 'Policy' -benchmem -count 1 ./internal/rules/
+	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./internal/app/
 
 ## lint: go vet, staticcheck (installed from the module proxy) and gofmt.
 lint: $(BIN)/staticcheck

@@ -4,7 +4,6 @@
 package config
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/policypush/policypush/internal/pii"
 )
 
 // Secret is a value that must not appear in logs, errors or metrics.
@@ -288,7 +289,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	if need == NeedServe {
 		if c.PIIKey == "" {
 			bad("POLICYPUSH_PII_KEY", "required: base64 of a 32-byte key (for example: openssl rand -base64 32)")
-		} else if n := decodedLen(c.PIIKey.Value()); n != 32 {
+		} else if _, err := pii.ParseKey(c.PIIKey.Value()); err != nil {
 			bad("POLICYPUSH_PII_KEY", "must be base64 of exactly 32 bytes")
 		}
 		if c.AdminToken == "" {
@@ -343,13 +344,4 @@ func parseCap(s string) (Cap, error) {
 		return Cap{}, fmt.Errorf("%q is not a cap such as 3/168h, or off", s)
 	}
 	return Cap{N: count, Period: period}, nil
-}
-
-func decodedLen(b64 string) int {
-	s := strings.TrimRight(strings.TrimSpace(b64), "=")
-	b, err := base64.RawStdEncoding.DecodeString(s)
-	if err != nil {
-		return -1
-	}
-	return len(b)
 }
