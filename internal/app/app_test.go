@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/policypush/policypush/internal/config"
@@ -105,12 +106,13 @@ type service struct {
 	done      chan struct{} // closed when Serve returned err
 	err       error
 	processed atomic.Int64 // messages in committed-or-about-to-commit batches
+	reg       *prometheus.Registry
 }
 
 func (e *env) start(hooks ingest.Hooks) *service {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{cancel: cancel, done: make(chan struct{})}
+	s := &service{cancel: cancel, done: make(chan struct{}), reg: prometheus.NewRegistry()}
 	onBatch := hooks.OnBatch
 	hooks.OnBatch = func(size int, took time.Duration, rejected int) {
 		s.processed.Add(int64(size))
@@ -127,7 +129,7 @@ func (e *env) start(hooks ingest.Hooks) *service {
 		c.SessionTimeout, c.RebalanceTimeout, c.HeartbeatInterval = 3*time.Second, 3*time.Second, 100*time.Millisecond
 	}
 	go func() {
-		s.err = Serve(ctx, &cfg, log, Options{Now: func() time.Time { return now }, Hooks: hooks, Consumer: fast})
+		s.err = Serve(ctx, &cfg, log, Options{Now: func() time.Time { return now }, Hooks: hooks, Consumer: fast, Registry: s.reg})
 		close(s.done)
 	}()
 	e.t.Cleanup(func() { s.stop() })
@@ -398,6 +400,41 @@ func TestPoisonMessages(t *testing.T) {
 			t.Errorf("%s: not in the DLQ with a reason", name)
 		}
 	}
+	metrics := map[string]float64{
+		"policypush_dlq_messages_total":                                               float64(len(bad)),
+		`policypush_events_consumed_total{outcome="invalid",subject_type="resident"}`: 2,
+		`policypush_events_consumed_total{outcome="applied",subject_type="resident"}`: 12,
+	}
+	for name, want := range metrics {
+		if got := gather(t, s.reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// gather reads one sample, written as in the exposition format.
+func gather(t *testing.T, reg *prometheus.Registry, sample string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			if len(m.GetLabel()) > 0 {
+				var labels []string
+				for _, l := range m.GetLabel() {
+					labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				}
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			if name == sample {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return -1
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -132,16 +132,24 @@ func (p *Processor) Handle(ctx context.Context, batch []Event) ([]Rejected, erro
 	}
 	var counts []outcome
 	var late []Rejected
+	var b *store.Batch
 	err := p.store.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		counts, late, err = p.apply(ctx, tx, events)
+		counts, late, b, err = p.apply(ctx, tx, events)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("apply batch: %w", err)
 	}
+	// Counted once committed, so that a retried batch counts once.
 	for _, c := range counts {
 		p.obs.Event(c.subjectType, c.outcome)
+	}
+	for _, m := range b.Matches {
+		p.obs.Matched(m.Match.PolicyID)
+	}
+	for _, l := range b.Lapsed {
+		p.obs.Lapsed(l.PolicyID)
 	}
 	return append(rejected, late...), nil
 }
@@ -177,7 +185,7 @@ type state struct {
 	dirty   bool
 }
 
-func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]outcome, []Rejected, error) {
+func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]outcome, []Rejected, *store.Batch, error) {
 	keys := make([]store.SubjectKey, 0, len(events))
 	ids := make([]string, 0, len(events))
 	seen := map[store.SubjectKey]bool{}
@@ -189,26 +197,26 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 		ids = append(ids, e.env.EventID)
 	}
 	if err := tx.LockSubjects(ctx, keys); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	applied, err := tx.AppliedEvents(ctx, ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	stored, err := tx.Profiles(ctx, keys)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	marks, err := tx.Watermarks(ctx, keys)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	states := map[store.SubjectKey]*state{}
 	for _, k := range keys {
 		s := &state{changed: map[string]bool{}}
 		if sp, ok := stored[k]; ok {
 			if err := json.Unmarshal(sp.Data, &s.doc); err != nil {
-				return nil, nil, fmt.Errorf("stored profile %s/%s: %w", k.Type, k.ID, err)
+				return nil, nil, nil, fmt.Errorf("stored profile %s/%s: %w", k.Type, k.ID, err)
 			}
 			s.version = sp.Version
 		}
@@ -258,7 +266,7 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 		if s := states[k]; s.dirty {
 			data, err := json.Marshal(s.doc)
 			if err != nil {
-				return nil, nil, fmt.Errorf("encode profile %s/%s: %w", k.Type, k.ID, err)
+				return nil, nil, nil, fmt.Errorf("encode profile %s/%s: %w", k.Type, k.ID, err)
 			}
 			b.Profiles = append(b.Profiles, store.Profile{Key: k, Data: data, Version: s.version})
 			dirty = append(dirty, k)
@@ -267,22 +275,16 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 	if len(dirty) > 0 {
 		existing, err := tx.Matches(ctx, dirty)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := p.evaluate(dirty, states, existing, &b); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if _, err := tx.Save(ctx, &b); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	for _, m := range b.Matches {
-		p.obs.Matched(m.Match.PolicyID)
-	}
-	for _, l := range b.Lapsed {
-		p.obs.Lapsed(l.PolicyID)
-	}
-	return counts, rejected, nil
+	return counts, rejected, &b, nil
 }
 
 func orEmpty(m map[string]any) map[string]any {
