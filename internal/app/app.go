@@ -131,27 +131,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			onBatch(size, took, rejected)
 		}
 	}
-	handler := ingest.HandlerFunc(func(ctx context.Context, msgs []ingest.Message) ([]ingest.Reject, error) {
-		events := make([]match.Event, len(msgs))
-		for i, msg := range msgs {
-			events[i] = match.Event{Value: msg.Value, Ref: i}
-		}
-		rejected, err := proc.Handle(ctx, events)
-		if err != nil {
-			return nil, err
-		}
-		committed := time.Now()
-		for _, msg := range msgs {
-			m.latency.Observe(committed.Sub(msg.Time).Seconds())
-		}
-		out := make([]ingest.Reject, len(rejected))
-		for i, r := range rejected {
-			out[i] = ingest.Reject{Message: msgs[r.Ref.(int)], Reason: r.Reason}
-			log.Warn("event rejected to the DLQ", "topic", msgs[r.Ref.(int)].Topic,
-				"partition", msgs[r.Ref.(int)].Partition, "offset", msgs[r.Ref.(int)].Offset, "reason", r.Reason)
-		}
-		return out, nil
-	})
+	h := &handler{proc: proc, m: m, log: log}
 	icfg := ingest.Config{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup, DLQTopic: dlqTopic,
 		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait,
@@ -159,7 +139,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if o.Consumer != nil {
 		o.Consumer(&icfg)
 	}
-	consumer, err = ingest.NewConsumer(icfg, handler, ingest.WithLogger(log), ingest.WithHooks(hooks))
+	consumer, err = ingest.NewConsumer(icfg, h, ingest.WithLogger(log), ingest.WithHooks(hooks))
 	if err != nil {
 		return err
 	}
@@ -231,4 +211,49 @@ func dial(ctx context.Context, brokers []string) error {
 		last = err
 	}
 	return fmt.Errorf("no broker reachable: %w", last)
+}
+
+// handler adapts the match processor to the consumer: it prepares (decodes
+// and validates) the next batch while the current one is applied.
+type handler struct {
+	proc *match.Processor
+	m    *metrics
+	log  *slog.Logger
+}
+
+func events(msgs []ingest.Message) []match.Event {
+	out := make([]match.Event, len(msgs))
+	for i, msg := range msgs {
+		out[i] = match.Event{Value: msg.Value, Ref: i}
+	}
+	return out
+}
+
+// Prepare implements ingest.Preparer.
+func (h *handler) Prepare(_ context.Context, msgs []ingest.Message) any {
+	return h.proc.Prepare(events(msgs))
+}
+
+// Handle implements ingest.Handler.
+func (h *handler) Handle(ctx context.Context, msgs []ingest.Message) ([]ingest.Reject, error) {
+	return h.HandlePrepared(ctx, msgs, h.Prepare(ctx, msgs))
+}
+
+// HandlePrepared implements ingest.Preparer.
+func (h *handler) HandlePrepared(ctx context.Context, msgs []ingest.Message, prepared any) ([]ingest.Reject, error) {
+	rejected, err := h.proc.HandlePrepared(ctx, events(msgs), prepared.(*match.Prepared))
+	if err != nil {
+		return nil, err
+	}
+	committed := time.Now()
+	for _, msg := range msgs {
+		h.m.latency.Observe(committed.Sub(msg.Time).Seconds())
+	}
+	out := make([]ingest.Reject, len(rejected))
+	for i, r := range rejected {
+		msg := msgs[r.Ref.(int)]
+		out[i] = ingest.Reject{Message: msg, Reason: r.Reason}
+		h.log.Warn("event rejected to the DLQ", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "reason", r.Reason)
+	}
+	return out, nil
 }

@@ -38,7 +38,7 @@ func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
 		}),
 		batchSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "policypush_batch_duration_seconds",
-			Help:    "Time to process a batch, from fetch to offset commit.",
+			Help:    "Time to handle a batch, from the start of its transaction to the offset commit.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}),
 		latency: f.NewHistogram(prometheus.HistogramOpts{

@@ -132,26 +132,73 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	}()
 
 	c.log.Info("ingest: consuming", "topic", c.cfg.Topic, "group", c.cfg.Group, "dlq", c.cfg.DLQTopic)
+
+	// A fetcher fetches (and prepares) the next batch while this goroutine
+	// handles and commits the current one. The channel is unbuffered, so
+	// the fetcher holds at most one batch ahead.
+	next := make(chan fetched)
+	fctx, stopFetching := context.WithCancel(ctx)
+	fetcherDone := make(chan struct{})
+	go func() {
+		defer close(fetcherDone)
+		c.fetchLoop(fctx, r, next)
+	}()
+	defer func() {
+		stopFetching()
+		<-fetcherDone
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil // a batch fetched but not handled is not committed: it comes again
+		case f := <-next:
+			if err := c.process(ctx, r, w, f); err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+		}
+	}
+}
+
+// fetched is a batch on its way from the fetcher to the handler.
+type fetched struct {
+	batch    []kafka.Message
+	msgs     []Message
+	prepared any
+}
+
+// fetchLoop fetches batches, prepares them when the handler can, and hands
+// them over one at a time until ctx is done.
+func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, out chan<- fetched) {
 	for attempt := 0; ; {
 		batch, err := c.fetch(ctx, r)
 		if len(batch) == 0 {
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			attempt++
 			d := backoff(attempt)
 			c.log.Warn("ingest: fetch failed; retrying", "attempt", attempt, "backoff", d, "err", err)
 			if !sleep(ctx, d) {
-				return nil
+				return
 			}
 			continue
 		}
 		attempt = 0
-		if err := c.process(ctx, r, w, batch); err != nil {
-			return err
+		f := fetched{batch: batch, msgs: make([]Message, len(batch))}
+		for i, m := range batch {
+			f.msgs[i] = fromKafka(m)
 		}
-		if ctx.Err() != nil {
-			return nil
+		if p, ok := c.handler.(Preparer); ok {
+			f.prepared = p.Prepare(ctx, f.msgs)
+		}
+		select {
+		case out <- f:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -184,20 +231,20 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message,
 
 // process takes one batch from Handle to commit. It returns an error only
 // when the batch could not be committed and Run must stop.
-func (c *Consumer) process(ctx context.Context, r *kafka.Reader, w *kafka.Writer, batch []kafka.Message) error {
+func (c *Consumer) process(ctx context.Context, r *kafka.Reader, w *kafka.Writer, f fetched) error {
 	start := time.Now()
 	wctx, cancel := withGrace(ctx, c.cfg.ShutdownTimeout)
 	defer cancel()
-
-	msgs := make([]Message, len(batch))
-	for i, m := range batch {
-		msgs[i] = fromKafka(m)
-	}
+	batch, msgs := f.batch, f.msgs
 
 	var rejects []Reject
 	err := c.retry(wctx, "handle", len(msgs), func(ctx context.Context) error {
 		var err error
-		rejects, err = c.handler.Handle(ctx, msgs)
+		if p, ok := c.handler.(Preparer); ok {
+			rejects, err = p.HandlePrepared(ctx, msgs, f.prepared)
+		} else {
+			rejects, err = c.handler.Handle(ctx, msgs)
+		}
 		return err
 	})
 	if err != nil {

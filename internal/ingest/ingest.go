@@ -54,6 +54,16 @@ type Handler interface {
 	Handle(ctx context.Context, msgs []Message) ([]Reject, error)
 }
 
+// Preparer is implemented by a Handler that can do part of a batch's work
+// before the batches ahead of it are committed: work that depends on no
+// earlier batch, such as decoding and validation. The consumer then fetches
+// and prepares batch N+1 while batch N is handled, and calls HandlePrepared
+// instead of Handle, with what Prepare returned.
+type Preparer interface {
+	Prepare(ctx context.Context, msgs []Message) any
+	HandlePrepared(ctx context.Context, msgs []Message, prepared any) ([]Reject, error)
+}
+
 // HandlerFunc adapts a function to the [Handler] interface.
 type HandlerFunc func(ctx context.Context, msgs []Message) ([]Reject, error)
 

@@ -115,9 +115,28 @@ type decoded struct {
 // Handle applies a batch in one transaction and returns the events that
 // are invalid. On error nothing was applied, and the batch can be retried.
 func (p *Processor) Handle(ctx context.Context, batch []Event) ([]Rejected, error) {
+	return p.HandlePrepared(ctx, batch, p.Prepare(batch))
+}
+
+// Prepared is a batch decoded and validated, ready for HandlePrepared.
+type Prepared struct {
+	envs []*profile.Envelope
+	errs []error
+}
+
+// Prepare decodes and validates a batch. It depends on no earlier batch, so
+// it may run while an earlier one is being applied; it is safe to call
+// concurrently with HandlePrepared.
+func (p *Processor) Prepare(batch []Event) *Prepared {
+	envs, errs := p.decode(batch)
+	return &Prepared{envs: envs, errs: errs}
+}
+
+// HandlePrepared is Handle for a batch Prepare has decoded.
+func (p *Processor) HandlePrepared(ctx context.Context, batch []Event, pr *Prepared) ([]Rejected, error) {
 	var rejected []Rejected
 	var events []decoded
-	envs, errs := p.decode(batch)
+	envs, errs := pr.envs, pr.errs
 	for i, e := range batch {
 		if errs[i] != nil {
 			rejected = append(rejected, Rejected{Ref: e.Ref, Reason: errs[i].Error()})
@@ -319,9 +338,11 @@ func (p *Processor) next(cur map[string]any, env *profile.Envelope) (map[string]
 			return nil, fmt.Errorf("the patched profile breaks the schema: %w", err)
 		}
 	}
-	var next map[string]any
-	if err := json.Unmarshal(data, &next); err != nil {
-		return nil, fmt.Errorf("decode profile: %w", err)
+	next := env.Doc // a snapshot, decoded when it was validated
+	if env.Type == profile.Patch {
+		if err := json.Unmarshal(data, &next); err != nil {
+			return nil, fmt.Errorf("decode profile: %w", err)
+		}
 	}
 	if id, _ := next[idField].(string); id != env.SubjectID {
 		return nil, fmt.Errorf("the profile's %s %q is not the event's subject_id %q", idField, id, env.SubjectID)
