@@ -104,3 +104,33 @@ func (s *Store) OutboxPending(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// ProfilesAfter returns up to limit profiles of one subject type whose ids
+// sort after afterID (use "" to start), in id order, with their personal
+// fields merged back. It is the read a backfill makes, chunk by chunk: the
+// primary key serves it, and the last id returned is the checkpoint.
+func (s *Store) ProfilesAfter(ctx context.Context, subjectType, afterID string, limit int) ([]Profile, error) {
+	rows, err := s.pool.Query(ctx, `SELECT subject_id, data, pii, version FROM profiles
+		WHERE subject_type = $1 AND subject_id > $2 ORDER BY subject_id LIMIT $3`, subjectType, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read profiles: %w", err)
+	}
+	var (
+		out    []Profile
+		p      Profile
+		sealed []byte
+	)
+	p.Key.Type = subjectType
+	_, err = pgx.ForEachRow(rows, []any{&p.Key.ID, &p.Data, &sealed, &p.Version}, func() error {
+		data, err := s.unsealProfile(p.Key, p.Data, sealed)
+		if err != nil {
+			return err
+		}
+		out = append(out, Profile{Key: p.Key, Data: data, Version: p.Version})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read profiles: %w", err)
+	}
+	return out, nil
+}

@@ -722,3 +722,43 @@ func TestSaveEmpty(t *testing.T) {
 		return err
 	})
 }
+
+// A backfill reads every profile of a kind in chunks, checkpointed by id.
+func TestProfilesAfter(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	var b Batch
+	for i := 0; i < 25; i++ {
+		id := fmt.Sprintf("r%03d", i)
+		b.Profiles = append(b.Profiles, Profile{Key: SubjectKey{"resident", id}, Version: 1,
+			Data: []byte(fmt.Sprintf(`{"person_id":%q,"contact":{"mobile":"1380000%04d"}}`, id, i))})
+	}
+	b.Profiles = append(b.Profiles, Profile{Key: SubjectKey{"enterprise", "91310000MA1FL00001"}, Version: 1, Data: []byte(`{"uscc":"91310000MA1FL00001"}`)})
+	if err := s.InTx(ctx, func(tx *Tx) error { _, err := tx.Save(ctx, &b); return err }); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	after := ""
+	for chunks := 0; ; chunks++ {
+		ps, err := s.ProfilesAfter(ctx, "resident", after, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) == 0 {
+			if chunks != 3 {
+				t.Errorf("%d chunks, want 3", chunks)
+			}
+			break
+		}
+		for _, p := range ps {
+			if !strings.Contains(string(p.Data), `"mobile":"1380000`) {
+				t.Errorf("%s: personal fields not merged back: %s", p.Key.ID, p.Data)
+			}
+			got = append(got, p.Key.ID)
+		}
+		after = ps[len(ps)-1].Key.ID
+	}
+	if len(got) != 25 || got[0] != "r000" || got[24] != "r024" {
+		t.Errorf("read %d residents: %v", len(got), got)
+	}
+}
