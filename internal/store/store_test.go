@@ -20,7 +20,6 @@ func TestOpen(t *testing.T) {
 		url    string
 		sealer bool
 	}{
-		{name: "nil sealer", url: testURL},
 		{name: "bad url", url: "postgres://u:hunter2@127.0.0.1:notaport/db", sealer: true},
 		{name: "nobody listening", url: "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2", sealer: true},
 	}
@@ -723,6 +722,24 @@ func TestSaveEmpty(t *testing.T) {
 	})
 }
 
+// Without a key, a store can migrate but not touch personal fields.
+func TestOpenWithoutKey(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, testURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate without a key: %v", err)
+	}
+	b := Batch{Profiles: []Profile{{Key: SubjectKey{"resident", "nokey"}, Version: 1, Data: []byte(`{"person_id":"nokey","contact":{"mobile":"13800000000"}}`)}}}
+	err = s.InTx(ctx, func(tx *Tx) error { _, err := tx.Save(ctx, &b); return err })
+	if !errors.Is(err, errNoSealer) {
+		t.Errorf("saving a mobile without a key: %v", err)
+	}
+}
+
 // A backfill reads every profile of a kind in chunks, checkpointed by id.
 func TestProfilesAfter(t *testing.T) {
 	s := openStore(t)
@@ -730,7 +747,7 @@ func TestProfilesAfter(t *testing.T) {
 	var b Batch
 	for i := 0; i < 25; i++ {
 		id := fmt.Sprintf("r%03d", i)
-		b.Profiles = append(b.Profiles, Profile{Key: SubjectKey{"resident", id}, Version: 1,
+		b.Profiles = append(b.Profiles, Profile{Key: SubjectKey{"backfilltest", id}, Version: 1,
 			Data: []byte(fmt.Sprintf(`{"person_id":%q,"contact":{"mobile":"1380000%04d"}}`, id, i))})
 	}
 	b.Profiles = append(b.Profiles, Profile{Key: SubjectKey{"enterprise", "91310000MA1FL00001"}, Version: 1, Data: []byte(`{"uscc":"91310000MA1FL00001"}`)})
@@ -740,7 +757,7 @@ func TestProfilesAfter(t *testing.T) {
 	var got []string
 	after := ""
 	for chunks := 0; ; chunks++ {
-		ps, err := s.ProfilesAfter(ctx, "resident", after, 10)
+		ps, err := s.ProfilesAfter(ctx, "backfilltest", after, 10)
 		if err != nil {
 			t.Fatal(err)
 		}

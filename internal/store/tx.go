@@ -402,6 +402,10 @@ func refArgs(refs []PolicyRef) []any {
 	return []any{types, ids, pols}
 }
 
+// errNoSealer is returned for personal fields by a store opened without a
+// key.
+var errNoSealer = errors.New("personal fields need POLICYPUSH_PII_KEY")
+
 // sealProfile splits the personal fields off a profile and seals them,
 // bound to the subject. sealed is nil when there were none.
 func (s *Store) sealProfile(k SubjectKey, data []byte) (rest, sealed []byte, err error) {
@@ -411,6 +415,9 @@ func (s *Store) sealProfile(k SubjectKey, data []byte) (rest, sealed []byte, err
 	}
 	if fields == nil {
 		return rest, nil, nil
+	}
+	if s.sealer == nil {
+		return nil, nil, errNoSealer
 	}
 	sealed, err = s.sealer.SealAAD(encodePersonal(fields), subjectAAD(k))
 	if err != nil {
@@ -423,6 +430,9 @@ func (s *Store) sealProfile(k SubjectKey, data []byte) (rest, sealed []byte, err
 func (s *Store) unsealProfile(k SubjectKey, data, sealed []byte) ([]byte, error) {
 	if sealed == nil {
 		return data, nil
+	}
+	if s.sealer == nil {
+		return nil, errNoSealer
 	}
 	plain, err := s.sealer.OpenAAD(sealed, subjectAAD(k))
 	if err != nil {
