@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/policypush/policypush/internal/ingest"
-	"github.com/policypush/policypush/internal/kafkaembed"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
@@ -25,8 +25,9 @@ import (
 const adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // TestTwoServeProcesses runs two real policypush processes in one consumer
-// group against one database: together they apply every event once and
-// match no pair twice, and SIGTERM stops each cleanly.
+// group against one database. The first runs the embedded broker, which
+// this test, an outside producer, publishes to. Together they apply every
+// event once and match no pair twice, and SIGTERM stops each cleanly.
 func TestTwoServeProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -44,11 +45,12 @@ func TestTwoServeProcesses(t *testing.T) {
 	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
 	dbURL := "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
 
-	broker, err := kafkaembed.Start("127.0.0.1:0", 8, "profile-events", "profile-events.dlq")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer broker.Close()
+	brokerAddr := lis.Addr().String()
+	lis.Close()
 
 	bin := filepath.Join(t.TempDir(), "policypush")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -60,11 +62,12 @@ func TestTwoServeProcesses(t *testing.T) {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
 	var procs []*exec.Cmd
-	for i := 0; i < 2; i++ {
+	for i, brokers := range []string{"embedded", brokerAddr} {
 		cmd := exec.Command(bin, "serve")
 		cmd.Env = append(os.Environ(),
 			"POLICYPUSH_DATABASE_URL="+dbURL,
-			"POLICYPUSH_KAFKA_BROKERS="+broker.Addr(),
+			"POLICYPUSH_KAFKA_BROKERS="+brokers,
+			"POLICYPUSH_KAFKA_EMBEDDED_ADDR="+brokerAddr,
 			"POLICYPUSH_RULES_DIR=../../rules",
 			"POLICYPUSH_HTTP_ADDR=127.0.0.1:0",
 			"POLICYPUSH_PII_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
@@ -107,7 +110,17 @@ func TestTwoServeProcesses(t *testing.T) {
 			kvs = append(kvs, ingest.KV{Key: []byte(id), Value: raw})
 		}
 	}
-	p := ingest.NewProducer([]string{broker.Addr()}, "profile-events")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := net.Dial("tcp", brokerAddr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the embedded broker did not come up: %v", err)
+		}
+	}
+	p := ingest.NewProducer([]string{brokerAddr}, "profile-events")
 	if err := p.ProduceBatch(ctx, kvs); err != nil {
 		t.Fatal(err)
 	}
