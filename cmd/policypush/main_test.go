@@ -42,7 +42,15 @@ func TestTwoServeProcesses(t *testing.T) {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	t.Cleanup(func() {
+		// A connection of its own: the test's is closed by then.
+		c, err := pgx.Connect(context.Background(), adminURL)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
 	dbURL := "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
