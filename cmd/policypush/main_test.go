@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -17,12 +16,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/policypush/policypush/internal/ingest"
+	"github.com/policypush/policypush/internal/pgtest"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
 )
-
-const adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // TestTwoServeProcesses runs two real policypush processes in one consumer
 // group against one database. The first runs the embedded broker, which
@@ -33,25 +31,7 @@ func TestTwoServeProcesses(t *testing.T) {
 		t.Skip("integration test")
 	}
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		t.Skipf("PostgreSQL is not reachable: %v", err)
-	}
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("policypush_test_%d", rand.Uint64())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// A connection of its own: the test's is closed by then.
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	dbURL := "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
+	dbURL := pgtest.NewDatabase(t)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/kafkaembed"
+	"github.com/policypush/policypush/internal/pgtest"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
@@ -31,33 +31,7 @@ import (
 // The integration tests run the whole pipeline against real PostgreSQL and
 // a broker speaking the Kafka protocol over TCP.
 
-const adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
 var now = time.Date(2026, 11, 27, 10, 0, 0, 0, rules.Shanghai)
-
-// newDatabase creates a database for one test and drops it afterwards.
-func newDatabase(t testing.TB) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		t.Skipf("PostgreSQL is not reachable: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("policypush_test_%d", rand.Uint64())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
-}
 
 // env is one test's world: a database, a broker and a configuration.
 type env struct {
@@ -72,7 +46,7 @@ func newEnv(t testing.TB) *env {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	dbURL := newDatabase(t)
+	dbURL := pgtest.NewDatabase(t)
 	b, err := kafkaembed.Start("127.0.0.1:0", 8, "profile-events", "profile-events.dlq")
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"reflect"
 
 	"github.com/expr-lang/expr/ast"
@@ -334,9 +335,9 @@ func (l *leaf) eval(e *Evaluator, el any) int {
 	var r bool
 	switch {
 	case a.k == kindString && b.k == kindString:
-		r = order(l.op, compareStrings(a.s, b.s))
+		r = order(l.op, cmp.Compare(a.s, b.s))
 	case a.k == kindInt && b.k == kindInt:
-		r = order(l.op, compareInts(a.i, b.i))
+		r = order(l.op, cmp.Compare(a.i, b.i))
 	case a.k == kindBool && b.k == kindBool:
 		r = (a.b == b.b) == (l.op == "==")
 	default:
@@ -375,26 +376,6 @@ func equal(a, b val) (bool, bool) {
 		return a.num() == b.num(), true
 	}
 	return false, false
-}
-
-func compareInts(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func order(op string, c int) bool {
