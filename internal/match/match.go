@@ -135,30 +135,28 @@ func (p *Processor) Prepare(batch []Event) *Prepared {
 // HandlePrepared is Handle for a batch Prepare has decoded.
 func (p *Processor) HandlePrepared(ctx context.Context, batch []Event, pr *Prepared) ([]Rejected, error) {
 	var rejected []Rejected
+	var invalid []outcome
 	var events []decoded
 	envs, errs := pr.envs, pr.errs
 	for i, e := range batch {
 		if errs[i] != nil {
 			rejected = append(rejected, Rejected{Ref: e.Ref, Reason: errs[i].Error()})
-			p.obs.Event(subjectTypeOf(e.Value), OutcomeInvalid)
+			invalid = append(invalid, outcome{subjectTypeOf(e.Value), OutcomeInvalid})
 			continue
 		}
 		env := envs[i]
 		events = append(events, decoded{env: env, key: store.SubjectKey{Type: string(env.SubjectType), ID: env.SubjectID}, ref: e.Ref})
 	}
-	if len(events) == 0 {
-		return rejected, nil
-	}
-	var counts []outcome
-	var late []Rejected
-	var b *store.Batch
-	err := p.store.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		counts, late, b, err = p.apply(ctx, tx, events)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("apply batch: %w", err)
+	counts, late, b := invalid, []Rejected(nil), &store.Batch{}
+	if len(events) > 0 {
+		err := p.store.InTx(ctx, func(tx *store.Tx) error {
+			c, l, applied, err := p.apply(ctx, tx, events)
+			counts, late, b = append(invalid, c...), l, applied
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("apply batch: %w", err)
+		}
 	}
 	// Counted once committed, so that a retried batch counts once.
 	for _, c := range counts {
