@@ -7,8 +7,8 @@
 // costs a handful of round trips. The schema is embedded and applied with
 // goose (Store.Migrate).
 //
-// Sending notices, claiming outbox rows and pruning old rows are not here
-// yet; the dispatcher and later issues add them.
+// The dispatcher claims due outbox rows and records each attempt through
+// the methods of outbox.go. Pruning old rows is future work.
 package store
 
 import (

@@ -89,8 +89,12 @@ WHERE table_schema = 'public'
 	if err := s.Pool().QueryRow(t.Context(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
-	if applied != 1 {
-		t.Errorf("goose recorded %d migrations, want 1", applied)
+	files, err := migrations.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(files) {
+		t.Errorf("goose recorded %d migrations, want %d", applied, len(files))
 	}
 }
 

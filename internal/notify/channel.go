@@ -1,0 +1,109 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Channel sends a notice to a recipient through one provider.
+//
+// Send must be safe for concurrent use and should return within ctx's
+// deadline. Its error should be a *SendError so that the dispatcher can
+// classify it; any other error is taken as retryable with reason unknown
+// (timeout when ctx ran out).
+type Channel interface {
+	Name() string
+	Send(ctx context.Context, n *Notice, to Recipient) (Result, error)
+}
+
+// IdempotentChannel is a Channel whose provider drops a repeated send of the
+// same notice id within DedupWindow (WeChat's client_msg_id: 10 minutes).
+// Reconciliation may resend such a notice inside the window.
+type IdempotentChannel interface {
+	Channel
+	DedupWindow() time.Duration
+}
+
+// Result is a provider's answer to a successful send.
+type Result struct {
+	ProviderMsgID string
+}
+
+// Reason is why a notice was not sent (yet). The values form a fixed set,
+// fit for metric labels and the outbox's reason columns; never an error
+// string.
+type Reason string
+
+// Reasons of provider failures.
+const (
+	ReasonTimeout         Reason = "timeout"
+	ReasonRateLimited     Reason = "rate_limited"
+	ReasonQuota           Reason = "quota"
+	ReasonUnreachableUser Reason = "unreachable_user" // not following, invalid openid, refused subscription
+	ReasonBlocked         Reason = "blocked"          // the user blocked the account
+	ReasonConfig          Reason = "config"           // credentials, template: needs an operator
+	ReasonServerError     Reason = "server_error"
+	ReasonBadRequest      Reason = "bad_request"
+	ReasonUnknown         Reason = "unknown"
+)
+
+// Reasons of the dispatcher's own decisions.
+const (
+	ReasonOptedOut       Reason = "opted_out"
+	ReasonNoConsent      Reason = "no_consent"
+	ReasonUnreachable    Reason = "unreachable" // no channel left that reaches the subject
+	ReasonQuietHours     Reason = "quiet_hours"
+	ReasonFrequencyCap   Reason = "frequency_cap"
+	ReasonUnknownOutcome Reason = "unknown_outcome" // a crash between sending and the answer
+	ReasonMaxAttempts    Reason = "max_attempts"
+	ReasonMaxAge         Reason = "max_age"
+	ReasonNoChannel      Reason = "no_channel" // the row names a channel the dispatcher lacks
+)
+
+// SendError is a classified send failure. Exactly one of Retry, Permanent
+// and Quota is usually set; none means a failure that needs an operator
+// (configuration), which fails the notice without fallback.
+type SendError struct {
+	Reason    Reason
+	Retry     bool // try again later with backoff
+	Permanent bool // this channel will never reach the recipient: fall back
+	Quota     bool // the channel's quota is spent: defer to tomorrow
+	Err       error
+}
+
+func (e *SendError) Error() string {
+	if e.Err == nil {
+		return "send: " + string(e.Reason)
+	}
+	return fmt.Sprintf("send: %s: %v", e.Reason, e.Err)
+}
+
+func (e *SendError) Unwrap() error { return e.Err }
+
+// classify turns any send error into a *SendError.
+func classify(err error) *SendError {
+	var se *SendError
+	if errors.As(err, &se) {
+		return se
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &SendError{Reason: ReasonTimeout, Retry: true, Err: err}
+	}
+	return &SendError{Reason: ReasonUnknown, Retry: true, Err: err}
+}
+
+// ChannelFunc adapts a function to a Channel named ChannelName.
+type ChannelFunc struct {
+	ChannelName string
+	F           func(ctx context.Context, n *Notice, to Recipient) (Result, error)
+}
+
+// Name implements the Channel interface.
+func (c ChannelFunc) Name() string { return c.ChannelName }
+
+// Send implements the Channel interface.
+func (c ChannelFunc) Send(ctx context.Context, n *Notice, to Recipient) (Result, error) {
+	return c.F(ctx, n, to)
+}

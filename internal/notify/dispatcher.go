@@ -1,0 +1,377 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/policypush/policypush/internal/config"
+	"github.com/policypush/policypush/internal/store"
+)
+
+// ErrNoRecipient is returned by a Resolver for a subject without a profile.
+var ErrNoRecipient = errors.New("no recipient")
+
+// Outbox is the storage the dispatcher works on; *store.Store implements it.
+type Outbox interface {
+	ClaimOutbox(ctx context.Context, now time.Time, limit int) ([]store.OutboxRow, error)
+	StaleSending(ctx context.Context, before time.Time, limit int) ([]store.OutboxRow, error)
+	RecordOutcome(ctx context.Context, o store.Outcome) error
+	SentTimes(ctx context.Context, k store.SubjectKey, since time.Time) ([]time.Time, error)
+}
+
+var _ Outbox = (*store.Store)(nil)
+
+// Options configure a Dispatcher. Outbox, Resolver and Channels are
+// required; every other field has a default.
+type Options struct {
+	Outbox   Outbox
+	Resolver Resolver
+	Channels []Channel
+	Observer Observer     // NopObserver
+	Logger   *slog.Logger // discards
+
+	QuietHours   config.Window
+	FrequencyCap config.Cap
+	Rates        map[string]float64 // sends per second by channel name; absent or <= 0 is unlimited
+	MaxRateWait  time.Duration      // wait at most this long for a rate-limit token, else defer; 2s
+
+	BatchSize    int           // rows claimed at a time; 100
+	Concurrency  int           // notices sent at once; 8
+	PollInterval time.Duration // wait when nothing was due; 1s
+	SendTimeout  time.Duration // per provider call; 30s
+	Lease        time.Duration // a row in 'sending' longer than this is reconciled; 5m
+	Backoff      Backoff       // 1m·2^n, at most 1h
+	MaxAttempts  int           // provider calls before a retried notice is dead; 8
+	MaxAge       time.Duration // age after which a retried notice is dead; 72h
+
+	Now    func() time.Time                                 // time.Now
+	Jitter func() float64                                   // rand.Float64
+	Sleep  func(ctx context.Context, d time.Duration) error // a timer
+}
+
+// Dispatcher sends due outbox rows. Run it in one goroutine per process;
+// several processes may share a database.
+type Dispatcher struct {
+	o        Options
+	channels map[string]Channel
+	buckets  map[string]*bucket
+}
+
+// New checks o, fills in its defaults and returns a Dispatcher.
+func New(o Options) (*Dispatcher, error) {
+	if o.Outbox == nil || o.Resolver == nil || len(o.Channels) == 0 {
+		return nil, errors.New("notify: Outbox, Resolver and Channels are required")
+	}
+	def := func(p *time.Duration, d time.Duration) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	defInt := func(p *int, d int) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	def(&o.MaxRateWait, 2*time.Second)
+	def(&o.PollInterval, time.Second)
+	def(&o.SendTimeout, 30*time.Second)
+	def(&o.Lease, 5*time.Minute)
+	def(&o.Backoff.Base, time.Minute)
+	def(&o.Backoff.Max, time.Hour)
+	def(&o.MaxAge, 72*time.Hour)
+	defInt(&o.BatchSize, 100)
+	defInt(&o.Concurrency, 8)
+	defInt(&o.MaxAttempts, 8)
+	if o.SendTimeout >= o.Lease {
+		return nil, fmt.Errorf("notify: SendTimeout %v must be shorter than Lease %v", o.SendTimeout, o.Lease)
+	}
+	if o.Observer == nil {
+		o.Observer = NopObserver{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	d := &Dispatcher{o: o, channels: make(map[string]Channel), buckets: make(map[string]*bucket)}
+	for _, c := range o.Channels {
+		if _, dup := d.channels[c.Name()]; dup {
+			return nil, fmt.Errorf("notify: two channels named %q", c.Name())
+		}
+		d.channels[c.Name()] = c
+		if r := o.Rates[c.Name()]; r > 0 {
+			d.buckets[c.Name()] = newBucket(r, max(1, int(r)))
+		}
+	}
+	return d, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run reconciles rows left in 'sending', then claims and sends due rows
+// until ctx ends, reconciling again every half Lease. Notices being sent when
+// ctx ends are finished (within SendTimeout) and recorded. Database errors
+// are logged and retried after PollInterval. Run returns nil when ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	var lastReconcile time.Time
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if now := d.o.Now(); lastReconcile.IsZero() || now.Sub(lastReconcile) >= d.o.Lease/2 {
+			if err := d.Reconcile(ctx); err != nil {
+				d.o.Logger.ErrorContext(ctx, "reconcile outbox", "err", err)
+			} else {
+				lastReconcile = now
+			}
+		}
+		n, err := d.tick(ctx)
+		if err != nil {
+			d.o.Logger.ErrorContext(ctx, "dispatch outbox", "err", err)
+		}
+		if err != nil || n < d.o.BatchSize {
+			if d.o.Sleep(ctx, d.o.PollInterval) != nil {
+				return nil
+			}
+		}
+	}
+}
+
+// tick claims one batch and sends it, and returns how many rows it claimed.
+func (d *Dispatcher) tick(ctx context.Context) (int, error) {
+	rows, err := d.o.Outbox.ClaimOutbox(ctx, d.o.Now(), d.o.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	// The claimed rows are ours: finish them even if ctx ends meanwhile.
+	wctx := context.WithoutCancel(ctx)
+	var g errgroup.Group
+	g.SetLimit(d.o.Concurrency)
+	// One subject's notices go one after the other, so that each sees the
+	// ones before it in the frequency cap. (Two dispatchers that claim
+	// notices of the same subject at once may still both send: the cap is
+	// a courtesy, not an invariant.)
+	var (
+		order     []store.SubjectKey
+		bySubject = make(map[store.SubjectKey][]store.OutboxRow)
+	)
+	for _, r := range rows {
+		if _, ok := bySubject[r.Key]; !ok {
+			order = append(order, r.Key)
+		}
+		bySubject[r.Key] = append(bySubject[r.Key], r)
+	}
+	for _, k := range order {
+		g.Go(func() error {
+			for _, r := range bySubject[k] {
+				if err := d.process(wctx, r); err != nil {
+					// The row stays in 'sending' until reconciled.
+					d.o.Logger.ErrorContext(ctx, "dispatch notice", "notice", r.ID, "err", err)
+				}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return len(rows), nil
+}
+
+func noticeOf(r store.OutboxRow) *Notice {
+	return &Notice{
+		ID: r.ID, MatchID: r.MatchID, SubjectType: r.Key.Type, SubjectID: r.Key.ID,
+		PolicyID: r.PolicyID, PolicyVersion: r.PolicyVersion, Result: r.Result, Amount: r.Amount,
+		Channel: r.Channel, Fallback: r.Fallback, Attempts: r.Attempts, CreatedAt: r.CreatedAt,
+	}
+}
+
+// process applies the policies to one claimed row, sends it if they allow,
+// and records what became of it.
+func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
+	n := noticeOf(r)
+	out := store.Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt}
+	record := func() error {
+		rctx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
+		defer cancel()
+		return d.o.Outbox.RecordOutcome(rctx, out)
+	}
+	now := d.o.Now()
+
+	to, err := d.o.Resolver.Resolve(ctx, n.SubjectType, n.SubjectID)
+	switch {
+	case errors.Is(err, ErrNoRecipient):
+		return d.suppress(&out, n.Channel, ReasonUnreachable, record)
+	case err != nil:
+		// Not the notice's fault: put it back briefly, with no attempt.
+		out.Status, out.DueAt = "pending", now.Add(d.o.PollInterval)
+		return errors.Join(fmt.Errorf("resolve recipient: %w", err), record())
+	}
+
+	// Consent and opt-out, re-checked at send time: an opt-out recorded
+	// after the row was queued still stops it.
+	if to.Consent != nil && !*to.Consent {
+		return d.suppress(&out, n.Channel, ReasonNoConsent, record)
+	}
+	if !d.usable(n.Channel, to) {
+		next, rest, ok := d.nextChannel(n.Fallback, to)
+		if !ok {
+			reason := ReasonUnreachable
+			if to.OptedOut(n.Channel) {
+				reason = ReasonOptedOut
+			} else if _, known := d.channels[n.Channel]; !known && to.Reaches(n.Channel) {
+				reason = ReasonNoChannel
+			}
+			return d.suppress(&out, n.Channel, reason, record)
+		}
+		n.Channel, n.Fallback = next, rest
+		out.Channel, out.Fallback = next, nonNil(rest)
+	}
+
+	if until, quiet := quietUntil(d.o.QuietHours, now); quiet {
+		return d.deferTo(&out, n.Channel, ReasonQuietHours, until, record)
+	}
+	if c := d.o.FrequencyCap; c.N > 0 {
+		sent, err := d.o.Outbox.SentTimes(ctx, store.SubjectKey{Type: n.SubjectType, ID: n.SubjectID}, now.Add(-c.Period))
+		if err != nil {
+			out.Status, out.DueAt = "pending", now.Add(d.o.PollInterval)
+			return errors.Join(err, record())
+		}
+		if until, over := capUntil(c, sent, now); over {
+			return d.deferTo(&out, n.Channel, ReasonFrequencyCap, until, record)
+		}
+	}
+	if b := d.buckets[n.Channel]; b != nil {
+		wait, ok := b.take(now, d.o.MaxRateWait)
+		if !ok {
+			return d.deferTo(&out, n.Channel, ReasonRateLimited, now.Add(wait), record)
+		}
+		if wait > 0 {
+			if err := d.o.Sleep(ctx, wait); err != nil {
+				return err
+			}
+		}
+	}
+
+	return d.send(ctx, n, to, &out, record)
+}
+
+// send makes the provider call and turns its answer into the outcome.
+func (d *Dispatcher) send(ctx context.Context, n *Notice, to Recipient, out *store.Outcome, record func() error) error {
+	ch := d.channels[n.Channel]
+	sctx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
+	start := time.Now()
+	res, err := ch.Send(sctx, n, to)
+	latency := time.Since(start)
+	cancel()
+	now := d.o.Now()
+	att := &store.Attempt{Channel: n.Channel, At: now}
+	out.Attempt = att
+	attempt := n.Attempts + 1
+
+	if err == nil {
+		out.Status, out.SentAt, out.ProviderMsgID = "sent", now, res.ProviderMsgID
+		att.Outcome, att.ProviderMsgID = string(OutcomeSent), res.ProviderMsgID
+		d.o.Observer.Attempted(n.Channel, OutcomeSent, "", latency)
+		return record()
+	}
+
+	se := classify(err)
+	reason := se.Reason
+	out.LastReason, att.Reason = string(reason), string(reason)
+	var outcome Outcome
+	switch {
+	case se.Quota:
+		outcome = OutcomeDeferred
+		out.Status, out.Reason, out.DueAt = "deferred", string(reason), nextMidnight(now)
+		d.o.Observer.Deferred(n.Channel, reason)
+	case se.Permanent:
+		next, rest, ok := d.nextChannel(n.Fallback, to)
+		if ok {
+			outcome = OutcomeFallback
+			out.Status, out.DueAt, out.Channel, out.Fallback = "pending", now, next, nonNil(rest)
+			d.o.Observer.FellBack(n.Channel, next, reason)
+		} else {
+			outcome = OutcomeFailed
+			out.Status, out.Reason = "failed", string(reason)
+		}
+	case se.Retry:
+		switch {
+		case attempt >= d.o.MaxAttempts:
+			outcome = OutcomeDead
+			out.Status, out.Reason = "dead", string(ReasonMaxAttempts)
+			d.o.Observer.Dead(n.Channel, ReasonMaxAttempts)
+		case now.Sub(n.CreatedAt) >= d.o.MaxAge:
+			outcome = OutcomeDead
+			out.Status, out.Reason = "dead", string(ReasonMaxAge)
+			d.o.Observer.Dead(n.Channel, ReasonMaxAge)
+		default:
+			outcome = OutcomeRetry
+			out.Status, out.DueAt = "pending", now.Add(d.o.Backoff.delay(attempt, d.o.Jitter()))
+		}
+	default: // configuration: an operator must act
+		outcome = OutcomeFailed
+		out.Status, out.Reason = "failed", string(reason)
+	}
+	att.Outcome = string(outcome)
+	d.o.Observer.Attempted(n.Channel, outcome, reason, latency)
+	return record()
+}
+
+// usable reports whether the dispatcher has the channel and it reaches the
+// recipient, who has not opted out of it.
+func (d *Dispatcher) usable(channel string, to Recipient) bool {
+	_, ok := d.channels[channel]
+	return ok && to.Reaches(channel) && !to.OptedOut(channel)
+}
+
+// nextChannel returns the first usable channel of fallback and the
+// fallbacks after it.
+func (d *Dispatcher) nextChannel(fallback []string, to Recipient) (string, []string, bool) {
+	for i, c := range fallback {
+		if d.usable(c, to) {
+			return c, slices.Clone(fallback[i+1:]), true
+		}
+	}
+	return "", nil, false
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (d *Dispatcher) suppress(out *store.Outcome, channel string, reason Reason, record func() error) error {
+	out.Status, out.Reason = "suppressed", string(reason)
+	d.o.Observer.Suppressed(channel, reason)
+	return record()
+}
+
+func (d *Dispatcher) deferTo(out *store.Outcome, channel string, reason Reason, until time.Time, record func() error) error {
+	out.Status, out.Reason, out.DueAt = "deferred", string(reason), until
+	d.o.Observer.Deferred(channel, reason)
+	return record()
+}

@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNotClaimed is returned by RecordOutcome when the row is no longer in
+// 'sending' under the caller's claim: its lease ran out and reconciliation
+// (or another dispatcher) has moved it on. The caller's outcome is dropped.
+var ErrNotClaimed = errors.New("outbox row is no longer claimed")
+
+// OutboxRow is an outbox row with the match it notifies about, as the
+// dispatcher sees it.
+type OutboxRow struct {
+	ID            int64
+	MatchID       int64
+	Key           SubjectKey
+	PolicyID      string
+	PolicyVersion int
+	Result        string
+	Amount        *float64
+	Channel       string
+	Fallback      []string
+	Attempts      int       // provider calls made so far
+	DueAt         time.Time // when it became due
+	CreatedAt     time.Time
+	ClaimedAt     time.Time // the claim; RecordOutcome must be given it back
+}
+
+const outboxColumns = `o.id, o.match_id, m.subject_type, m.subject_id, m.policy_id, m.policy_version,
+       m.result, m.amount::float8, o.channel, o.fallback, o.attempts, o.due_at, o.created_at, o.claimed_at`
+
+func scanOutbox(rows pgx.Rows) ([]OutboxRow, error) {
+	var (
+		out []OutboxRow
+		r   OutboxRow
+	)
+	_, err := pgx.ForEachRow(rows, []any{&r.ID, &r.MatchID, &r.Key.Type, &r.Key.ID, &r.PolicyID, &r.PolicyVersion,
+		&r.Result, &r.Amount, &r.Channel, &r.Fallback, &r.Attempts, &r.DueAt, &r.CreatedAt, &r.ClaimedAt}, func() error {
+		c := r
+		c.Fallback = append([]string(nil), r.Fallback...)
+		if r.Amount != nil {
+			a := *r.Amount
+			c.Amount = &a
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// ClaimOutbox moves up to limit due rows (pending or deferred, due_at <=
+// now, earliest first) to 'sending' with claimed_at = now, and returns them.
+// It is one statement, hence one short transaction; FOR UPDATE SKIP LOCKED
+// lets several dispatchers claim at once without waiting for or sharing rows.
+func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxRow, error) {
+	rows, err := s.pool.Query(ctx, `
+WITH due AS (
+    SELECT id FROM outbox
+    WHERE status IN ('pending', 'deferred') AND due_at <= $1
+    ORDER BY due_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE outbox o SET status = 'sending', claimed_at = $1, updated_at = now()
+    FROM due WHERE o.id = due.id
+    RETURNING o.*
+)
+SELECT `+outboxColumns+` FROM claimed o JOIN matches m ON m.id = o.match_id
+ORDER BY o.due_at, o.id`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	out, err := scanOutbox(rows)
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	return out, nil
+}
+
+// StaleSending returns up to limit rows left in 'sending' with a claim older
+// than before: a dispatcher crashed, or lost its database, between claiming
+// them and recording the provider's answer.
+func (s *Store) StaleSending(ctx context.Context, before time.Time, limit int) ([]OutboxRow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+outboxColumns+`
+FROM outbox o JOIN matches m ON m.id = o.match_id
+WHERE o.status = 'sending' AND o.claimed_at < $1
+ORDER BY o.claimed_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("stale sending: %w", err)
+	}
+	out, err := scanOutbox(rows)
+	if err != nil {
+		return nil, fmt.Errorf("stale sending: %w", err)
+	}
+	return out, nil
+}
+
+// Attempt is one provider call (or one reconciled call of unknown outcome),
+// for notice_attempts. Outcome and Reason come from fixed sets.
+type Attempt struct {
+	Channel       string
+	Outcome       string
+	Reason        string
+	ProviderMsgID string
+	At            time.Time
+}
+
+// Outcome is what becomes of a claimed row. Empty or zero fields other than
+// Status and Reason keep the row's value.
+type Outcome struct {
+	ID            int64
+	ClaimedAt     time.Time // the claim being answered
+	Status        string
+	Reason        string    // the status's reason; "" stores NULL
+	LastReason    string    // the failed call's reason
+	DueAt         time.Time // for pending and deferred
+	Channel       string    // a fallback switches the channel
+	Fallback      []string  // with the remaining fallbacks (non-nil to set)
+	SentAt        time.Time
+	ProviderMsgID string
+	Attempt       *Attempt // recorded as attempt number attempts+1
+}
+
+// RecordOutcome applies o to its row in one statement, if the row is still
+// in 'sending' under o.ClaimedAt, and records o.Attempt. It returns
+// ErrNotClaimed, and changes nothing, otherwise.
+func (s *Store) RecordOutcome(ctx context.Context, o Outcome) error {
+	var (
+		a        Attempt
+		inc      int
+		fallback []string
+	)
+	if o.Attempt != nil {
+		a, inc = *o.Attempt, 1
+	}
+	if o.Fallback != nil {
+		fallback = o.Fallback
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `
+WITH upd AS (
+    UPDATE outbox SET
+        status          = $3,
+        reason          = $4,
+        last_reason     = coalesce($5, last_reason),
+        due_at          = coalesce($6, due_at),
+        channel         = coalesce($7, channel),
+        fallback        = coalesce($8, fallback),
+        sent_at         = coalesce($9, sent_at),
+        provider_msg_id = coalesce($10, provider_msg_id),
+        attempts        = attempts + $11,
+        claimed_at      = CASE WHEN $3 = 'sending' THEN claimed_at END,
+        updated_at      = now()
+    WHERE id = $1 AND status = 'sending' AND claimed_at = $2
+    RETURNING id, attempts
+), ins AS (
+    INSERT INTO notice_attempts (outbox_id, attempt, channel, outcome, reason, provider_msg_id, at)
+    SELECT id, attempts, $12, $13, $14, $15, $16 FROM upd WHERE $11 = 1
+)
+SELECT count(*) FROM upd`,
+		o.ID, o.ClaimedAt, o.Status, nullString(o.Reason), nullString(o.LastReason), nullTime(o.DueAt),
+		nullString(o.Channel), fallback, nullTime(o.SentAt), nullString(o.ProviderMsgID), inc,
+		a.Channel, a.Outcome, nullString(a.Reason), nullString(a.ProviderMsgID), a.At,
+	).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("record outcome of notice %d: %w", o.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("record outcome of notice %d: %w", o.ID, ErrNotClaimed)
+	}
+	return nil
+}
+
+// SentTimes returns, oldest first, when each notice to the subject sent at
+// or after since was sent. It is the frequency cap's count.
+func (s *Store) SentTimes(ctx context.Context, k SubjectKey, since time.Time) ([]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT o.sent_at FROM matches m JOIN outbox o ON o.match_id = m.id
+WHERE m.subject_type = $1 AND m.subject_id = $2 AND o.sent_at >= $3
+ORDER BY o.sent_at`, k.Type, k.ID, since)
+	if err != nil {
+		return nil, fmt.Errorf("sent times: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		return nil, fmt.Errorf("sent times: %w", err)
+	}
+	return out, nil
+}
+
+// Attempts returns the recorded attempts of an outbox row in order.
+func (s *Store) Attempts(ctx context.Context, outboxID int64) ([]Attempt, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT channel, outcome, coalesce(reason, ''), coalesce(provider_msg_id, ''), at
+FROM notice_attempts WHERE outbox_id = $1 ORDER BY attempt, id`, outboxID)
+	if err != nil {
+		return nil, fmt.Errorf("attempts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Attempt])
+	if err != nil {
+		return nil, fmt.Errorf("attempts: %w", err)
+	}
+	return out, nil
+}
+
+// OutboxState is the stored state of an outbox row, for tests and the admin
+// API.
+type OutboxState struct {
+	ID            int64
+	Channel       string
+	Fallback      []string
+	Status        string
+	Reason        string
+	LastReason    string
+	DueAt         time.Time
+	Attempts      int
+	SentAt        *time.Time
+	ProviderMsgID string
+}
+
+// OutboxByID returns the state of one outbox row.
+func (s *Store) OutboxByID(ctx context.Context, id int64) (OutboxState, error) {
+	var st OutboxState
+	err := s.pool.QueryRow(ctx, `
+SELECT id, channel, fallback, status, coalesce(reason, ''), coalesce(last_reason, ''), due_at, attempts,
+       sent_at, coalesce(provider_msg_id, '')
+FROM outbox WHERE id = $1`, id).Scan(&st.ID, &st.Channel, &st.Fallback, &st.Status, &st.Reason, &st.LastReason,
+		&st.DueAt, &st.Attempts, &st.SentAt, &st.ProviderMsgID)
+	if err != nil {
+		return OutboxState{}, fmt.Errorf("outbox %d: %w", id, err)
+	}
+	return st, nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
