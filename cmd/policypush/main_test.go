@@ -19,7 +19,6 @@ import (
 	"github.com/policypush/policypush/internal/pgtest"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/ruledir"
-	"github.com/policypush/policypush/internal/rules"
 )
 
 // TestTwoServeProcesses runs two real policypush processes in one consumer
@@ -185,7 +184,7 @@ func expectedMatches(t *testing.T, kvs []ingest.KV) int {
 				continue
 			}
 			o := ev.Evaluate(p, in, at)
-			if o.Result == rules.Eligible || o.Result == rules.Unknown && p.Notify != nil && p.Notify.OnUnknown {
+			if p.Notifies(o.Result) {
 				n++
 			}
 		}

@@ -240,7 +240,7 @@ func fixture(t testing.TB, n int) ([][]byte, []string) {
 					continue
 				}
 				o := ev.Evaluate(p, in, at)
-				if o.Result == rules.Eligible || o.Result == rules.Unknown && p.Notify != nil && p.Notify.OnUnknown {
+				if p.Notifies(o.Result) {
 					want[id+" "+p.ID] = true
 				}
 			}

@@ -374,7 +374,7 @@ func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectK
 				continue
 			}
 			o := p.ev.Evaluate(pol, in, at)
-			notify := o.Result == rules.Eligible || o.Result == rules.Unknown && pol.Notify != nil && pol.Notify.OnUnknown
+			notify := pol.Notifies(o.Result)
 			prev, had := existing[k][pol.ID]
 			switch {
 			case notify && !had:

@@ -122,6 +122,12 @@ func (s *Set) At(t time.Time) *Instant {
 		year: y, month: int(m), day: d, params: s.segments[seg]}
 }
 
+// Notifies reports whether a result is to be notified: eligible, or
+// unknown when the rule sets notify.on_unknown (CONTRACTS.md §3).
+func (p *Policy) Notifies(r Result) bool {
+	return r == Eligible || r == Unknown && p.Notify != nil && p.Notify.OnUnknown
+}
+
 // Applies reports whether the policy is in force at the instant:
 // active, and valid_from <= now <= valid_until (the whole day).
 func (p *Policy) Applies(at *Instant) bool {
