@@ -144,6 +144,11 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 
+	dispatcher, err := newDispatcher(cfg, st, &current, o.Registry, o.Now, log)
+	if err != nil {
+		return err
+	}
+
 	lis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on POLICYPUSH_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
@@ -168,6 +173,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(ctx) })
+	g.Go(func() error { return dispatcher.Run(ctx) })
 	g.Go(func() error {
 		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

@@ -1,0 +1,257 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/policypush/policypush/internal/config"
+	"github.com/policypush/policypush/internal/notify"
+	"github.com/policypush/policypush/internal/notify/wechat"
+	"github.com/policypush/policypush/internal/profile"
+	"github.com/policypush/policypush/internal/rules"
+	"github.com/policypush/policypush/internal/store"
+)
+
+// newDispatcher wires the outbox dispatcher: the recipient of a notice is
+// read from the stored profile at send time, SMS goes through the
+// configured provider (only log exists so far), and WeChat through the
+// official account when it is configured.
+func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rules.Set], reg prometheus.Registerer, now func() time.Time, log *slog.Logger) (*notify.Dispatcher, error) {
+	channels := []notify.Channel{notify.NewLogChannel(notify.SMS, log)}
+	if cfg.WeChatEnabled() {
+		c, err := wechat.New(wechat.Config{
+			AppID: cfg.WeChatAppID, Secret: cfg.WeChatSecret.Value(), APIBase: cfg.WeChatAPIBase,
+			Token: cfg.WeChatToken.Value(), EncodingAESKey: cfg.WeChatAESKey.Value(),
+		}, wechat.NewMemoryCache())
+		if err != nil {
+			return nil, fmt.Errorf("wechat: %w", err)
+		}
+		channels = append(channels, &wechatChannel{c: c, set: set, defaultTemplate: cfg.WeChatTemplateID})
+	}
+	return notify.New(notify.Options{
+		Outbox:       st,
+		Resolver:     &recipients{st: st},
+		Channels:     channels,
+		Observer:     newDeliveryMetrics(reg),
+		Logger:       log,
+		QuietHours:   cfg.QuietHours,
+		FrequencyCap: cfg.FrequencyCap,
+		Rates:        map[string]float64{notify.WeChat: cfg.WeChatRate, notify.SMS: cfg.SMSRate},
+		Now:          now,
+	})
+}
+
+// recipients resolves a subject's channels from its stored profile.
+type recipients struct{ st *store.Store }
+
+func (r *recipients) Resolve(ctx context.Context, subjectType, subjectID string) (notify.Recipient, error) {
+	k := store.SubjectKey{Type: subjectType, ID: subjectID}
+	var p store.Profile
+	var found bool
+	err := r.st.InTx(ctx, func(tx *store.Tx) error {
+		ps, err := tx.Profiles(ctx, []store.SubjectKey{k})
+		p, found = ps[k]
+		return err
+	})
+	if err != nil {
+		return notify.Recipient{}, err
+	}
+	if !found {
+		return notify.Recipient{}, notify.ErrNoRecipient
+	}
+	subject, err := profile.DecodeValid(profile.Kind(subjectType), p.Data)
+	if err != nil {
+		return notify.Recipient{}, err
+	}
+	var to notify.Recipient
+	str := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	}
+	switch x := subject.(type) {
+	case *profile.Resident:
+		if x.Contact != nil {
+			to.Mobile = str(x.Contact.Mobile)
+		}
+		if x.Channels != nil && x.Channels.WeChat != nil {
+			to.OpenID, to.Followed = str(x.Channels.WeChat.OpenID), x.Channels.WeChat.Followed
+		}
+		if x.Channels != nil && x.Channels.SMS != nil {
+			to.SMSEnabled = x.Channels.SMS.Enabled
+		}
+		if x.Consent != nil {
+			to.OptOut, to.Consent = x.Consent.OptOutChannels, x.Consent.PersonalizedPush
+		}
+	case *profile.Enterprise:
+		if x.Contacts != nil {
+			to.Mobile = str(x.Contacts.HRMobile)
+			if to.Mobile == "" {
+				to.Mobile = str(x.Contacts.LegalRepMobile)
+			}
+		}
+		if x.Channels != nil && x.Channels.WeChat != nil {
+			to.OpenID = str(x.Channels.WeChat.OpenID)
+		}
+		if x.Channels != nil && x.Channels.SMS != nil {
+			to.SMSEnabled = x.Channels.SMS.Enabled
+		}
+		if x.Consent != nil {
+			to.OptOut = x.Consent.OptOutChannels
+		}
+	}
+	return to, nil
+}
+
+// wechatChannel sends a policy's notify.wechat message.
+type wechatChannel struct {
+	c               *wechat.Client
+	set             *atomic.Pointer[rules.Set]
+	defaultTemplate string
+}
+
+func (w *wechatChannel) Name() string { return notify.WeChat }
+
+// DedupWindow implements notify.IdempotentChannel: WeChat drops a repeated
+// client_msg_id within it.
+func (w *wechatChannel) DedupWindow() time.Duration { return w.c.DedupWindow() }
+
+func (w *wechatChannel) Send(ctx context.Context, n *notify.Notice, to notify.Recipient) (notify.Result, error) {
+	p := w.set.Load().Policy(n.PolicyID)
+	if p == nil {
+		return notify.Result{}, &notify.SendError{Reason: notify.ReasonConfig, Err: fmt.Errorf("policy %s is no longer in the rule set", n.PolicyID)}
+	}
+	m := wechat.Message{ToOpenID: to.OpenID, TemplateID: w.defaultTemplate, ClientMsgID: strconv.FormatInt(n.ID, 10), Data: map[string]string{}}
+	if p.Notify != nil && p.Notify.WeChat != nil {
+		wc := p.Notify.WeChat
+		if wc.TemplateID != "" {
+			m.TemplateID = wc.TemplateID
+		}
+		m.URL, m.Subscribe = render(wc.URL, p, n), wc.Subscribe
+		for _, kv := range wc.Data {
+			m.Data[kv.Key] = render(kv.Value, p, n)
+		}
+	}
+	if m.TemplateID == "" {
+		return notify.Result{}, &notify.SendError{Reason: notify.ReasonConfig, Err: errors.New("no WeChat template: set notify.wechat.template_id or POLICYPUSH_WECHAT_TEMPLATE_ID")}
+	}
+	id, err := w.c.Send(ctx, m)
+	if err != nil {
+		we := wechat.Classify(err)
+		se := &notify.SendError{Reason: notify.Reason(we.Reason), Err: we}
+		switch we.Class {
+		case wechat.ClassRetryable:
+			se.Retry = true
+		case wechat.ClassPermanent:
+			se.Reason, se.Permanent = notify.ReasonUnreachableUser, true
+		case wechat.ClassQuota:
+			se.Reason, se.Quota = notify.ReasonQuota, true
+		default:
+			se.Reason = notify.ReasonConfig
+		}
+		if se.Retry {
+			switch we.Reason {
+			case wechat.ReasonTimeout:
+				se.Reason = notify.ReasonTimeout
+			case wechat.ReasonRateLimited:
+				se.Reason = notify.ReasonRateLimited
+			default:
+				se.Reason = notify.ReasonServerError
+			}
+		}
+		return notify.Result{}, se
+	}
+	return notify.Result{ProviderMsgID: id}, nil
+}
+
+// render fills a notify template's placeholders (CONTRACTS.md §3).
+func render(s string, p *rules.Policy, n *notify.Notice) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	until := ""
+	if p.ValidUntil != nil {
+		until = p.ValidUntil.Format("2006-01-02")
+	}
+	amount := ""
+	if n.Amount != nil {
+		amount = strconv.FormatFloat(*n.Amount, 'f', -1, 64)
+	}
+	return strings.NewReplacer(
+		"{{policy.id}}", p.ID, "{{policy.title}}", p.Title, "{{policy.version}}", strconv.Itoa(p.Version),
+		"{{policy.valid_until}}", until, "{{amount}}", amount, "{{subject.name}}", "",
+	).Replace(s)
+}
+
+// deliveryMetrics maps the dispatcher's events to Prometheus, with labels
+// from fixed sets.
+type deliveryMetrics struct {
+	attempts   *prometheus.CounterVec
+	failures   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	suppressed *prometheus.CounterVec
+	deferred   *prometheus.CounterVec
+	fallbacks  *prometheus.CounterVec
+	dead       *prometheus.CounterVec
+	reconciled *prometheus.CounterVec
+}
+
+func newDeliveryMetrics(r prometheus.Registerer) *deliveryMetrics {
+	f := promauto.With(r)
+	return &deliveryMetrics{
+		attempts: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notifications_total",
+			Help: "Provider calls, by channel and result (sent, retry, fallback, failed, deferred, dead)."}, []string{"channel", "result"}),
+		failures: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notification_failures_total",
+			Help: "Failed provider calls, by channel and reason."}, []string{"channel", "reason"}),
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{Name: "policypush_notification_send_seconds",
+			Help: "Provider call latency, by channel.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"channel"}),
+		suppressed: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notifications_suppressed_total",
+			Help: "Notices not sent, by channel and reason (opted_out, no_consent, unreachable)."}, []string{"channel", "reason"}),
+		deferred: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notifications_deferred_total",
+			Help: "Notices deferred, by channel and reason (quiet_hours, frequency_cap, rate_limited, quota)."}, []string{"channel", "reason"}),
+		fallbacks: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notification_fallbacks_total",
+			Help: "Notices moved to another channel, by the channels and the reason."}, []string{"from", "to", "reason"}),
+		dead: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notifications_dead_total",
+			Help: "Notices given up after their attempts or age ran out, by channel and reason."}, []string{"channel", "reason"}),
+		reconciled: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notifications_reconciled_total",
+			Help: "Notices found in sending after a crash, by channel and what became of them."}, []string{"channel", "result"}),
+	}
+}
+
+func (m *deliveryMetrics) Attempted(channel string, o notify.Outcome, reason notify.Reason, took time.Duration) {
+	m.attempts.WithLabelValues(channel, string(o)).Inc()
+	m.latency.WithLabelValues(channel).Observe(took.Seconds())
+	if o != notify.OutcomeSent {
+		m.failures.WithLabelValues(channel, string(reason)).Inc()
+	}
+}
+
+func (m *deliveryMetrics) Suppressed(channel string, reason notify.Reason) {
+	m.suppressed.WithLabelValues(channel, string(reason)).Inc()
+}
+
+func (m *deliveryMetrics) Deferred(channel string, reason notify.Reason) {
+	m.deferred.WithLabelValues(channel, string(reason)).Inc()
+}
+
+func (m *deliveryMetrics) FellBack(from, to string, reason notify.Reason) {
+	m.fallbacks.WithLabelValues(from, to, string(reason)).Inc()
+}
+
+func (m *deliveryMetrics) Dead(channel string, reason notify.Reason) {
+	m.dead.WithLabelValues(channel, string(reason)).Inc()
+}
+
+func (m *deliveryMetrics) Reconciled(channel string, o notify.Outcome) {
+	m.reconciled.WithLabelValues(channel, string(o)).Inc()
+}

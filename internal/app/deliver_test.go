@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/policypush/policypush/internal/ingest"
+)
+
+// fakeWeChat answers stable_token and template/send as WeChat does;
+// openids listed in unfollowed get 43004.
+type fakeWeChat struct {
+	mu         sync.Mutex
+	sent       []map[string]any
+	unfollowed map[string]bool
+}
+
+func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	w.Header().Set("Content-Type", "application/json")
+	switch r.URL.Path {
+	case "/cgi-bin/stable_token":
+		fmt.Fprint(w, `{"access_token":"TOKEN-test-1","expires_in":7200}`)
+	case "/cgi-bin/message/template/send":
+		if r.URL.Query().Get("access_token") != "TOKEN-test-1" {
+			fmt.Fprint(w, `{"errcode":40001,"errmsg":"invalid credential"}`)
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.unfollowed[fmt.Sprint(body["touser"])] {
+			fmt.Fprint(w, `{"errcode":43004,"errmsg":"require subscribe"}`)
+			return
+		}
+		f.sent = append(f.sent, body)
+		fmt.Fprintf(w, `{"errcode":0,"errmsg":"ok","msgid":%d}`, 1000+len(f.sent))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// Delivery: an eligible resident on WeChat gets a template message; one who
+// unfollowed the account falls back to SMS; one without consent gets nothing.
+func TestDelivery(t *testing.T) {
+	e := newEnv(t)
+	fake := &fakeWeChat{unfollowed: map[string]bool{"oWx_unfollowed_000001": true}}
+	api := httptest.NewServer(fake)
+	defer api.Close()
+	e.cfg.WeChatAppID, e.cfg.WeChatSecret, e.cfg.WeChatAPIBase = "wx_test_app", "test-secret-value", api.URL
+	e.cfg.WeChatTemplateID = "TPL_DEFAULT"
+	e.cfg.QuietHours.On = false
+
+	resident := func(id, openid string, consent bool) []byte {
+		return []byte(fmt.Sprintf(`{"event_id":"d-%s","subject_type":"resident","subject_id":%q,"occurred_at":"2026-11-20T10:00:00+08:00","source":"jinbao","type":"snapshot","data":{"person_id":%q,"birth_date":"1999-04-12","education":{"level":"master","graduation_date":"2024-06-30","is_regular_college":true,"is_full_time":true},"employment":{"status":"employed"},"insurance":{"pension":{"scheme":"employee","status":"active","cumulative_months":24,"last_paid_month":"2026-10"}},"hukou":{"is_local":true},"contact":{"mobile":"13800135678"},"channels":{"wechat":{"openid":%q}},"consent":{"personalized_push":%t}}}`,
+			id, id, id, openid, consent))
+	}
+	s := e.start(ingest.Hooks{})
+	e.produce(resident("p_wx", "oWx_followed_0000001", true), resident("p_fb", "oWx_unfollowed_000001", true), resident("p_nc", "oWx_noconsent_000001", false))
+	e.waitFor("the events", func() bool { return s.processed.Load() >= 3 })
+	if n := e.count("SELECT count(*) FROM outbox"); n == 0 {
+		t.Fatal("no notice queued: the fixture no longer qualifies for any policy")
+	}
+	e.waitFor("every notice settled", func() bool {
+		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending','sending','deferred')") == 0
+	})
+	status := func(subject string) string {
+		rows, err := e.db.Query(context.Background(), `SELECT o.channel || ':' || o.status FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = $1 ORDER BY 1`, subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out string
+		for rows.Next() {
+			var v string
+			_ = rows.Scan(&v)
+			out += v + " "
+		}
+		return out
+	}
+	for subject, want := range map[string]string{"p_wx": "wechat:sent", "p_fb": "sms:sent", "p_nc": "wechat:suppressed"} {
+		if got := status(subject); got == "" || !allEqual(got, want) {
+			t.Errorf("%s: notices %q, want every one %q", subject, got, want)
+		}
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.sent) == 0 || fake.sent[0]["touser"] != "oWx_followed_0000001" || fake.sent[0]["client_msg_id"] == "" {
+		t.Errorf("WeChat got %v", fake.sent)
+	}
+	if got := gather(t, s.reg, `policypush_notifications_total{channel="wechat",result="sent"}`); got < 1 {
+		t.Errorf("sent WeChat notifications metric = %v", got)
+	}
+}
+
+func allEqual(list, want string) bool {
+	for _, f := range strings.Fields(list) {
+		if f != want {
+			return false
+		}
+	}
+	return true
+}
