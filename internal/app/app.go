@@ -163,7 +163,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				}
 				return nil
 			},
-		}),
+		}, clicks(st, &current, o.Now)),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	if o.Ready != nil {

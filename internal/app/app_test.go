@@ -81,12 +81,13 @@ type service struct {
 	err       error
 	processed atomic.Int64 // messages in committed-or-about-to-commit batches
 	reg       *prometheus.Registry
+	addr      chan string // the HTTP address, once listening
 }
 
 func (e *env) start(hooks ingest.Hooks) *service {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{cancel: cancel, done: make(chan struct{}), reg: prometheus.NewRegistry()}
+	s := &service{cancel: cancel, done: make(chan struct{}), reg: prometheus.NewRegistry(), addr: make(chan string, 1)}
 	onBatch := hooks.OnBatch
 	hooks.OnBatch = func(size int, took time.Duration, rejected int) {
 		s.processed.Add(int64(size))
@@ -103,7 +104,8 @@ func (e *env) start(hooks ingest.Hooks) *service {
 		c.SessionTimeout, c.RebalanceTimeout, c.HeartbeatInterval = 3*time.Second, 3*time.Second, 100*time.Millisecond
 	}
 	go func() {
-		s.err = Serve(ctx, &cfg, log, Options{Now: func() time.Time { return now }, Hooks: hooks, Consumer: fast, Registry: s.reg})
+		s.err = Serve(ctx, &cfg, log, Options{Now: func() time.Time { return now }, Hooks: hooks, Consumer: fast, Registry: s.reg,
+			Ready: func(a string) { s.addr <- a }})
 		close(s.done)
 	}()
 	e.t.Cleanup(func() { s.stop() })

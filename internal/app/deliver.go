@@ -35,7 +35,7 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 		if err != nil {
 			return nil, fmt.Errorf("wechat: %w", err)
 		}
-		channels = append(channels, &wechatChannel{c: c, set: set, defaultTemplate: cfg.WeChatTemplateID})
+		channels = append(channels, &wechatChannel{c: c, set: set, defaultTemplate: cfg.WeChatTemplateID, publicURL: cfg.PublicURL})
 	}
 	return notify.New(notify.Options{
 		Outbox:       st,
@@ -118,6 +118,7 @@ type wechatChannel struct {
 	c               *wechat.Client
 	set             *atomic.Pointer[rules.Set]
 	defaultTemplate string
+	publicURL       string
 }
 
 func (w *wechatChannel) Name() string { return notify.WeChat }
@@ -137,7 +138,12 @@ func (w *wechatChannel) Send(ctx context.Context, n *notify.Notice, to notify.Re
 		if wc.TemplateID != "" {
 			m.TemplateID = wc.TemplateID
 		}
-		m.URL, m.Subscribe = render(wc.URL, p, n), wc.Subscribe
+		m.Subscribe = wc.Subscribe
+		if wc.URL != "" && n.ClickToken != "" {
+			// The notice links to its short link, which records the click
+			// and redirects to the rule's page.
+			m.URL = w.publicURL + "/r/" + n.ClickToken
+		}
 		for _, kv := range wc.Data {
 			m.Data[kv.Key] = render(kv.Value, p, n)
 		}
@@ -254,4 +260,23 @@ func (m *deliveryMetrics) Dead(channel string, reason notify.Reason) {
 
 func (m *deliveryMetrics) Reconciled(channel string, o notify.Outcome) {
 	m.reconciled.WithLabelValues(channel, string(o)).Inc()
+}
+
+// clicks resolves a short link: it records the click and redirects to the
+// page the policy's rule names.
+func clicks(st *store.Store, set *atomic.Pointer[rules.Set], now func() time.Time) func(ctx context.Context, token string) (string, bool, error) {
+	return func(ctx context.Context, token string) (string, bool, error) {
+		if len(token) != 32 {
+			return "", false, nil // not a token we issue: no query
+		}
+		policyID, found, err := st.Click(ctx, token, now())
+		if err != nil || !found {
+			return "", false, err
+		}
+		p := set.Load().Policy(policyID)
+		if p == nil || p.Notify == nil || p.Notify.WeChat == nil || p.Notify.WeChat.URL == "" {
+			return "", false, nil
+		}
+		return render(p.Notify.WeChat.URL, p, &notify.Notice{}), true, nil
+	}
 }

@@ -97,6 +97,32 @@ func TestDelivery(t *testing.T) {
 	if got := gather(t, s.reg, `policypush_notifications_total{channel="wechat",result="sent"}`); got < 1 {
 		t.Errorf("sent WeChat notifications metric = %v", got)
 	}
+
+	// The message links to a short link that records the click and
+	// redirects to the policy's page.
+	addr := <-s.addr
+	link, _ := fake.sent[0]["url"].(string)
+	if !strings.HasPrefix(link, e.cfg.PublicURL+"/r/") {
+		t.Fatalf("the message links to %q, not a short link", link)
+	}
+	token := link[strings.LastIndex(link, "/r/")+3:]
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range []struct {
+		token string
+		code  int
+	}{{token, http.StatusFound}, {"00000000000000000000000000000000", http.StatusNotFound}} {
+		resp, err := noRedirect.Get("http://" + addr + "/r/" + tt.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.code || tt.code == http.StatusFound && !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
+			t.Errorf("/r/%s: %d %q", tt.token, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	if n := e.count("SELECT count(*) FROM outbox WHERE clicked_at IS NOT NULL AND click_token = $1", token); n != 1 {
+		t.Errorf("the click was not recorded")
+	}
 }
 
 func allEqual(list, want string) bool {

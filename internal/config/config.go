@@ -58,6 +58,9 @@ type Config struct {
 	KafkaGroup        string
 	RulesDir          string
 	HTTPAddr          string
+	// PublicURL is where citizens reach the HTTP server: notices link to
+	// PublicURL/r/{token}. An addition to the contract.
+	PublicURL string
 
 	WeChatAppID      string
 	WeChatSecret     Secret
@@ -105,6 +108,7 @@ var defaults = map[string]string{
 	"POLICYPUSH_WECHAT_RATE":         "50",
 	"POLICYPUSH_SMS_RATE":            "50",
 	"POLICYPUSH_BATCH_SIZE":          "500",
+	"POLICYPUSH_PUBLIC_URL":          "",
 	"POLICYPUSH_BATCH_WAIT":          "50ms",
 }
 
@@ -118,6 +122,7 @@ var known = []string{
 	"POLICYPUSH_SMS_ACCESS_KEY_SECRET", "POLICYPUSH_SMS_SIGN_NAME", "POLICYPUSH_SMS_TEMPLATE",
 	"POLICYPUSH_QUIET_HOURS", "POLICYPUSH_FREQUENCY_CAP", "POLICYPUSH_WECHAT_RATE", "POLICYPUSH_SMS_RATE",
 	"POLICYPUSH_PII_KEY", "POLICYPUSH_ADMIN_TOKEN", "POLICYPUSH_BATCH_SIZE", "POLICYPUSH_BATCH_WAIT",
+	"POLICYPUSH_PUBLIC_URL",
 }
 
 // Need says which settings a command requires.
@@ -216,6 +221,13 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 
 		PIIKey:     Secret(v["POLICYPUSH_PII_KEY"]),
 		AdminToken: Secret(v["POLICYPUSH_ADMIN_TOKEN"]),
+		PublicURL:  strings.TrimRight(v["POLICYPUSH_PUBLIC_URL"], "/"),
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + v["POLICYPUSH_HTTP_ADDR"]
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("POLICYPUSH_PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
 	}
 	if u, err := url.Parse(c.DatabaseURL.Value()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		bad("POLICYPUSH_DATABASE_URL", "must be a postgres:// URL") // never echo it: it may hold a password

@@ -17,10 +17,27 @@ import (
 // Check reports whether one dependency is ready; nil means ready.
 type Check func(ctx context.Context) error
 
+// Clicks resolves a notice's short link: it records the click and returns
+// where to send the citizen; ok is false for an unknown token.
+type Clicks func(ctx context.Context, token string) (target string, ok bool, err error)
+
 // New returns the handler for every endpoint. checks are run by /readyz,
-// by name.
-func New(g prometheus.Gatherer, checks map[string]Check) http.Handler {
+// by name; clicks serves /r/{token} (nil: no short links).
+func New(g prometheus.Gatherer, checks map[string]Check, clicks Clicks) http.Handler {
 	mux := http.NewServeMux()
+	if clicks != nil {
+		mux.HandleFunc("GET /r/{token}", func(w http.ResponseWriter, r *http.Request) {
+			target, ok, err := clicks(r.Context(), r.PathValue("token"))
+			switch {
+			case err != nil:
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "try again later"})
+			case !ok:
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown link"})
+			default:
+				http.Redirect(w, r, target, http.StatusFound)
+			}
+		})
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

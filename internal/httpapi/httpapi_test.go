@@ -17,6 +17,12 @@ func TestEndpoints(t *testing.T) {
 	reg.MustRegister(c)
 	c.Inc()
 	ready := true
+	clicks := func(_ context.Context, token string) (string, bool, error) {
+		if token == "good" {
+			return "https://rs.example.gov.cn/p/x", true, nil
+		}
+		return "", false, nil
+	}
 	h := New(reg, map[string]Check{
 		"database": func(context.Context) error { return nil },
 		"rules": func(context.Context) error {
@@ -25,7 +31,7 @@ func TestEndpoints(t *testing.T) {
 			}
 			return nil
 		},
-	})
+	}, clicks)
 	tests := []struct {
 		name, path string
 		ready      bool
@@ -37,6 +43,8 @@ func TestEndpoints(t *testing.T) {
 		{"ready", "/readyz", true, 200, `{"database":"ok","rules":"ok"}`},
 		{"not ready", "/readyz", false, 503, `"rules":"not loaded"`},
 		{"unknown path", "/nope", true, 404, ""},
+		{"short link", "/r/good", true, 302, ""},
+		{"unknown short link", "/r/guess", true, 404, "unknown link"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -204,6 +204,7 @@ func noticeOf(r store.OutboxRow) *Notice {
 		ID: r.ID, MatchID: r.MatchID, SubjectType: r.Key.Type, SubjectID: r.Key.ID,
 		PolicyID: r.PolicyID, PolicyVersion: r.PolicyVersion, Result: r.Result, Amount: r.Amount,
 		Channel: r.Channel, Fallback: r.Fallback, Attempts: r.Attempts, CreatedAt: r.CreatedAt,
+		ClickToken: r.ClickToken,
 	}
 }
 

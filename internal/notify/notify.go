@@ -30,6 +30,7 @@ type Notice struct {
 	Fallback      []string
 	Attempts      int // provider calls made before this one
 	CreatedAt     time.Time
+	ClickToken    string // the notice's link is /r/{ClickToken}
 }
 
 // Recipient is how a subject can be reached, as its profile says at send

@@ -30,10 +30,11 @@ type OutboxRow struct {
 	DueAt         time.Time // when it became due
 	CreatedAt     time.Time
 	ClaimedAt     time.Time // the claim; RecordOutcome must be given it back
+	ClickToken    string    // the notice's link is /r/{ClickToken}
 }
 
 const outboxColumns = `o.id, o.match_id, m.subject_type, m.subject_id, m.policy_id, m.policy_version,
-       m.result, m.amount::float8, o.channel, o.fallback, o.attempts, o.due_at, o.created_at, o.claimed_at`
+       m.result, m.amount::float8, o.channel, o.fallback, o.attempts, o.due_at, o.created_at, o.claimed_at, o.click_token`
 
 func scanOutbox(rows pgx.Rows) ([]OutboxRow, error) {
 	var (
@@ -41,7 +42,7 @@ func scanOutbox(rows pgx.Rows) ([]OutboxRow, error) {
 		r   OutboxRow
 	)
 	_, err := pgx.ForEachRow(rows, []any{&r.ID, &r.MatchID, &r.Key.Type, &r.Key.ID, &r.PolicyID, &r.PolicyVersion,
-		&r.Result, &r.Amount, &r.Channel, &r.Fallback, &r.Attempts, &r.DueAt, &r.CreatedAt, &r.ClaimedAt}, func() error {
+		&r.Result, &r.Amount, &r.Channel, &r.Fallback, &r.Attempts, &r.DueAt, &r.CreatedAt, &r.ClaimedAt, &r.ClickToken}, func() error {
 		c := r
 		c.Fallback = append([]string(nil), r.Fallback...)
 		if r.Amount != nil {
@@ -243,4 +244,19 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// Click records that a notice's link was opened (the first time counts)
+// and returns the notice's policy. found is false for an unknown token.
+func (s *Store) Click(ctx context.Context, token string, at time.Time) (policyID string, found bool, err error) {
+	err = s.pool.QueryRow(ctx, `UPDATE outbox o SET clicked_at = COALESCE(o.clicked_at, $2)
+FROM matches m WHERE o.click_token = $1 AND m.id = o.match_id
+RETURNING m.policy_id`, token, at).Scan(&policyID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("record click: %w", err)
+	}
+	return policyID, true, nil
 }
