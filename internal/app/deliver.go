@@ -15,6 +15,9 @@ import (
 
 	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/notify"
+	"github.com/policypush/policypush/internal/notify/sms"
+	"github.com/policypush/policypush/internal/notify/sms/aliyun"
+	"github.com/policypush/policypush/internal/notify/sms/tencent"
 	"github.com/policypush/policypush/internal/notify/wechat"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/rules"
@@ -26,7 +29,11 @@ import (
 // configured provider (only log exists so far), and WeChat through the
 // official account when it is configured.
 func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rules.Set], reg prometheus.Registerer, now func() time.Time, log *slog.Logger) (*notify.Dispatcher, error) {
-	channels := []notify.Channel{notify.NewLogChannel(notify.SMS, log)}
+	smsChannel, err := newSMSChannel(cfg, set, log)
+	if err != nil {
+		return nil, err
+	}
+	channels := []notify.Channel{smsChannel}
 	if cfg.WeChatEnabled() {
 		c, err := wechat.New(wechat.Config{
 			AppID: cfg.WeChatAppID, Secret: cfg.WeChatSecret.Value(), APIBase: cfg.WeChatAPIBase,
@@ -48,6 +55,44 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 		Rates:        map[string]float64{notify.WeChat: cfg.WeChatRate, notify.SMS: cfg.SMSRate},
 		Now:          now,
 	})
+}
+
+// newSMSChannel is the configured SMS provider (POLICYPUSH_SMS_PROVIDER).
+func newSMSChannel(cfg *config.Config, set *atomic.Pointer[rules.Set], log *slog.Logger) (notify.Channel, error) {
+	tmpl := smsTemplate(set, cfg.SMSTemplate)
+	switch cfg.SMSProvider {
+	case "aliyun":
+		return aliyun.New(aliyun.Config{AccessKeyID: cfg.SMSAccessKeyID, AccessKeySecret: cfg.SMSAccessKeySecret.Value(),
+			SignName: cfg.SMSSignName, Endpoint: cfg.SMSEndpoint, Template: tmpl})
+	case "tencent":
+		return tencent.New(tencent.Config{AccessKeyID: cfg.SMSAccessKeyID, AccessKeySecret: cfg.SMSAccessKeySecret.Value(),
+			SignName: cfg.SMSSignName, AppID: cfg.SMSAppID, Endpoint: cfg.SMSEndpoint, Template: tmpl})
+	}
+	return notify.NewLogChannel(notify.SMS, log), nil
+}
+
+// smsTemplate picks a notice's SMS template and params from its rule's
+// notify.sms block, with the placeholders filled.
+func smsTemplate(set *atomic.Pointer[rules.Set], defaultCode string) sms.TemplateFunc {
+	return func(n *notify.Notice) (string, map[string]string, error) {
+		p := set.Load().Policy(n.PolicyID)
+		if p == nil {
+			return "", nil, fmt.Errorf("policy %s is no longer in the rule set", n.PolicyID)
+		}
+		code, params := defaultCode, map[string]string{}
+		if p.Notify != nil && p.Notify.SMS != nil {
+			if p.Notify.SMS.TemplateCode != "" {
+				code = p.Notify.SMS.TemplateCode
+			}
+			for _, kv := range p.Notify.SMS.Params {
+				params[kv.Key] = render(kv.Value, p, n)
+			}
+		}
+		if code == "" {
+			return "", nil, errors.New("no SMS template: set notify.sms.template_code or POLICYPUSH_SMS_TEMPLATE")
+		}
+		return code, params, nil
+	}
 }
 
 // recipients resolves a subject's channels from its stored profile.

@@ -133,3 +133,38 @@ func allEqual(list, want string) bool {
 	}
 	return true
 }
+
+// The SMS provider is Aliyun when configured: the fallback of an unfollowed
+// user goes out through SendSms with the notice id as OutId.
+func TestDeliveryAliyun(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	var calls []string
+	aliyun := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		mu.Lock()
+		calls = append(calls, r.Header.Get("x-acs-action")+" "+r.Form.Get("PhoneNumbers")+" "+r.Form.Get("OutId"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"Code":"OK","Message":"OK","BizId":"biz-1","RequestId":"req-1"}`)
+	}))
+	defer aliyun.Close()
+	e.cfg.SMSProvider, e.cfg.SMSEndpoint = "aliyun", aliyun.URL
+	e.cfg.SMSAccessKeyID, e.cfg.SMSAccessKeySecret, e.cfg.SMSSignName = "LTAI-test", "test-secret", "某市人社"
+	e.cfg.SMSTemplate = "SMS_DEFAULT"
+	e.cfg.QuietHours.On = false
+	s := e.start(ingest.Hooks{})
+	e.produce([]byte(`{"event_id":"a-1","subject_type":"resident","subject_id":"p_sms","occurred_at":"2026-11-20T10:00:00+08:00","source":"jinbao","type":"snapshot","data":{"person_id":"p_sms","birth_date":"1999-04-12","education":{"level":"master","graduation_date":"2024-06-30","is_regular_college":true,"is_full_time":true},"employment":{"status":"employed"},"insurance":{"pension":{"scheme":"employee","status":"active","cumulative_months":24,"last_paid_month":"2026-10"}},"hukou":{"is_local":true},"contact":{"mobile":"13800135678"},"consent":{"personalized_push":true}}}`))
+	e.waitFor("the event", func() bool { return s.processed.Load() >= 1 })
+	e.waitFor("the notices sent", func() bool {
+		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending','sending','deferred')") == 0
+	})
+	if n := e.count("SELECT count(*) FROM outbox WHERE channel = 'sms' AND status = 'sent' AND provider_msg_id = 'biz-1'"); n == 0 {
+		t.Errorf("no SMS sent through Aliyun; calls: %v", calls)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) == 0 || !strings.HasPrefix(calls[0], "SendSms 13800135678 ") {
+		t.Errorf("Aliyun saw %v", calls)
+	}
+}

@@ -75,6 +75,7 @@ type Config struct {
 	SMSAccessKeySecret Secret
 	SMSSignName        string
 	SMSTemplate        string
+	SMSAppID           string // Tencent's SmsSdkAppId; an addition to the contract
 
 	QuietHours   Window
 	FrequencyCap Cap
@@ -119,7 +120,7 @@ var known = []string{
 	"POLICYPUSH_WECHAT_APPID", "POLICYPUSH_WECHAT_SECRET", "POLICYPUSH_WECHAT_TOKEN", "POLICYPUSH_WECHAT_AES_KEY",
 	"POLICYPUSH_WECHAT_TEMPLATE_ID", "POLICYPUSH_WECHAT_API_BASE",
 	"POLICYPUSH_SMS_PROVIDER", "POLICYPUSH_SMS_ENDPOINT", "POLICYPUSH_SMS_ACCESS_KEY_ID",
-	"POLICYPUSH_SMS_ACCESS_KEY_SECRET", "POLICYPUSH_SMS_SIGN_NAME", "POLICYPUSH_SMS_TEMPLATE",
+	"POLICYPUSH_SMS_ACCESS_KEY_SECRET", "POLICYPUSH_SMS_SIGN_NAME", "POLICYPUSH_SMS_TEMPLATE", "POLICYPUSH_SMS_APP_ID",
 	"POLICYPUSH_QUIET_HOURS", "POLICYPUSH_FREQUENCY_CAP", "POLICYPUSH_WECHAT_RATE", "POLICYPUSH_SMS_RATE",
 	"POLICYPUSH_PII_KEY", "POLICYPUSH_ADMIN_TOKEN", "POLICYPUSH_BATCH_SIZE", "POLICYPUSH_BATCH_WAIT",
 	"POLICYPUSH_PUBLIC_URL",
@@ -218,6 +219,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		SMSAccessKeySecret: Secret(v["POLICYPUSH_SMS_ACCESS_KEY_SECRET"]),
 		SMSSignName:        v["POLICYPUSH_SMS_SIGN_NAME"],
 		SMSTemplate:        v["POLICYPUSH_SMS_TEMPLATE"],
+		SMSAppID:           v["POLICYPUSH_SMS_APP_ID"],
 
 		PIIKey:     Secret(v["POLICYPUSH_PII_KEY"]),
 		AdminToken: Secret(v["POLICYPUSH_ADMIN_TOKEN"]),
@@ -268,6 +270,9 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	case "aliyun", "tencent":
 		if c.SMSAccessKeyID == "" || c.SMSAccessKeySecret == "" || c.SMSSignName == "" {
 			bad("POLICYPUSH_SMS_PROVIDER", "%s needs POLICYPUSH_SMS_ACCESS_KEY_ID, _ACCESS_KEY_SECRET and _SIGN_NAME", c.SMSProvider)
+		}
+		if c.SMSProvider == "tencent" && c.SMSAppID == "" {
+			bad("POLICYPUSH_SMS_APP_ID", "tencent needs the SmsSdkAppId")
 		}
 	default:
 		bad("POLICYPUSH_SMS_PROVIDER", "%q is not aliyun, tencent or log", c.SMSProvider)
