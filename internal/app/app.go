@@ -24,6 +24,7 @@ import (
 	"github.com/policypush/policypush/internal/match"
 	"github.com/policypush/policypush/internal/pii"
 	"github.com/policypush/policypush/internal/profile"
+	"github.com/policypush/policypush/internal/receipt"
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
@@ -163,7 +164,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				}
 				return nil
 			},
-		}, clicks(st, &current, o.Now)),
+		}, clicks(st, &current, o.Now),
+			receipt.New(st, cfg.WeChatToken.Value(), newReceiptMetrics(o.Registry), log, o.Now).Register),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	if o.Ready != nil {

@@ -325,3 +325,24 @@ func clicks(st *store.Store, set *atomic.Pointer[rules.Set], now func() time.Tim
 		return render(p.Notify.WeChat.URL, p, &notify.Notice{}), true, nil
 	}
 }
+
+// receiptMetrics counts the providers' delivery reports.
+type receiptMetrics struct {
+	receipts *prometheus.CounterVec
+	refused  *prometheus.CounterVec
+}
+
+func newReceiptMetrics(r prometheus.Registerer) *receiptMetrics {
+	f := promauto.With(r)
+	return &receiptMetrics{
+		receipts: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_receipts_total",
+			Help: "Delivery reports, by channel and status (delivered, failed, unknown_id)."}, []string{"channel", "status"}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_callbacks_refused_total",
+			Help: "Callbacks refused for a bad signature, by channel."}, []string{"channel"}),
+	}
+}
+
+func (m *receiptMetrics) Receipt(channel, status string) {
+	m.receipts.WithLabelValues(channel, status).Inc()
+}
+func (m *receiptMetrics) Refused(channel string) { m.refused.WithLabelValues(channel).Inc() }

@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -54,7 +57,7 @@ func TestDelivery(t *testing.T) {
 	api := httptest.NewServer(fake)
 	defer api.Close()
 	e.cfg.WeChatAppID, e.cfg.WeChatSecret, e.cfg.WeChatAPIBase = "wx_test_app", "test-secret-value", api.URL
-	e.cfg.WeChatTemplateID = "TPL_DEFAULT"
+	e.cfg.WeChatTemplateID, e.cfg.WeChatToken = "TPL_DEFAULT", "callback-token"
 	e.cfg.QuietHours.On = false
 
 	resident := func(id, openid string, consent bool) []byte {
@@ -123,6 +126,33 @@ func TestDelivery(t *testing.T) {
 	if n := e.count("SELECT count(*) FROM outbox WHERE clicked_at IS NOT NULL AND click_token = $1", token); n != 1 {
 		t.Errorf("the click was not recorded")
 	}
+
+	// WeChat reports the delivery; a forged report changes nothing.
+	msgID := e.count("SELECT provider_msg_id::int FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = 'p_wx' LIMIT 1")
+	report := fmt.Sprintf(`<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>%d</MsgID><Status><![CDATA[success]]></Status></xml>`, msgID)
+	for _, tt := range []struct {
+		sig  string
+		code int
+	}{{"forged", http.StatusForbidden}, {wechatSignature("callback-token", "1700000000", "n1"), http.StatusOK}} {
+		resp, err := http.Post(fmt.Sprintf("http://%s/wechat/callback?timestamp=1700000000&nonce=n1&signature=%s", addr, tt.sig), "text/xml", strings.NewReader(report))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("callback with signature %s: %d, want %d", tt.sig, resp.StatusCode, tt.code)
+		}
+	}
+	if got := status("p_wx"); !allEqual(got, "wechat:delivered") {
+		t.Errorf("after the receipt: %q", got)
+	}
+}
+
+func wechatSignature(token, timestamp, nonce string) string {
+	parts := []string{token, timestamp, nonce}
+	sort.Strings(parts)
+	sum := sha1.Sum([]byte(strings.Join(parts, "")))
+	return hex.EncodeToString(sum[:])
 }
 
 func allEqual(list, want string) bool {

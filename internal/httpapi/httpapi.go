@@ -22,9 +22,13 @@ type Check func(ctx context.Context) error
 type Clicks func(ctx context.Context, token string) (target string, ok bool, err error)
 
 // New returns the handler for every endpoint. checks are run by /readyz,
-// by name; clicks serves /r/{token} (nil: no short links).
-func New(g prometheus.Gatherer, checks map[string]Check, clicks Clicks) http.Handler {
+// by name; clicks serves /r/{token} (nil: no short links); register adds
+// other endpoints, such as the providers' callbacks.
+func New(g prometheus.Gatherer, checks map[string]Check, clicks Clicks, register ...func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
+	for _, r := range register {
+		r(mux)
+	}
 	if clicks != nil {
 		mux.HandleFunc("GET /r/{token}", func(w http.ResponseWriter, r *http.Request) {
 			target, ok, err := clicks(r.Context(), r.PathValue("token"))

@@ -260,3 +260,27 @@ RETURNING m.policy_id`, token, at).Scan(&policyID)
 	}
 	return policyID, true, nil
 }
+
+// Receipt records a provider's delivery report for the notice it sent as
+// providerMsgID on channel: a sent notice becomes delivered, or failed with
+// reason. It reports whether the id is known; a repeated receipt changes
+// nothing and is still known.
+func (s *Store) Receipt(ctx context.Context, channel, providerMsgID string, delivered bool, reason string, at time.Time) (known bool, err error) {
+	status := "failed"
+	if delivered {
+		status = "delivered"
+	}
+	var n int
+	err = s.pool.QueryRow(ctx, `WITH updated AS (
+  UPDATE outbox SET status = $3,
+         delivered_at = CASE WHEN $3 = 'delivered' THEN $5::timestamptz END,
+         reason = NULLIF($4, ''), updated_at = now()
+  WHERE channel = $1 AND provider_msg_id = $2 AND status = 'sent'
+  RETURNING 1)
+SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM outbox WHERE channel = $1 AND provider_msg_id = $2)`,
+		channel, providerMsgID, status, reason, at).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("record receipt: %w", err)
+	}
+	return n > 0, nil
+}
