@@ -117,45 +117,7 @@ func (r *recipients) Resolve(ctx context.Context, subjectType, subjectID string)
 	if err != nil {
 		return notify.Recipient{}, err
 	}
-	var to notify.Recipient
-	str := func(s *string) string {
-		if s == nil {
-			return ""
-		}
-		return *s
-	}
-	switch x := subject.(type) {
-	case *profile.Resident:
-		if x.Contact != nil {
-			to.Mobile = str(x.Contact.Mobile)
-		}
-		if x.Channels != nil && x.Channels.WeChat != nil {
-			to.OpenID, to.Followed = str(x.Channels.WeChat.OpenID), x.Channels.WeChat.Followed
-		}
-		if x.Channels != nil && x.Channels.SMS != nil {
-			to.SMSEnabled = x.Channels.SMS.Enabled
-		}
-		if x.Consent != nil {
-			to.OptOut, to.Consent = x.Consent.OptOutChannels, x.Consent.PersonalizedPush
-		}
-	case *profile.Enterprise:
-		if x.Contacts != nil {
-			to.Mobile = str(x.Contacts.HRMobile)
-			if to.Mobile == "" {
-				to.Mobile = str(x.Contacts.LegalRepMobile)
-			}
-		}
-		if x.Channels != nil && x.Channels.WeChat != nil {
-			to.OpenID = str(x.Channels.WeChat.OpenID)
-		}
-		if x.Channels != nil && x.Channels.SMS != nil {
-			to.SMSEnabled = x.Channels.SMS.Enabled
-		}
-		if x.Consent != nil {
-			to.OptOut = x.Consent.OptOutChannels
-		}
-	}
-	return to, nil
+	return notify.RecipientOf(subject), nil
 }
 
 // wechatChannel sends a policy's notify.wechat message.

@@ -21,6 +21,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
+	"github.com/policypush/policypush/internal/notify"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
@@ -368,7 +369,7 @@ func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectK
 		if err != nil {
 			return err
 		}
-		reach := contactOf(subject)
+		reach := notify.RecipientOf(subject)
 		for _, pol := range set.Policies() {
 			if string(pol.Subject) != k.Type || !pol.Applies(at) || !s.all && !touches(pol, s.changed) {
 				continue
@@ -403,7 +404,7 @@ func touches(p *rules.Policy, changed map[string]bool) bool {
 	return false
 }
 
-func (p *Processor) newMatch(pol *rules.Policy, in *rules.Input, at *rules.Instant, o rules.Outcome, k store.SubjectKey, eventID string, reach contact, now time.Time) (store.NewMatch, error) {
+func (p *Processor) newMatch(pol *rules.Policy, in *rules.Input, at *rules.Instant, o rules.Outcome, k store.SubjectKey, eventID string, reach notify.Recipient, now time.Time) (store.NewMatch, error) {
 	x, err := json.Marshal(p.ev.Explain(pol, in, at))
 	if err != nil {
 		return store.NewMatch{}, fmt.Errorf("encode explanation: %w", err)
