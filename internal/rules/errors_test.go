@@ -11,6 +11,11 @@ func TestBadRules(t *testing.T) {
 	base := policyYAML("resident", "  min: {2020-01-01: 12}\n", "", "resident.hukou.is_local")
 	swap := func(old, new string) string { return strings.Replace(base, old, new, 1) }
 	cond := func(expr string) string { return swap("resident.hukou.is_local", expr) }
+	// sms appends a notify.sms block whose text is on line 18, column 11.
+	sms := func(text, params string) string {
+		return base + "notify:\n  sms:\n    template_code: SMS_1\n    text: \"" + text + "\"\n" + params
+	}
+	const policyParam = "    params: {policy: '{{policy.title}}'}\n"
 	tests := []struct {
 		name string
 		src  string
@@ -39,6 +44,12 @@ func TestBadRules(t *testing.T) {
 		{"error after Chinese text", cond(`'"本地" == "本地" && resident.hukou.typo == 1'`), `t.yaml:14:43: condition "c0": resident.hukou has no field "typo"; did you mean "type"?`},
 		{"amount not a number", base + "amount: resident.birth_date\n", `t.yaml:15:9: amount: must be a number of 元, not string`},
 		{"unknown placeholder", base + "notify: {wechat: {data: {thing1: '{{policy.name}}'}}}\n", `t.yaml:15:34: unknown placeholder {{policy.name}} (allowed: {{amount}}, {{policy.id}}, {{policy.title}}, {{policy.valid_until}}, {{policy.version}})`},
+		{"unknown key in notify.sms", base + "notify: {sms: {txt: x}}\n", `t.yaml:15:16: unknown key "txt" in notify.sms (allowed: template_code, text, params)`},
+		{"SMS text placeholder not in params", sms("您可能符合${polcy}条件，详询12333。回T退订", policyParam), `t.yaml:18:11: unknown placeholder ${polcy} in notify.sms.text (allowed: ${policy})`},
+		{"SMS text placeholder without params", sms("您可能符合${policy}条件，详询12333。回T退订", ""), `t.yaml:18:11: unknown placeholder ${policy} in notify.sms.text (notify.sms.params has no keys)`},
+		{"SMS text without an opt-out hint", sms("您可能符合${policy}条件，详询12333。", policyParam), `t.yaml:18:11: notify.sms.text has no opt-out hint: end it with 回T退订 or 拒收请回复R`},
+		{"SMS text too long for one segment", sms("${policy}"+strings.Repeat("请", 57)+"回T退订", policyParam), `t.yaml:18:11: notify.sms.text does not fit one SMS: its 61 characters besides placeholders and 10 kept for the signature exceed 70 by 1`},
+		{"empty SMS text", sms("", policyParam), `t.yaml:18:11: notify.sms.text must not be empty`},
 		{"enterprise placeholder in a resident policy", base + "notify: {sms: {params: {c: '{{subject.name}}'}}}\n", `t.yaml:15:28: {{subject.name}} is only known for enterprises; this policy's subject is a resident`},
 	}
 	for _, tt := range tests {
@@ -82,5 +93,37 @@ func TestSetLoadsWhole(t *testing.T) {
 	}
 	if n := len(err.(Errors)); n != 2 {
 		t.Errorf("want both problems of bad.yaml, got %d:\n%v", n, err)
+	}
+}
+
+// A valid notify.sms.text is kept as written; without one, the SMS is not
+// checked at all.
+func TestSMSText(t *testing.T) {
+	base := policyYAML("resident", "", "", "resident.hukou.is_local")
+	tests := []struct {
+		name   string
+		notify string
+		want   string
+	}{
+		{"no text", "notify: {sms: {template_code: SMS_1, params: {policy: '{{policy.title}}'}}}\n", ""},
+		{"one-segment text with a placeholder", "notify: {sms: {text: '您可能符合${policy}条件，可登录人社服务平台或拨打12333咨询。回T退订', params: {policy: '{{policy.title}}'}}}\n",
+			"您可能符合${policy}条件，可登录人社服务平台或拨打12333咨询。回T退订"},
+		{"60 fixed characters with 拒收 as the hint", "notify: {sms: {text: '" + strings.Repeat("请", 54) + "拒收请回复R', params: {}}}\n",
+			strings.Repeat("请", 54) + "拒收请回复R"},
+		{"an unclosed ${ is plain text", "notify: {sms: {text: '拨打12333${咨询。回T退订'}}\n", "拨打12333${咨询。回T退订"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ParseRule("t.yaml", []byte(base+tt.notify))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Notify == nil || r.Notify.SMS == nil {
+				t.Fatal("no notify.sms block")
+			}
+			if got := r.Notify.SMS.Text; got != tt.want {
+				t.Errorf("Text = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

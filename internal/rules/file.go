@@ -99,9 +99,24 @@ type WeChat struct {
 
 // SMS is the SMS template a rule sends.
 type SMS struct {
-	TemplateCode string     `json:"template_code,omitempty"`
-	Params       []KeyValue `json:"params,omitempty"`
+	TemplateCode string `json:"template_code,omitempty"`
+	// Text is the approved template's wording, with ${name} placeholders
+	// naming keys of Params; empty when the rule does not say it, and then
+	// the message is not checked.
+	Text   string     `json:"text,omitempty"`
+	Params []KeyValue `json:"params,omitempty"`
 }
+
+// The length limits of an SMS text (research/notify.md §3.2), mirrored
+// from package notify/sms, which rules cannot import: a message of up to
+// smsSegmentRunes characters, the signature included, is billed as one.
+const (
+	smsSegmentRunes = 70
+	// smsSignatureReserve is the room kept for the signature 【…】 that the
+	// provider puts in front: the brackets and up to 8 characters, which
+	// covers a bureau's short name such as 某市人社局.
+	smsSignatureReserve = 10
+)
 
 // KeyValue is one entry of an ordered map of templates.
 type KeyValue struct {
@@ -550,13 +565,19 @@ func (y *yfile) notify(n *yaml.Node, kind profile.Kind) *Notify {
 		}
 	}
 	if s := m["sms"]; s != nil {
-		if sm := y.mapping(s, "notify.sms", []string{"template_code", "params"}); sm != nil {
+		if sm := y.mapping(s, "notify.sms", []string{"template_code", "text", "params"}); sm != nil {
 			out.SMS = &SMS{}
 			if t := sm["template_code"]; t != nil {
 				out.SMS.TemplateCode = y.str(t, "notify.sms.template_code")
 			}
 			if p := sm["params"]; p != nil {
 				out.SMS.Params = y.templates(p, "notify.sms.params", allowed)
+			}
+			if t := sm["text"]; t != nil {
+				out.SMS.Text = y.str(t, "notify.sms.text")
+				if out.SMS.Text != "" {
+					y.checkSMSText(t, out.SMS.Params)
+				}
 			}
 		}
 	}
@@ -595,6 +616,48 @@ func (y *yfile) checkTemplate(n *yaml.Node, allowed map[string]bool) {
 			sort.Strings(names)
 			y.errorf(n, "unknown placeholder {{%s}} (allowed: %s)", m[1], strings.Join(names, ", "))
 		}
+	}
+}
+
+// checkSMSText checks a notify.sms.text against what the provider and the
+// law expect of it (research/notify.md §3.2, §4): every ${name} is a param,
+// there is a way to refuse further messages, and the fixed wording leaves
+// room for the signature and the values within one segment.
+func (y *yfile) checkSMSText(n *yaml.Node, params []KeyValue) {
+	keys := map[string]bool{}
+	names := make([]string, 0, len(params))
+	for _, kv := range params {
+		keys[kv.Key] = true
+		names = append(names, "${"+kv.Key+"}")
+	}
+	sort.Strings(names)
+	fixed := 0
+	for rest := n.Value; ; {
+		i := strings.Index(rest, "${")
+		j := -1
+		if i >= 0 {
+			j = strings.IndexByte(rest[i+2:], '}')
+		}
+		if j < 0 { // no more placeholders: "${" without "}" is plain text
+			fixed += utf8.RuneCountInString(rest)
+			break
+		}
+		fixed += utf8.RuneCountInString(rest[:i])
+		if name := rest[i+2 : i+2+j]; !keys[name] {
+			if len(names) == 0 {
+				y.errorf(n, "unknown placeholder ${%s} in notify.sms.text (notify.sms.params has no keys)", name)
+			} else {
+				y.errorf(n, "unknown placeholder ${%s} in notify.sms.text (allowed: %s)", name, strings.Join(names, ", "))
+			}
+		}
+		rest = rest[i+2+j+1:]
+	}
+	if !strings.Contains(n.Value, "退订") && !strings.Contains(n.Value, "拒收") {
+		y.errorf(n, "notify.sms.text has no opt-out hint: end it with 回T退订 or 拒收请回复R")
+	}
+	if over := fixed + smsSignatureReserve - smsSegmentRunes; over > 0 {
+		y.errorf(n, "notify.sms.text does not fit one SMS: its %d characters besides placeholders and %d kept for the signature exceed %d by %d",
+			fixed, smsSignatureReserve, smsSegmentRunes, over)
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package sms holds what the SMS provider channels share: the template
-// callback, the provider error type and the redaction of error text.
+// callback, the provider error type, the redaction of error text, and the
+// length helpers that keep a notice within one billed segment.
 //
 // The providers live in subpackages (aliyun, tencent); each has a Channel
 // that implements notify.Channel and returns *notify.SendError whose Err is
@@ -9,11 +10,14 @@ package sms
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/policypush/policypush/internal/notify"
 	"github.com/policypush/policypush/internal/pii"
@@ -124,4 +128,159 @@ func Transport(provider string, err error, red Redactor, mobile string) *notify.
 	}
 	pe := &ProviderError{Provider: provider, Message: red.Redact(msg, mobile)}
 	return Fail(reason, true, false, false, pe)
+}
+
+// Carriers bill an SMS by segment: up to SegmentRunes characters, the
+// signature 【…】 included, go in one; a longer message is split into parts of
+// MultiSegmentRunes, because each part gives up room to a concatenation
+// header. Characters are runes: a Chinese character counts as one, as does
+// an ASCII letter.
+const (
+	SegmentRunes      = 70
+	MultiSegmentRunes = 67
+)
+
+// minFitRunes is the shortest Fit leaves a shortened value, its "…"
+// included: below that a policy title no longer names anything.
+const minFitRunes = 4
+
+// Render fills each ${name} of a provider template text (Aliyun's syntax)
+// with params[name], as the provider will. A placeholder without a param is
+// left as written, so that a missing value shows instead of vanishing, and
+// a "${" without its "}" is plain text.
+func Render(text string, params map[string]string) string {
+	var b strings.Builder
+	for {
+		name, before, after, ok := nextPlaceholder(text)
+		if !ok {
+			b.WriteString(text)
+			return b.String()
+		}
+		b.WriteString(before)
+		if v, found := params[name]; found {
+			b.WriteString(v)
+		} else {
+			b.WriteString("${" + name + "}")
+		}
+		text = after
+	}
+}
+
+// nextPlaceholder finds the first ${name} of text and returns the text
+// before and after it.
+func nextPlaceholder(text string) (name, before, after string, ok bool) {
+	i := strings.Index(text, "${")
+	if i < 0 {
+		return "", "", "", false
+	}
+	j := strings.IndexByte(text[i+2:], '}')
+	if j < 0 {
+		return "", "", "", false
+	}
+	return text[i+2 : i+2+j], text[:i], text[i+2+j+1:], true
+}
+
+// Segments is the number of billed segments msg takes, counted in runes:
+// 0 for an empty message, 1 up to SegmentRunes, otherwise one per
+// MultiSegmentRunes begun.
+func Segments(msg string) int {
+	n := utf8.RuneCountInString(msg)
+	switch {
+	case n == 0:
+		return 0
+	case n <= SegmentRunes:
+		return 1
+	}
+	return (n + MultiSegmentRunes - 1) / MultiSegmentRunes
+}
+
+// Fit returns a copy of params shortened so that the message the provider
+// builds, "【sign】" and text rendered with params, fits one segment. While it
+// does not, the longest value that text uses loses one rune and ends with
+// "…"; a value is never cut below 4 runes, nor through a run of digits
+// (a title's "60岁" must not become "6…"), and a number is never touched
+// (an amount must be exact or absent, never wrong). When nothing more can
+// be shortened Fit returns what it has, and the message takes several
+// segments. An empty text means the template's wording is unknown, so
+// params come back unchanged.
+func Fit(sign, text string, params map[string]string) map[string]string {
+	out := maps.Clone(params)
+	if text == "" {
+		return out
+	}
+	// Only values that text uses change the length; sorted so that ties
+	// between equally long values break the same way every time.
+	var keys []string
+	for rest := text; ; {
+		name, _, after, ok := nextPlaceholder(rest)
+		if !ok {
+			break
+		}
+		if v, found := out[name]; found && !isNumber(v) && !slices.Contains(keys, name) {
+			keys = append(keys, name)
+		}
+		rest = after
+	}
+	slices.Sort(keys)
+	prefix := "【" + sign + "】"
+	for utf8.RuneCountInString(prefix+Render(text, out)) > SegmentRunes {
+		if len(keys) == 0 {
+			break
+		}
+		longest := 0
+		for i, k := range keys {
+			if utf8.RuneCountInString(out[k]) > utf8.RuneCountInString(out[keys[longest]]) {
+				longest = i
+			}
+		}
+		k := keys[longest]
+		v, ok := shorten(out[k])
+		if !ok {
+			// Settled at its shortest: the others may still give way.
+			keys = slices.Delete(keys, longest, longest+1)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// shorten drops one rune of v before a trailing "…", or the whole cut-off
+// part of a number, and reports false when that would leave fewer than
+// minFitRunes runes.
+func shorten(v string) (string, bool) {
+	r := []rune(v)
+	// The result keeps r[:keep] and adds "…": one rune shorter than v,
+	// whether v already ends with a "…" of its own or not.
+	keep := len(r) - 2
+	for keep > 0 && isDigit(r[keep-1]) && isDigit(r[keep]) {
+		keep--
+	}
+	if keep+1 < minFitRunes {
+		return v, false
+	}
+	return string(r[:keep]) + "…", true
+}
+
+func isDigit(r rune) bool { return '0' <= r && r <= '9' }
+
+// isNumber reports whether v is an amount: a decimal number, possibly
+// signed, with thousands commas and a trailing 元, as {{amount}} or
+// "{{amount}}元" render.
+func isNumber(v string) bool {
+	v = strings.TrimSuffix(strings.TrimSpace(v), "元")
+	v = strings.TrimLeft(v, "+-")
+	whole, frac, hasFrac := strings.Cut(v, ".")
+	whole = strings.ReplaceAll(whole, ",", "")
+	if whole == "" || (hasFrac && frac == "") {
+		return false
+	}
+	for _, s := range []string{whole, frac} {
+		for _, c := range s {
+			if !isDigit(c) {
+				return false
+			}
+		}
+	}
+	return true
 }
