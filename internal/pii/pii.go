@@ -9,7 +9,9 @@ package pii
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -27,9 +29,11 @@ var ErrInvalidKey = errors.New("invalid pii key")
 // with, truncated, sealed under another key or with other associated data.
 var ErrOpen = errors.New("pii: message authentication failed")
 
-// Sealer encrypts and decrypts small values. It is safe for concurrent use.
+// Sealer encrypts and decrypts small values, and computes blind indexes of
+// them. It is safe for concurrent use.
 type Sealer struct {
-	aead cipher.AEAD
+	aead     cipher.AEAD
+	indexKey []byte // derived from the key; never the key itself
 }
 
 // NewSealer returns a Sealer for a 32-byte AES-256 key.
@@ -45,7 +49,24 @@ func NewSealer(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pii gcm: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	// The index key is derived, so that an index value reveals nothing
+	// about the encryption key and the two cannot be confused.
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("policypush blind index v1"))
+	return &Sealer{aead: aead, indexKey: mac.Sum(nil)}, nil
+}
+
+// Index returns a blind index of value: a keyed hash (HMAC-SHA-256) that
+// finds a sealed value by equality without decrypting every row, and that
+// cannot be reversed or computed without the key. kind separates the
+// indexes of different fields ("openid", "mobile"), so equal values of two
+// kinds do not collide.
+func (s *Sealer) Index(kind, value string) []byte {
+	mac := hmac.New(sha256.New, s.indexKey)
+	mac.Write([]byte(kind))
+	mac.Write([]byte{0})
+	mac.Write([]byte(value))
+	return mac.Sum(nil)
 }
 
 // Seal encrypts plain. Each call uses a fresh random nonce, so sealing the

@@ -217,3 +217,33 @@ func TestMaskOpenID(t *testing.T) {
 		})
 	}
 }
+
+func TestIndex(t *testing.T) {
+	s1, _ := NewSealer(testKey(1))
+	s2, _ := NewSealer(testKey(2))
+	base := s1.Index("mobile", "13812345678")
+	tests := []struct {
+		name      string
+		got       []byte
+		wantEqual bool
+	}{
+		{name: "same key, kind and value", got: s1.Index("mobile", "13812345678"), wantEqual: true},
+		{name: "other value", got: s1.Index("mobile", "13812345679")},
+		{name: "other kind", got: s1.Index("openid", "13812345678")},
+		{name: "other key", got: s2.Index("mobile", "13812345678")},
+		{name: "kind and value not concatenated", got: s1.Index("mobile1", "3812345678")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if eq := bytes.Equal(base, tt.got); eq != tt.wantEqual {
+				t.Errorf("equal = %v, want %v", eq, tt.wantEqual)
+			}
+		})
+	}
+	if len(base) != 32 {
+		t.Errorf("index is %d bytes, want 32", len(base))
+	}
+	if bytes.Contains(base, testKey(1)[:8]) || bytes.Contains(base, []byte("1381234")) {
+		t.Error("index contains key or value bytes")
+	}
+}
