@@ -17,11 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/policypush/policypush/internal/adminapi"
 	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/httpapi"
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/kafkaembed"
 	"github.com/policypush/policypush/internal/match"
+	"github.com/policypush/policypush/internal/notify"
 	"github.com/policypush/policypush/internal/pii"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/receipt"
@@ -145,7 +147,21 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 
-	dispatcher, err := newDispatcher(cfg, st, &current, o.Registry, o.Now, log)
+	dm := newDeliveryMetrics(o.Registry)
+	dispatcher, err := newDispatcher(cfg, st, &current, dm, o.Now, log)
+	if err != nil {
+		return err
+	}
+	if err := cancelRepealed(ctx, st, set, log); err != nil {
+		return err
+	}
+	receipts, err := receipt.New(receipt.Config{
+		WeChatToken: cfg.WeChatToken.Value(), WeChatAppID: cfg.WeChatAppID, WeChatAESKey: cfg.WeChatAESKey.Value(),
+	}, receiptStore{st: st, metrics: dm}, newReceiptMetrics(o.Registry), log, o.Now)
+	if err != nil {
+		return fmt.Errorf("POLICYPUSH_WECHAT_AES_KEY: %w", err)
+	}
+	admin, err := adminapi.New(st, cfg.AdminToken.Value(), log, o.Now)
 	if err != nil {
 		return err
 	}
@@ -165,7 +181,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				return nil
 			},
 		}, clicks(st, &current, o.Now),
-			receipt.New(st, cfg.WeChatToken.Value(), newReceiptMetrics(o.Registry), log, o.Now).Register),
+			receipts.Register, admin.Register),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	if o.Ready != nil {
@@ -195,6 +211,13 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			if n, err := st.OutboxPending(ctx); err == nil {
 				m.outbox.Set(float64(n))
 			}
+			if due, ok, err := st.OldestDue(ctx, o.Now()); err == nil {
+				age := 0.0
+				if ok {
+					age = o.Now().Sub(due).Seconds()
+				}
+				m.oldestDue.Set(age)
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -205,6 +228,25 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	err = g.Wait()
 	log.Info("stopped", "error", err)
 	return err
+}
+
+// cancelRepealed cancels the waiting notices of every repealed policy in
+// the rule set, with reason repealed: a policy that no longer exists must
+// not be announced. (Matching already ignores it.)
+func cancelRepealed(ctx context.Context, st *store.Store, set *rules.Set, log *slog.Logger) error {
+	for _, p := range set.Policies() {
+		if p.Status != rules.Repealed {
+			continue
+		}
+		n, err := st.CancelPolicy(ctx, p.ID, string(notify.ReasonRepealed))
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			log.Info("notices of a repealed policy cancelled", "policy", p.ID, "cancelled", n)
+		}
+	}
+	return nil
 }
 
 // dial checks that a broker accepts connections.

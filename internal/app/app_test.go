@@ -39,6 +39,9 @@ type env struct {
 	cfg    *config.Config
 	broker *kafkaembed.Broker
 	db     *pgx.Conn
+
+	clock func() time.Time // the service's clock; nil is the fixed now
+	logs  io.Writer        // receives the service's log at Info; nil discards it
 }
 
 func newEnv(t testing.TB) *env {
@@ -97,14 +100,21 @@ func (e *env) start(hooks ingest.Hooks) *service {
 	}
 	cfg := *e.cfg
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
+	switch {
+	case e.logs != nil:
+		log = slog.New(slog.NewTextHandler(e.logs, nil))
+	case testing.Verbose():
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	clock := e.clock
+	if clock == nil {
+		clock = func() time.Time { return now }
 	}
 	fast := func(c *ingest.Config) {
 		c.SessionTimeout, c.RebalanceTimeout, c.HeartbeatInterval = 3*time.Second, 3*time.Second, 100*time.Millisecond
 	}
 	go func() {
-		s.err = Serve(ctx, &cfg, log, Options{Now: func() time.Time { return now }, Hooks: hooks, Consumer: fast, Registry: s.reg,
+		s.err = Serve(ctx, &cfg, log, Options{Now: clock, Hooks: hooks, Consumer: fast, Registry: s.reg,
 			Ready: func(a string) { s.addr <- a }})
 		close(s.done)
 	}()

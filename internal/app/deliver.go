@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/policypush/policypush/internal/notify/sms/tencent"
 	"github.com/policypush/policypush/internal/notify/wechat"
 	"github.com/policypush/policypush/internal/profile"
+	"github.com/policypush/policypush/internal/receipt"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
 )
@@ -28,7 +30,7 @@ import (
 // read from the stored profile at send time, SMS goes through the
 // configured provider (only log exists so far), and WeChat through the
 // official account when it is configured.
-func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rules.Set], reg prometheus.Registerer, now func() time.Time, log *slog.Logger) (*notify.Dispatcher, error) {
+func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rules.Set], dm *deliveryMetrics, now func() time.Time, log *slog.Logger) (*notify.Dispatcher, error) {
 	smsChannel, err := newSMSChannel(cfg, set, log)
 	if err != nil {
 		return nil, err
@@ -48,7 +50,7 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 		Outbox:       st,
 		Resolver:     &recipients{st: st},
 		Channels:     channels,
-		Observer:     newDeliveryMetrics(reg),
+		Observer:     dm,
 		Logger:       log,
 		QuietHours:   cfg.QuietHours,
 		FrequencyCap: cfg.FrequencyCap,
@@ -59,7 +61,7 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 
 // newSMSChannel is the configured SMS provider (POLICYPUSH_SMS_PROVIDER).
 func newSMSChannel(cfg *config.Config, set *atomic.Pointer[rules.Set], log *slog.Logger) (notify.Channel, error) {
-	tmpl := smsTemplate(set, cfg.SMSTemplate)
+	tmpl := smsTemplate(set, cfg.SMSTemplate, cfg.SMSSignName)
 	switch cfg.SMSProvider {
 	case "aliyun":
 		return aliyun.New(aliyun.Config{AccessKeyID: cfg.SMSAccessKeyID, AccessKeySecret: cfg.SMSAccessKeySecret.Value(),
@@ -72,8 +74,10 @@ func newSMSChannel(cfg *config.Config, set *atomic.Pointer[rules.Set], log *slog
 }
 
 // smsTemplate picks a notice's SMS template and params from its rule's
-// notify.sms block, with the placeholders filled.
-func smsTemplate(set *atomic.Pointer[rules.Set], defaultCode string) sms.TemplateFunc {
+// notify.sms block, with the placeholders filled, and, when the rule gives
+// the template's wording, with long values shortened so that the message
+// fits one segment.
+func smsTemplate(set *atomic.Pointer[rules.Set], defaultCode, sign string) sms.TemplateFunc {
 	return func(n *notify.Notice) (string, map[string]string, error) {
 		p := set.Load().Policy(n.PolicyID)
 		if p == nil {
@@ -90,6 +94,9 @@ func smsTemplate(set *atomic.Pointer[rules.Set], defaultCode string) sms.Templat
 		}
 		if code == "" {
 			return "", nil, errors.New("no SMS template: set notify.sms.template_code or POLICYPUSH_SMS_TEMPLATE")
+		}
+		if p.Notify != nil && p.Notify.SMS != nil && p.Notify.SMS.Text != "" {
+			params = sms.Fit(sign, p.Notify.SMS.Text, params)
 		}
 		return code, params, nil
 	}
@@ -117,7 +124,18 @@ func (r *recipients) Resolve(ctx context.Context, subjectType, subjectID string)
 	if err != nil {
 		return notify.Recipient{}, err
 	}
-	return notify.RecipientOf(subject), nil
+	to := notify.RecipientOf(subject)
+	// Opt-outs recorded outside the profile: receipts, replies, the API.
+	outs, err := r.st.OptOuts(ctx, k)
+	if err != nil {
+		return notify.Recipient{}, err
+	}
+	for _, o := range outs {
+		if !slices.Contains(to.OptOut, o.Channel) {
+			to.OptOut = append(to.OptOut, o.Channel)
+		}
+	}
+	return to, nil
 }
 
 // wechatChannel sends a policy's notify.wechat message.
@@ -202,7 +220,7 @@ func render(s string, p *rules.Policy, n *notify.Notice) string {
 	}
 	return strings.NewReplacer(
 		"{{policy.id}}", p.ID, "{{policy.title}}", p.Title, "{{policy.version}}", strconv.Itoa(p.Version),
-		"{{policy.valid_until}}", until, "{{amount}}", amount, "{{subject.name}}", "",
+		"{{policy.valid_until}}", until, "{{amount}}", amount, "{{subject.name}}", n.SubjectName,
 	).Replace(s)
 }
 
@@ -298,9 +316,9 @@ func newReceiptMetrics(r prometheus.Registerer) *receiptMetrics {
 	f := promauto.With(r)
 	return &receiptMetrics{
 		receipts: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_receipts_total",
-			Help: "Delivery reports, by channel and status (delivered, failed, unknown_id)."}, []string{"channel", "status"}),
+			Help: "Callbacks, by channel and status: delivery reports (delivered, failed, unknown_id) and opt-outs (opt_out, opt_in, unknown_contact)."}, []string{"channel", "status"}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_callbacks_refused_total",
-			Help: "Callbacks refused for a bad signature, by channel."}, []string{"channel"}),
+			Help: "Callbacks refused for a bad signature or an undecryptable message, by channel."}, []string{"channel"}),
 	}
 }
 
@@ -308,3 +326,29 @@ func (m *receiptMetrics) Receipt(channel, status string) {
 	m.receipts.WithLabelValues(channel, status).Inc()
 }
 func (m *receiptMetrics) Refused(channel string) { m.refused.WithLabelValues(channel).Inc() }
+
+// receiptStore adapts the store to the callbacks, and counts the
+// fallbacks that receipts cause.
+type receiptStore struct {
+	st      *store.Store
+	metrics *deliveryMetrics
+}
+
+func (a receiptStore) Receipt(ctx context.Context, r receipt.Report) (bool, error) {
+	out, next, err := a.st.RecordReceipt(ctx, store.Receipt{
+		Channel: r.Channel, ProviderMsgID: r.ProviderMsgID, Delivered: r.Delivered, Reason: r.Reason,
+		Fallback: r.Fallback, OptOutSource: r.OptOut, OpenID: r.OpenID, NoticeID: r.NoticeID, At: r.At,
+	})
+	if out == store.ReceiptFallback {
+		a.metrics.FellBack(r.Channel, next, notify.Reason(r.Reason))
+	}
+	return out != store.ReceiptUnknown, err
+}
+
+func (a receiptStore) OptOut(ctx context.Context, c receipt.Contact, channel, source string, at time.Time) (int, error) {
+	return a.st.OptOutContact(ctx, c.Kind, c.Value, channel, source, at)
+}
+
+func (a receiptStore) OptIn(ctx context.Context, c receipt.Contact, channel, source string, _ time.Time) (int, error) {
+	return a.st.OptInContact(ctx, c.Kind, c.Value, channel, source)
+}

@@ -11,9 +11,15 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/policypush/policypush/internal/ingest"
+	"github.com/policypush/policypush/internal/notify"
+	"github.com/policypush/policypush/internal/notify/sms"
+	"github.com/policypush/policypush/internal/ruledir"
+	"github.com/policypush/policypush/internal/rules"
 )
 
 // fakeWeChat answers stable_token and template/send as WeChat does;
@@ -196,5 +202,46 @@ func TestDeliveryAliyun(t *testing.T) {
 	defer mu.Unlock()
 	if len(calls) == 0 || !strings.HasPrefix(calls[0], "SendSms 13800135678 ") {
 		t.Errorf("Aliyun saw %v", calls)
+	}
+}
+
+// An SMS names the enterprise and fits one segment: a long company name is
+// shortened, the policy's wording and the opt-out hint are kept.
+func TestSMSTemplate(t *testing.T) {
+	set, err := ruledir.Load("../../rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur atomic.Pointer[rules.Set]
+	cur.Store(set)
+	tmpl := smsTemplate(&cur, "SMS_DEFAULT", "某市人社")
+	p := set.Policy("job-retention-refund")
+	tests := []struct {
+		name, company string
+		wantCompany   string
+	}{
+		{"short name kept", "福州某科技有限公司", "福州某科技有限公司"},
+		{"long name shortened", "福建省福州市鼓楼区某某某某某某某某某某某某某某某某信息技术服务有限责任公司", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, params, err := tmpl(&notify.Notice{PolicyID: p.ID, SubjectName: tt.company})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != p.Notify.SMS.TemplateCode {
+				t.Errorf("code %q, want %q", code, p.Notify.SMS.TemplateCode)
+			}
+			if tt.wantCompany != "" && params["company"] != tt.wantCompany {
+				t.Errorf("company %q, want %q", params["company"], tt.wantCompany)
+			}
+			msg := "【某市人社】" + sms.Render(p.Notify.SMS.Text, params)
+			if n := utf8.RuneCountInString(msg); n > sms.SegmentRunes {
+				t.Errorf("%q has %d runes, more than one segment", msg, n)
+			}
+			if !strings.Contains(msg, "退订") || strings.Contains(msg, "${") {
+				t.Errorf("message %q lacks the opt-out hint or has an unfilled placeholder", msg)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	matches      *prometheus.CounterVec
 	lapsed       *prometheus.CounterVec
 	outbox       prometheus.Gauge
+	oldestDue    prometheus.Gauge
 	rulesLoaded  prometheus.Gauge
 }
 
@@ -57,6 +58,10 @@ func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
 		outbox: f.NewGauge(prometheus.GaugeOpts{
 			Name: "policypush_outbox_pending",
 			Help: "Outbox rows waiting to be sent.",
+		}),
+		oldestDue: f.NewGauge(prometheus.GaugeOpts{
+			Name: "policypush_outbox_oldest_due_age_seconds",
+			Help: "How long the longest-waiting due notice has been due (0 when none is); a growing value is a stuck or overloaded dispatcher.",
 		}),
 		rulesLoaded: f.NewGauge(prometheus.GaugeOpts{
 			Name: "policypush_rules_loaded",

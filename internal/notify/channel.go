@@ -60,6 +60,7 @@ const (
 	ReasonMaxAttempts    Reason = "max_attempts"
 	ReasonMaxAge         Reason = "max_age"
 	ReasonNoChannel      Reason = "no_channel" // the row names a channel the dispatcher lacks
+	ReasonRepealed       Reason = "repealed"   // the policy was repealed before the notice went out
 )
 
 // SendError is a classified send failure. Exactly one of Retry, Permanent

@@ -230,6 +230,8 @@ func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 		return errors.Join(fmt.Errorf("resolve recipient: %w", err), record())
 	}
 
+	n.SubjectName = to.Name
+
 	// Consent and opt-out, re-checked at send time: an opt-out recorded
 	// after the row was queued still stops it.
 	if to.Consent != nil && !*to.Consent {

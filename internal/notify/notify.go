@@ -31,11 +31,13 @@ type Notice struct {
 	Attempts      int // provider calls made before this one
 	CreatedAt     time.Time
 	ClickToken    string // the notice's link is /r/{ClickToken}
+	SubjectName   string // the enterprise's name at send time, for {{subject.name}}; "" for residents
 }
 
 // Recipient is how a subject can be reached, as its profile says at send
 // time. A nil pointer is unknown, which is not false.
 type Recipient struct {
+	Name       string // an enterprise's name; messages address it
 	OpenID     string
 	Mobile     string
 	Followed   *bool    // channels.wechat.followed

@@ -28,6 +28,7 @@ func RecipientOf(p any) Recipient {
 			to.OptOut, to.Consent = x.Consent.OptOutChannels, x.Consent.PersonalizedPush
 		}
 	case *profile.Enterprise:
+		to.Name = str(x.Name)
 		if x.Contacts != nil {
 			to.Mobile = str(x.Contacts.HRMobile)
 			if to.Mobile == "" {

@@ -25,9 +25,9 @@ import (
 //   - Otherwise (SMS, which no provider deduplicates, or a window that has
 //     passed) a resend could be a real duplicate, so the row becomes
 //     'failed' with reason unknown_outcome. It is not lost: it is visible,
-//     counted, and an admin can requeue it; for SMS a later delivery
-//     receipt, correlated by OutId (the notice id), can still mark it
-//     delivered.
+//     counted, and an admin can requeue it; for Aliyun SMS a later
+//     delivery receipt, which echoes the notice id as out_id, still marks
+//     it delivered (store.RecordReceipt).
 //
 // Either way the unknown call is recorded as an attempt with outcome
 // unknown. Each row is settled under its stale claim, so a dispatcher that

@@ -1,21 +1,82 @@
 package receipt
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/silenceper/wechat/v2/util"
+
+	"github.com/policypush/policypush/internal/pii"
 )
 
-type fakeStore struct{ got []string }
+const (
+	token  = "callback-token"
+	appID  = "wx1234567890abcdef"
+	aesKey = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG" // WeChat's documented example key
 
-func (f *fakeStore) Receipt(_ context.Context, channel, id string, delivered bool, reason string, _ time.Time) (bool, error) {
-	f.got = append(f.got, fmt.Sprintf("%s %s %v %s", channel, id, delivered, reason))
-	return id != "999", nil
+	knownOpenID   = "oKnownA1b2C3d4E5f6G7h8I9j0"  // one subject has it
+	strangeOpenID = "oStrangerZ9y8X7w6V5u4T3s2r1" // no subject has it
+	knownMobile   = "13800138000"
+	strangeMobile = "13900139000"
+	unknownID     = "999" // no notice was sent as it
+)
+
+// piiValues must never appear in full in a log line.
+func piiValues() []string { return []string{knownOpenID, strangeOpenID, knownMobile, strangeMobile} }
+
+func fixedNow() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }
+
+// call is one Store call the fake saw.
+type call struct {
+	Op      string // receipt, opt_out, opt_in
+	Report  Report
+	Contact Contact
+	Channel string
+	Source  string
+}
+
+// fakeStore records calls; every id but unknownID and every contact but
+// the strange ones name a notice or one subject.
+type fakeStore struct {
+	calls []call
+	err   error
+}
+
+func (f *fakeStore) Receipt(_ context.Context, r Report) (bool, error) {
+	f.calls = append(f.calls, call{Op: "receipt", Report: r})
+	return r.ProviderMsgID != unknownID, f.err
+}
+
+func (f *fakeStore) OptOut(_ context.Context, c Contact, channel, source string, at time.Time) (int, error) {
+	return f.contact("opt_out", c, channel, source, at)
+}
+
+func (f *fakeStore) OptIn(_ context.Context, c Contact, channel, source string, at time.Time) (int, error) {
+	return f.contact("opt_in", c, channel, source, at)
+}
+
+func (f *fakeStore) contact(op string, c Contact, channel, source string, at time.Time) (int, error) {
+	if !at.Equal(fixedNow()) {
+		return 0, fmt.Errorf("at %v, want the handlers' clock", at)
+	}
+	f.calls = append(f.calls, call{Op: op, Contact: c, Channel: channel, Source: source})
+	if c.Value == strangeOpenID || c.Value == strangeMobile {
+		return 0, f.err
+	}
+	return 1, f.err
 }
 
 type counts map[string]int
@@ -23,46 +84,376 @@ type counts map[string]int
 func (c counts) Receipt(channel, status string) { c[channel+" "+status]++ }
 func (c counts) Refused(channel string)         { c[channel+" refused"]++ }
 
-const token = "callback-token"
-
-func signed(path, ts, nonce string) string {
-	return fmt.Sprintf("%s?timestamp=%s&nonce=%s&signature=%s", path, ts, nonce, signature(token, ts, nonce))
+// request is one callback and what must come of it.
+type request struct {
+	name        string
+	cfg         *Config // nil: token, app id and AES key all set
+	storeErr    error
+	method, url string
+	body        string
+	code        int
+	answer      string // the whole answer for 200s; a part of it otherwise
+	calls       []call
+	counted     counts
+	logged      string // a part of the logs, when not ""
 }
 
-func TestWeChatCallback(t *testing.T) {
-	finish := func(id, status string) string {
-		return fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[oWx1]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>%s</MsgID><Status><![CDATA[%s]]></Status></xml>`, id, status)
+func (tt request) run(t *testing.T) {
+	t.Helper()
+	cfg := Config{WeChatToken: token, WeChatAppID: appID, WeChatAESKey: aesKey}
+	if tt.cfg != nil {
+		cfg = *tt.cfg
 	}
+	st, obs, logs := &fakeStore{err: tt.storeErr}, counts{}, &bytes.Buffer{}
+	h, err := New(cfg, st, obs, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.url, strings.NewReader(tt.body)))
+
+	if rec.Code != tt.code {
+		t.Errorf("status %d, want %d (answer %q)", rec.Code, tt.code, rec.Body.String())
+	}
+	if got := rec.Body.String(); tt.code == http.StatusOK && got != tt.answer || !strings.Contains(got, tt.answer) {
+		t.Errorf("answer %q, want %q", got, tt.answer)
+	}
+	for i := range tt.calls {
+		if tt.calls[i].Op == "receipt" {
+			tt.calls[i].Report.At = fixedNow()
+		}
+	}
+	if !reflect.DeepEqual(st.calls, tt.calls) {
+		t.Errorf("store calls\n got %+v\nwant %+v", st.calls, tt.calls)
+	}
+	if tt.counted == nil {
+		tt.counted = counts{}
+	}
+	if !maps.Equal(obs, tt.counted) {
+		t.Errorf("counted %v, want %v", obs, tt.counted)
+	}
+	for _, v := range piiValues() {
+		if strings.Contains(logs.String(), v) {
+			t.Errorf("logs hold %q in full:\n%s", v, logs)
+		}
+	}
+	if !strings.Contains(logs.String(), tt.logged) {
+		t.Errorf("logs lack %q:\n%s", tt.logged, logs)
+	}
+}
+
+// plainURL is a callback URL signed as in plain mode.
+func plainURL(tok, ts, nonce string) string {
+	return "/wechat/callback?" + url.Values{"timestamp": {ts}, "nonce": {nonce}, "signature": {util.Signature(tok, ts, nonce)}}.Encode()
+}
+
+// safeURL is a safe-mode callback URL: msg_signature covers encrypted.
+func safeURL(tok, ts, nonce, encrypted string) string {
+	return "/wechat/callback?" + url.Values{
+		"timestamp": {ts}, "nonce": {nonce}, "openid": {knownOpenID}, "encrypt_type": {"aes"},
+		"signature":     {util.Signature(tok, ts, nonce)},
+		"msg_signature": {util.Signature(tok, ts, nonce, encrypted)},
+	}.Encode()
+}
+
+// encrypt seals xml as WeChat does in safe mode, for the given app id.
+func encrypt(t *testing.T, app, xml string) string {
+	t.Helper()
+	enc, err := util.EncryptMsg([]byte("0123456789abcdef"), []byte(xml), app, aesKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(enc)
+}
+
+func sealed(encrypted string) string {
+	return fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName><Encrypt><![CDATA[%s]]></Encrypt></xml>`, encrypted)
+}
+
+func templateEvent(id, status string) string {
+	return fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName><FromUserName><![CDATA[%s]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>%s</MsgID><Status><![CDATA[%s]]></Status></xml>`, knownOpenID, id, status)
+}
+
+func followEvent(event, openid string) string {
+	return fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName><FromUserName><![CDATA[%s]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[%s]]></Event><EventKey><![CDATA[]]></EventKey></xml>`, openid, event)
+}
+
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func wechatReport(id string, delivered bool, reason string) call {
+	return call{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: id, Delivered: delivered, Reason: reason}}
+}
+
+func smsReport(id string, delivered bool) call { return aliyunReport(id, "", delivered) }
+
+// aliyunReport is smsReport with the notice id Aliyun echoes as out_id.
+func aliyunReport(id, outID string, delivered bool) call {
+	r := Report{Channel: "sms", ProviderMsgID: id, NoticeID: outID, Delivered: delivered}
+	if !delivered {
+		r.Reason = "undelivered"
+	}
+	return call{Op: "receipt", Report: r}
+}
+
+func TestNew(t *testing.T) {
 	tests := []struct {
-		name, method, url, body string
-		code                    int
-		answer, stored, counted string
+		name string
+		cfg  Config
+		ok   bool
 	}{
-		{"server check", "GET", signed("/wechat/callback", "1", "n") + "&echostr=abc", "", 200, "abc", "", ""},
-		{"delivered", "POST", signed("/wechat/callback", "1", "n"), finish("1001", "success"), 200, "success", "wechat 1001 true ", "wechat delivered"},
-		{"blocked", "POST", signed("/wechat/callback", "2", "n"), finish("1002", "failed:user block"), 200, "success", "wechat 1002 false blocked", "wechat failed"},
-		{"unknown id", "POST", signed("/wechat/callback", "3", "n"), finish("999", "success"), 200, "success", "wechat 999 true ", "wechat unknown_id"},
-		{"forged", "POST", "/wechat/callback?timestamp=1&nonce=n&signature=0000", finish("1003", "success"), 403, "", "", "wechat refused"},
-		{"not XML", "POST", signed("/wechat/callback", "4", "n"), "{", 400, "", "", ""},
-		{"sms report", "POST", "/sms/callback/aliyun", `[{"phone_number":"13800135678","success":true,"err_code":"DELIVERED","biz_id":"b1","out_id":"7"},{"success":false,"err_code":"UNDELIV","biz_id":"b2"}]`, 200, `{"code":0`, "sms b1 true |sms b2 false undelivered", "sms delivered"},
-		{"bad sms report", "POST", "/sms/callback/aliyun", `{`, 400, `"code":1`, "", ""},
+		{"no keys", Config{}, true},
+		{"plain mode only", Config{WeChatToken: token}, true},
+		{"safe mode", Config{WeChatToken: token, WeChatAppID: appID, WeChatAESKey: aesKey}, true},
+		{"short key", Config{WeChatAppID: appID, WeChatAESKey: aesKey[1:]}, false},
+		{"long key", Config{WeChatAppID: appID, WeChatAESKey: aesKey + "A"}, false},
+		{"not base64", Config{WeChatAppID: appID, WeChatAESKey: "!" + aesKey[1:]}, false},
+		{"key without app id", Config{WeChatAESKey: aesKey}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, c := &fakeStore{}, counts{}
-			mux := http.NewServeMux()
-			New(st, token, c, slog.New(slog.DiscardHandler), time.Now).Register(mux)
-			rec := httptest.NewRecorder()
-			mux.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.url, strings.NewReader(tt.body)))
-			if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.answer) {
-				t.Errorf("answer %d %q", rec.Code, rec.Body.String())
-			}
-			if got := strings.Join(st.got, "|"); got != tt.stored {
-				t.Errorf("stored %q, want %q", got, tt.stored)
-			}
-			if tt.counted != "" && c[tt.counted] == 0 {
-				t.Errorf("not counted as %q: %v", tt.counted, c)
+			h, err := New(tt.cfg, &fakeStore{}, counts{}, nil, nil)
+			if (err == nil) != tt.ok || (h != nil) != tt.ok {
+				t.Errorf("New = %v, %v; want ok %v", h, err, tt.ok)
 			}
 		})
+	}
+}
+
+func TestWeChatPlain(t *testing.T) {
+	post := plainURL(token, "1700000000", "n1")
+	tests := []request{
+		{name: "server check", method: "GET", url: plainURL(token, "1", "n") + "&echostr=abc123", code: 200, answer: "abc123"},
+		{name: "forged server check", method: "GET", url: plainURL("other", "1", "n") + "&echostr=abc123", code: 403, answer: "bad signature",
+			counted: counts{"wechat refused": 1}, logged: "refused"},
+		{name: "no token refuses all", cfg: &Config{}, method: "GET", url: plainURL("", "1", "n") + "&echostr=abc123", code: 403,
+			counted: counts{"wechat refused": 1}},
+		{name: "unsigned", method: "POST", url: "/wechat/callback", body: templateEvent("1001", "success"), code: 403,
+			counted: counts{"wechat refused": 1}},
+		{name: "forged", method: "POST", url: plainURL("other", "1", "n"), body: templateEvent("1001", "success"), code: 403,
+			counted: counts{"wechat refused": 1}},
+		{name: "other method", method: "PUT", url: post, body: templateEvent("1001", "success"), code: 405},
+		{name: "template delivered", method: "POST", url: post, body: templateEvent("1001", "success"), code: 200, answer: "success",
+			calls: []call{wechatReport("1001", true, "")}, counted: counts{"wechat delivered": 1}},
+		{name: "template blocked", method: "POST", url: post, body: templateEvent("1002", "failed:user block"), code: 200, answer: "success",
+			calls:   []call{{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1002", Reason: "blocked", Fallback: true, OptOut: "wechat_block"}}},
+			counted: counts{"wechat failed": 1}},
+		{name: "template system failed", method: "POST", url: post, body: templateEvent("1003", "failed: system failed"), code: 200, answer: "success",
+			calls: []call{wechatReport("1003", false, "server_error")}, counted: counts{"wechat failed": 1}},
+		{name: "template freq limit", method: "POST", url: post, body: templateEvent("1004", "failed:freq limit"), code: 200, answer: "success",
+			calls: []call{wechatReport("1004", false, "server_error")}, counted: counts{"wechat failed": 1}},
+		{name: "template unknown id", method: "POST", url: post, body: templateEvent(unknownID, "success"), code: 200, answer: "success",
+			calls: []call{wechatReport(unknownID, true, "")}, counted: counts{"wechat unknown_id": 1}, logged: "provider_msg_id=" + unknownID},
+		{name: "subscribe message results", method: "POST", url: post, body: fixture(t, "subscribe_msg_sent.xml"), code: 200, answer: "success",
+			calls: []call{
+				{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1700827132819554304", Delivered: true, OpenID: knownOpenID}},
+				{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1700827132819554305", Reason: "unreachable_user", Fallback: true, OpenID: knownOpenID}},
+				{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1700827132819554306", Reason: "server_error", OpenID: knownOpenID}},
+			},
+			counted: counts{"wechat delivered": 1, "wechat failed": 2}},
+		{name: "subscribe message for an unknown notice", method: "POST", url: post,
+			body: strings.Replace(fixture(t, "subscribe_msg_sent.xml"), "1700827132819554304", unknownID, 1), code: 200, answer: "success",
+			calls: []call{
+				{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: unknownID, Delivered: true, OpenID: knownOpenID}},
+				{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1700827132819554305", Reason: "unreachable_user", Fallback: true, OpenID: knownOpenID}},
+				{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1700827132819554306", Reason: "server_error", OpenID: knownOpenID}},
+			},
+			counted: counts{"wechat unknown_id": 1, "wechat failed": 2}, logged: "openid=" + pii.MaskOpenID(knownOpenID)},
+		{name: "unsubscribe", method: "POST", url: post, body: followEvent("unsubscribe", knownOpenID), code: 200, answer: "success",
+			calls:   []call{{Op: "opt_out", Contact: Contact{"openid", knownOpenID}, Channel: "wechat", Source: "wechat_unsubscribe"}},
+			counted: counts{"wechat opt_out": 1}},
+		{name: "unsubscribe by a stranger", method: "POST", url: post, body: followEvent("unsubscribe", strangeOpenID), code: 200, answer: "success",
+			calls:   []call{{Op: "opt_out", Contact: Contact{"openid", strangeOpenID}, Channel: "wechat", Source: "wechat_unsubscribe"}},
+			counted: counts{"wechat unknown_contact": 1}, logged: pii.MaskOpenID(strangeOpenID)},
+		{name: "subscribe", method: "POST", url: post, body: followEvent("subscribe", knownOpenID), code: 200, answer: "success",
+			calls:   []call{{Op: "opt_in", Contact: Contact{"openid", knownOpenID}, Channel: "wechat", Source: "wechat_unsubscribe"}},
+			counted: counts{"wechat opt_in": 1}},
+		{name: "subscribe by a stranger", method: "POST", url: post, body: followEvent("subscribe", strangeOpenID), code: 200, answer: "success",
+			calls:   []call{{Op: "opt_in", Contact: Contact{"openid", strangeOpenID}, Channel: "wechat", Source: "wechat_unsubscribe"}},
+			counted: counts{"wechat unknown_contact": 1}},
+		{name: "other event", method: "POST", url: post, body: followEvent("CLICK", knownOpenID), code: 200, answer: "success"},
+		{name: "text message", method: "POST", url: post, code: 200, answer: "success",
+			body: `<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName><FromUserName><![CDATA[oKnownA1b2C3d4E5f6G7h8I9j0]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[退订]]></Content><MsgId>1234567890123456</MsgId></xml>`},
+		{name: "not XML", method: "POST", url: post, body: "{", code: 400},
+		{name: "empty", method: "POST", url: post, body: "", code: 400},
+		{name: "too large", method: "POST", url: post, body: "<xml>" + strings.Repeat("a", 64<<10) + "</xml>", code: 413},
+		{name: "store down on a report", storeErr: errors.New("db down"), method: "POST", url: post, body: templateEvent("1001", "success"), code: 503,
+			calls: []call{wechatReport("1001", true, "")}, logged: "db down"},
+		{name: "store down on subscribe message results", storeErr: errors.New("db down"), method: "POST", url: post, body: fixture(t, "subscribe_msg_sent.xml"), code: 503,
+			calls: []call{{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1700827132819554304", Delivered: true, OpenID: knownOpenID}}}},
+		{name: "store down on unsubscribe", storeErr: errors.New("db down"), method: "POST", url: post, body: followEvent("unsubscribe", knownOpenID), code: 503,
+			calls: []call{{Op: "opt_out", Contact: Contact{"openid", knownOpenID}, Channel: "wechat", Source: "wechat_unsubscribe"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
+	}
+}
+
+func TestWeChatSafeMode(t *testing.T) {
+	const ts, nonce = "1700000000", "n2"
+	delivered := encrypt(t, appID, templateEvent("1001", "success"))
+	// Compat mode sends the plain fields beside Encrypt; only the encrypted
+	// ones are covered by msg_signature.
+	compat := strings.Replace(templateEvent("666", "failed:user block"), "</xml>", "<Encrypt><![CDATA["+delivered+"]]></Encrypt></xml>", 1)
+	otherApp := encrypt(t, "wx0000000000000000", templateEvent("1001", "success"))
+	sent := encrypt(t, appID, fixture(t, "subscribe_msg_sent.xml"))
+	unsubscribe := encrypt(t, appID, followEvent("unsubscribe", knownOpenID))
+	tampered := delivered[:len(delivered)-8] + "AAAAAAA="
+
+	tests := []request{
+		{name: "delivered", method: "POST", url: safeURL(token, ts, nonce, delivered), body: sealed(delivered), code: 200, answer: "success",
+			calls: []call{wechatReport("1001", true, "")}, counted: counts{"wechat delivered": 1}},
+		{name: "compat mode reads the encrypted part", method: "POST", url: safeURL(token, ts, nonce, delivered), body: compat, code: 200, answer: "success",
+			calls: []call{wechatReport("1001", true, "")}, counted: counts{"wechat delivered": 1}},
+		{name: "subscribe message results", method: "POST", url: safeURL(token, ts, nonce, sent), body: sealed(sent), code: 200, answer: "success",
+			calls: []call{
+				{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1700827132819554304", Delivered: true, OpenID: knownOpenID}},
+				{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1700827132819554305", Reason: "unreachable_user", Fallback: true, OpenID: knownOpenID}},
+				{Op: "receipt", Report: Report{Channel: "wechat", ProviderMsgID: "1700827132819554306", Reason: "server_error", OpenID: knownOpenID}},
+			},
+			counted: counts{"wechat delivered": 1, "wechat failed": 2}},
+		{name: "unsubscribe", method: "POST", url: safeURL(token, ts, nonce, unsubscribe), body: sealed(unsubscribe), code: 200, answer: "success",
+			calls:   []call{{Op: "opt_out", Contact: Contact{"openid", knownOpenID}, Channel: "wechat", Source: "wechat_unsubscribe"}},
+			counted: counts{"wechat opt_out": 1}},
+		{name: "server check", method: "GET", url: plainURL(token, ts, nonce) + "&echostr=xyz", code: 200, answer: "xyz"},
+		{name: "forged msg_signature", method: "POST", url: safeURL("other", ts, nonce, delivered), body: sealed(delivered), code: 403,
+			counted: counts{"wechat refused": 1}, logged: "bad msg_signature"},
+		{name: "msg_signature of another ciphertext", method: "POST", url: safeURL(token, ts, nonce, otherApp), body: sealed(delivered), code: 403,
+			counted: counts{"wechat refused": 1}},
+		{name: "only the plain signature", method: "POST", url: plainURL(token, ts, nonce) + "&encrypt_type=aes", body: sealed(delivered), code: 403,
+			counted: counts{"wechat refused": 1}},
+		{name: "another app's message", method: "POST", url: safeURL(token, ts, nonce, otherApp), body: sealed(otherApp), code: 403,
+			counted: counts{"wechat refused": 1}, logged: "undecryptable"},
+		{name: "tampered ciphertext", method: "POST", url: safeURL(token, ts, nonce, tampered), body: sealed(tampered), code: 403,
+			counted: counts{"wechat refused": 1}},
+		{name: "not base64", method: "POST", url: safeURL(token, ts, nonce, "!!!"), body: sealed("!!!"), code: 403,
+			counted: counts{"wechat refused": 1}},
+		{name: "no AES key", cfg: &Config{WeChatToken: token}, method: "POST", url: safeURL(token, ts, nonce, delivered), body: sealed(delivered), code: 403,
+			counted: counts{"wechat refused": 1}},
+		{name: "no token", cfg: &Config{WeChatAppID: appID, WeChatAESKey: aesKey}, method: "POST", url: safeURL("", ts, nonce, delivered), body: sealed(delivered), code: 403,
+			counted: counts{"wechat refused": 1}},
+		{name: "envelope not XML", method: "POST", url: safeURL(token, ts, nonce, ""), body: "{", code: 400},
+		{name: "store down", storeErr: errors.New("db down"), method: "POST", url: safeURL(token, ts, nonce, delivered), body: sealed(delivered), code: 503,
+			calls: []call{wechatReport("1001", true, "")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
+	}
+}
+
+func TestAliyun(t *testing.T) {
+	const path = "/sms/callback/aliyun"
+	const ok = `{"code":0,"msg":"成功"}`
+	tests := []request{
+		{name: "reports and replies", method: "POST", url: path, body: fixture(t, "aliyun_report.json"), code: 200, answer: ok,
+			calls: []call{
+				aliyunReport("932702304080415357^0", "n-1", true),
+				aliyunReport("932702304080415358^0", "n-2", false),
+				{Op: "opt_out", Contact: Contact{"mobile", knownMobile}, Channel: "sms", Source: "sms_reply"},
+				{Op: "opt_out", Contact: Contact{"mobile", strangeMobile}, Channel: "sms", Source: "sms_reply"},
+			},
+			counted: counts{"sms delivered": 1, "sms failed": 1, "sms opt_out": 1, "sms unknown_contact": 1},
+			logged:  pii.MaskMobile(strangeMobile)},
+		{name: "unknown id", method: "POST", url: path, body: `[{"phone_number":"13800138000","success":true,"err_code":"DELIVERED","biz_id":"999"}]`, code: 200, answer: ok,
+			calls: []call{smsReport(unknownID, true)}, counted: counts{"sms unknown_id": 1}, logged: "provider_msg_id=999"},
+		{name: "reply from abroad", method: "POST", url: path, body: `[{"phone_number":"85291234567","content":"TD"}]`, code: 200, answer: ok,
+			counted: counts{"sms unknown_contact": 1}},
+		{name: "empty batch", method: "POST", url: path, body: `[]`, code: 200, answer: ok},
+		{name: "bad JSON", method: "POST", url: path, body: `[{`, code: 400, answer: `"code":1`},
+		{name: "not an array", method: "POST", url: path, body: `{"biz_id":"b1"}`, code: 400, answer: `"code":1`},
+		{name: "too large", method: "POST", url: path, body: "[" + strings.Repeat(" ", 4<<20) + "]", code: 413, answer: `"code":1`},
+		{name: "store down on a report", storeErr: errors.New("db down"), method: "POST", url: path, body: fixture(t, "aliyun_report.json"), code: 503,
+			answer: `"code":1`, calls: []call{aliyunReport("932702304080415357^0", "n-1", true)}, logged: "db down"},
+		{name: "store down on a reply", storeErr: errors.New("db down"), method: "POST", url: path, body: `[{"phone_number":"13800138000","content":"TD"}]`, code: 503,
+			answer: `"code":1`, calls: []call{{Op: "opt_out", Contact: Contact{"mobile", knownMobile}, Channel: "sms", Source: "sms_reply"}}},
+		{name: "GET", method: "GET", url: path, code: 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
+	}
+}
+
+func TestTencent(t *testing.T) {
+	const path = "/sms/callback/tencent"
+	const ok = `{"result":0,"errmsg":"OK"}`
+	reply := func(nation, text string) string {
+		return fmt.Sprintf(`{"extend":"","mobile":"13800138000","nationcode":%q,"sign":"人社局","text":%q,"time":1772326800}`, nation, text)
+	}
+	tests := []request{
+		{name: "status reports", method: "POST", url: path, body: fixture(t, "tencent_status.json"), code: 200, answer: ok,
+			calls:   []call{smsReport("2106:3385513200000000000000", true), smsReport("2106:3385513200000000000001", false)},
+			counted: counts{"sms delivered": 1, "sms failed": 1}},
+		{name: "unknown sid", method: "POST", url: path, body: `[{"mobile":"13800138000","report_status":"SUCCESS","sid":"999"}]`, code: 200, answer: ok,
+			calls: []call{smsReport(unknownID, true)}, counted: counts{"sms unknown_id": 1}},
+		{name: "reply TD", method: "POST", url: path, body: reply("86", "TD"), code: 200, answer: ok,
+			calls:   []call{{Op: "opt_out", Contact: Contact{"mobile", knownMobile}, Channel: "sms", Source: "sms_reply"}},
+			counted: counts{"sms opt_out": 1}, logged: pii.MaskMobile(knownMobile)},
+		{name: "reply containing 退订", method: "POST", url: path, body: reply("+86", "请帮我退订，谢谢"), code: 200, answer: ok,
+			calls:   []call{{Op: "opt_out", Contact: Contact{"mobile", knownMobile}, Channel: "sms", Source: "sms_reply"}},
+			counted: counts{"sms opt_out": 1}},
+		{name: "other reply", method: "POST", url: path, body: reply("86", "收到"), code: 200, answer: ok},
+		{name: "reply from abroad", method: "POST", url: path, body: reply("852", "TD"), code: 200, answer: ok,
+			counted: counts{"sms unknown_contact": 1}},
+		{name: "bad status JSON", method: "POST", url: path, body: `[{"sid":`, code: 400, answer: `"result":1`},
+		{name: "bad reply JSON", method: "POST", url: path, body: `{"text":`, code: 400, answer: `"result":1`},
+		{name: "empty", method: "POST", url: path, body: ``, code: 400, answer: `"result":1`},
+		{name: "store down on a report", storeErr: errors.New("db down"), method: "POST", url: path, body: fixture(t, "tencent_status.json"), code: 503,
+			answer: `"result":1`, calls: []call{smsReport("2106:3385513200000000000000", true)}, logged: "db down"},
+		{name: "store down on a reply", storeErr: errors.New("db down"), method: "POST", url: path, body: reply("86", "TD"), code: 503,
+			answer: `"result":1`, calls: []call{{Op: "opt_out", Contact: Contact{"mobile", knownMobile}, Channel: "sms", Source: "sms_reply"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
+	}
+}
+
+func TestIsOptOut(t *testing.T) {
+	tests := []struct {
+		text string
+		want bool
+	}{
+		{"T", true}, {"td", true}, {" TD\n", true}, {"Td", true}, {"ＴＤ", true}, {"n", true}, {"R", true},
+		{"退订", true}, {"取消", true}, {"拒收", true}, {"　拒收　", true}, {"我要退订", true}, {"退订短信", true},
+		{"", false}, {"TDD", false}, {"收到", false}, {"取消预约怎么办", false}, {"yes", false}, {"OK", false},
+	}
+	for _, tt := range tests {
+		if got := isOptOut(tt.text); got != tt.want {
+			t.Errorf("isOptOut(%q) = %v, want %v", tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestMainlandMobile(t *testing.T) {
+	tests := []struct {
+		nation, mobile, want string
+		ok                   bool
+	}{
+		{"", "13800138000", "13800138000", true},
+		{"", "+8613800138000", "13800138000", true},
+		{"", "8613800138000", "13800138000", true},
+		{"", "008613800138000", "13800138000", true},
+		{"86", "13800138000", "13800138000", true},
+		{"+86", " 13800138000 ", "13800138000", true},
+		{"852", "91234567", "", false},
+		{"852", "13800138000", "", false},
+		{"", "85291234567", "", false},
+		{"", "1380013800", "", false},
+		{"", "1380013800x", "", false},
+		{"", "23800138000", "", false},
+		{"", "", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := mainlandMobile(tt.nation, tt.mobile)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("mainlandMobile(%q, %q) = %q, %v; want %q, %v", tt.nation, tt.mobile, got, ok, tt.want, tt.ok)
+		}
 	}
 }

@@ -26,15 +26,16 @@ type OutboxRow struct {
 	Amount        *float64
 	Channel       string
 	Fallback      []string
-	Attempts      int       // provider calls made so far
+	Attempts      int       // provider calls made so far, since the last requeue
 	DueAt         time.Time // when it became due
-	CreatedAt     time.Time
+	CreatedAt     time.Time // or when it was last requeued: its age counts from there
 	ClaimedAt     time.Time // the claim; RecordOutcome must be given it back
 	ClickToken    string    // the notice's link is /r/{ClickToken}
 }
 
 const outboxColumns = `o.id, o.match_id, m.subject_type, m.subject_id, m.policy_id, m.policy_version,
-       m.result, m.amount::float8, o.channel, o.fallback, o.attempts, o.due_at, o.created_at, o.claimed_at, o.click_token`
+       m.result, m.amount::float8, o.channel, o.fallback, o.attempts - o.requeue_attempts, o.due_at,
+       coalesce(o.requeued_at, o.created_at), o.claimed_at, o.click_token`
 
 func scanOutbox(rows pgx.Rows) ([]OutboxRow, error) {
 	var (
@@ -261,26 +262,54 @@ RETURNING m.policy_id`, token, at).Scan(&policyID)
 	return policyID, true, nil
 }
 
-// Receipt records a provider's delivery report for the notice it sent as
-// providerMsgID on channel: a sent notice becomes delivered, or failed with
-// reason. It reports whether the id is known; a repeated receipt changes
-// nothing and is still known.
-func (s *Store) Receipt(ctx context.Context, channel, providerMsgID string, delivered bool, reason string, at time.Time) (known bool, err error) {
-	status := "failed"
-	if delivered {
-		status = "delivered"
-	}
-	var n int
-	err = s.pool.QueryRow(ctx, `WITH updated AS (
-  UPDATE outbox SET status = $3,
-         delivered_at = CASE WHEN $3 = 'delivered' THEN $5::timestamptz END,
-         reason = NULLIF($4, ''), updated_at = now()
-  WHERE channel = $1 AND provider_msg_id = $2 AND status = 'sent'
-  RETURNING 1)
-SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM outbox WHERE channel = $1 AND provider_msg_id = $2)`,
-		channel, providerMsgID, status, reason, at).Scan(&n)
+// RequeueDead gives dead notices a fresh retry budget: they become pending,
+// due at once, and their attempts and age count from now. ids selects the
+// rows; an empty ids with a policy selects that policy's dead notices; both
+// empty select every dead notice. It returns the ids requeued. Rows that
+// are not dead are left alone.
+func (s *Store) RequeueDead(ctx context.Context, ids []int64, policyID string, at time.Time) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE outbox o SET status = 'pending', reason = NULL, due_at = $3,
+       requeued_at = $3, requeue_attempts = o.attempts, updated_at = now()
+FROM matches m
+WHERE m.id = o.match_id AND o.status = 'dead'
+  AND (coalesce(cardinality($1::bigint[]), 0) = 0 OR o.id = ANY($1))
+  AND ($2 = '' OR m.policy_id = $2)
+RETURNING o.id`, ids, policyID, at)
 	if err != nil {
-		return false, fmt.Errorf("record receipt: %w", err)
+		return nil, fmt.Errorf("requeue dead: %w", err)
 	}
-	return n > 0, nil
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("requeue dead: %w", err)
+	}
+	return out, nil
+}
+
+// CancelPolicy cancels the notices of a policy that are still waiting
+// (pending or deferred) with reason, and returns how many. A notice being
+// sent finishes; one already sent stays sent.
+func (s *Store) CancelPolicy(ctx context.Context, policyID, reason string) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox o SET status = 'cancelled', reason = $2, updated_at = now()
+FROM matches m
+WHERE m.id = o.match_id AND m.policy_id = $1 AND o.status IN ('pending', 'deferred')`, policyID, reason)
+	if err != nil {
+		return 0, fmt.Errorf("cancel notices of %s: %w", policyID, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// OldestDue returns when the longest-waiting due notice (pending or
+// deferred, due at or before now) became due, and false when none is due.
+// A backlog shows as a growing now minus that.
+func (s *Store) OldestDue(ctx context.Context, now time.Time) (time.Time, bool, error) {
+	var t *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT min(due_at) FROM outbox
+WHERE status IN ('pending', 'deferred') AND due_at <= $1`, now).Scan(&t)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest due notice: %w", err)
+	}
+	if t == nil {
+		return time.Time{}, false, nil
+	}
+	return *t, true, nil
 }

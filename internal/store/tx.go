@@ -231,11 +231,12 @@ func (tx *Tx) Save(ctx context.Context, b *Batch) (inserted int, err error) {
 }
 
 const upsertProfiles = `
-INSERT INTO profiles AS p (subject_type, subject_id, data, pii, version, updated_at)
-SELECT t, i, d, s, v, now()
-FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::bigint[]) AS u(t, i, d, s, v)
+INSERT INTO profiles AS p (subject_type, subject_id, data, pii, version, openid_hash, mobile_hash, updated_at)
+SELECT t, i, d, s, v, oh, mh, now()
+FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::bigint[], $6::bytea[], $7::bytea[]) AS u(t, i, d, s, v, oh, mh)
 ON CONFLICT (subject_type, subject_id) DO UPDATE
-SET data = excluded.data, pii = excluded.pii, version = excluded.version, updated_at = excluded.updated_at`
+SET data = excluded.data, pii = excluded.pii, version = excluded.version,
+    openid_hash = excluded.openid_hash, mobile_hash = excluded.mobile_hash, updated_at = excluded.updated_at`
 
 func (s *Store) profileArgs(ps []Profile) ([]any, error) {
 	ps = dedupeLast(ps, func(p Profile) SubjectKey { return p.Key })
@@ -245,15 +246,18 @@ func (s *Store) profileArgs(ps []Profile) ([]any, error) {
 		data   = make([][]byte, len(ps))
 		sealed = make([][]byte, len(ps))
 		vers   = make([]int64, len(ps))
+		openid = make([][]byte, len(ps))
+		mobile = make([][]byte, len(ps))
 	)
 	for n, p := range ps {
-		d, pii, err := s.sealProfile(p.Key, p.Data)
+		sp, err := s.sealProfile(p.Key, p.Data)
 		if err != nil {
 			return nil, err
 		}
-		types[n], ids[n], data[n], sealed[n], vers[n] = p.Key.Type, p.Key.ID, d, pii, p.Version
+		types[n], ids[n], data[n], sealed[n], vers[n] = p.Key.Type, p.Key.ID, sp.rest, sp.sealed, p.Version
+		openid[n], mobile[n] = sp.openidHash, sp.mobileHash
 	}
-	return []any{types, ids, data, sealed, vers}, nil
+	return []any{types, ids, data, sealed, vers, openid, mobile}, nil
 }
 
 const insertEvents = `
@@ -406,24 +410,53 @@ func refArgs(refs []PolicyRef) []any {
 // key.
 var errNoSealer = errors.New("personal fields need POLICYPUSH_PII_KEY")
 
-// sealProfile splits the personal fields off a profile and seals them,
-// bound to the subject. sealed is nil when there were none.
-func (s *Store) sealProfile(k SubjectKey, data []byte) (rest, sealed []byte, err error) {
+// sealedProfile is a profile as stored: the rest of its data, its
+// personal fields sealed (nil when there were none), and the blind indexes
+// of its contacts (nil when absent).
+type sealedProfile struct {
+	rest, sealed           []byte
+	openidHash, mobileHash []byte
+}
+
+// sealProfile splits the personal fields off a profile, seals them bound to
+// the subject, and indexes its contacts.
+func (s *Store) sealProfile(k SubjectKey, data []byte) (sealedProfile, error) {
 	rest, fields, err := splitPersonal(data, s.personalTree(k.Type))
 	if err != nil {
-		return nil, nil, fmt.Errorf("profile %s/%s: %w", k.Type, k.ID, err)
+		return sealedProfile{}, fmt.Errorf("profile %s/%s: %w", k.Type, k.ID, err)
 	}
 	if fields == nil {
-		return rest, nil, nil
+		return sealedProfile{rest: rest}, nil
 	}
 	if s.sealer == nil {
-		return nil, nil, errNoSealer
+		return sealedProfile{}, errNoSealer
 	}
-	sealed, err = s.sealer.SealAAD(encodePersonal(fields), subjectAAD(k))
+	sealed, err := s.sealer.SealAAD(encodePersonal(fields), subjectAAD(k))
 	if err != nil {
-		return nil, nil, fmt.Errorf("profile %s/%s: %w", k.Type, k.ID, err)
+		return sealedProfile{}, fmt.Errorf("profile %s/%s: %w", k.Type, k.ID, err)
 	}
-	return rest, sealed, nil
+	sp := sealedProfile{rest: rest, sealed: sealed}
+	if v := personalString(fields, "channels.wechat.openid"); v != "" {
+		sp.openidHash = s.contactIndex(ContactOpenID, v)
+	}
+	// The mobile SMS goes to (CONTRACTS.md §3): a resident's own, an
+	// enterprise's HR contact, else its legal representative.
+	for _, path := range []string{"contact.mobile", "contacts.hr_mobile", "contacts.legal_rep_mobile"} {
+		if v := personalString(fields, path); v != "" {
+			sp.mobileHash = s.contactIndex(ContactMobile, v)
+			break
+		}
+	}
+	return sp, nil
+}
+
+// personalString is the string value of a personal field, or "".
+func personalString(fields map[string]json.RawMessage, path string) string {
+	var v string
+	if raw, ok := fields[path]; !ok || json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return v
 }
 
 // unsealProfile is the inverse of sealProfile.

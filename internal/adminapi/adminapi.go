@@ -1,0 +1,232 @@
+// Package adminapi serves the operators' and officers' JSON API under /api
+// (CONTRACTS.md §6). Every request needs Authorization: Bearer with the
+// admin token; every error is JSON with a message.
+//
+// So far it records and removes opt-outs and requeues dead notices; the
+// policy funnels, subject histories and backfill status join it with the
+// proactive features.
+package adminapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/policypush/policypush/internal/store"
+)
+
+var _ Store = (*store.Store)(nil)
+
+// Store is what the API reads and changes; *store.Store implements it.
+type Store interface {
+	OptOut(ctx context.Context, k store.SubjectKey, channel, source string, at time.Time) error
+	OptIn(ctx context.Context, k store.SubjectKey, channel string) (removed int, err error)
+	RequeueDead(ctx context.Context, ids []int64, policyID string, at time.Time) ([]int64, error)
+}
+
+// Handler serves /api.
+type Handler struct {
+	store Store
+	token [sha256.Size]byte // compared by hash, so the comparison takes the same time whatever the length
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns the API. token must not be empty: an API without one would
+// be open to anyone who reaches the port.
+func New(st Store, token string, log *slog.Logger, now func() time.Time) (*Handler, error) {
+	if token == "" {
+		return nil, errors.New("adminapi: the admin token is required")
+	}
+	return &Handler{store: st, token: sha256.Sum256([]byte(token)), log: log, now: now}, nil
+}
+
+// Register adds the API's routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	handle := func(pattern string, f func(w http.ResponseWriter, r *http.Request) error) {
+		mux.Handle(pattern, h.auth(f))
+	}
+	handle("POST /api/subjects/{type}/{id}/opt-outs", h.optOut)
+	handle("DELETE /api/subjects/{type}/{id}/opt-outs/{channel}", h.optIn)
+	handle("POST /api/notices/requeue", h.requeue)
+	// Anything else under /api is a JSON 404, after authentication, so
+	// that the API's shape is not visible without the token.
+	handle("/api/", func(http.ResponseWriter, *http.Request) error {
+		return &Error{Status: http.StatusNotFound, Message: "no such endpoint"}
+	})
+}
+
+// Error is an API error: its Status and Message are what the client sees.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func badRequest(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// auth checks the bearer token and turns the handler's error into JSON.
+func (h *Handler) auth(f func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], h.token[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="policypush"`)
+			writeJSON(w, http.StatusUnauthorized, errorBody{"missing or wrong bearer token"})
+			return
+		}
+		err := f(w, r)
+		if err == nil {
+			return
+		}
+		var ae *Error
+		if errors.As(err, &ae) {
+			writeJSON(w, ae.Status, errorBody{ae.Message})
+			return
+		}
+		h.log.ErrorContext(r.Context(), "admin api", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeJSON(w, http.StatusInternalServerError, errorBody{"internal error; see the service log"})
+	})
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to do
+}
+
+// decode reads a JSON body into v, refusing unknown fields and trailing
+// data, so that a typo is an error and not a silent no-op.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return badRequest("the request needs a JSON body")
+		}
+		return badRequest("malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return badRequest("malformed JSON body: more than one value")
+	}
+	return nil
+}
+
+var (
+	subjectTypes = []string{"resident", "enterprise"}
+	channels     = []string{"wechat", "sms"}
+)
+
+func subjectOf(r *http.Request) (typ, id string, err error) {
+	typ, id = r.PathValue("type"), r.PathValue("id")
+	if !slices.Contains(subjectTypes, typ) {
+		return "", "", badRequest("subject type %q: want resident or enterprise", typ)
+	}
+	if id == "" || len(id) > 64 {
+		return "", "", badRequest("subject id must have 1 to 64 characters")
+	}
+	return typ, id, nil
+}
+
+func checkChannel(c string) error {
+	if !slices.Contains(channels, c) {
+		return badRequest("channel %q: want wechat or sms", c)
+	}
+	return nil
+}
+
+// optOut records an opt-out on behalf of a citizen (a call to 12333, a
+// counter visit). The dispatcher checks it before every send, so notices
+// already queued stop too.
+func (h *Handler) optOut(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := subjectOf(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Channel string `json:"channel"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	if err := checkChannel(body.Channel); err != nil {
+		return err
+	}
+	at := h.now()
+	if err := h.store.OptOut(r.Context(), store.SubjectKey{Type: typ, ID: id}, body.Channel, "admin", at); err != nil {
+		return err
+	}
+	h.log.InfoContext(r.Context(), "opt-out recorded", "subject_type", typ, "subject_id", id, "channel", body.Channel, "source", "admin")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"subject_type": typ, "subject_id": id, "channel": body.Channel, "source": "admin", "at": at,
+	})
+	return nil
+}
+
+// optIn removes every recorded opt-out of a channel for a subject.
+func (h *Handler) optIn(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := subjectOf(r)
+	if err != nil {
+		return err
+	}
+	channel := r.PathValue("channel")
+	if err := checkChannel(channel); err != nil {
+		return err
+	}
+	n, err := h.store.OptIn(r.Context(), store.SubjectKey{Type: typ, ID: id}, channel)
+	if err != nil {
+		return err
+	}
+	h.log.InfoContext(r.Context(), "opt-outs removed", "subject_type", typ, "subject_id", id, "channel", channel, "removed", n)
+	writeJSON(w, http.StatusOK, map[string]any{"subject_type": typ, "subject_id": id, "channel": channel, "removed": n})
+	return nil
+}
+
+// requeue gives dead notices another chance once their cause is fixed (a
+// provider outage, a wrong template). It needs an explicit selection, so
+// that an empty body never requeues everything by accident.
+func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		IDs      []int64 `json:"ids"`
+		PolicyID string  `json:"policy_id"`
+		All      bool    `json:"all"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	if len(body.IDs) == 0 && body.PolicyID == "" && !body.All {
+		return badRequest(`say which dead notices to requeue: "ids", "policy_id", or "all": true`)
+	}
+	if body.All && (len(body.IDs) > 0 || body.PolicyID != "") {
+		return badRequest(`"all" cannot be combined with "ids" or "policy_id"`)
+	}
+	if len(body.IDs) > 10000 {
+		return badRequest("at most 10000 ids at a time")
+	}
+	ids, err := h.store.RequeueDead(r.Context(), body.IDs, body.PolicyID, h.now())
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []int64{}
+	}
+	h.log.InfoContext(r.Context(), "dead notices requeued", "count", len(ids), "policy", body.PolicyID)
+	writeJSON(w, http.StatusOK, map[string]any{"requeued": ids})
+	return nil
+}
