@@ -60,7 +60,28 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return app.Serve(ctx, cfg, log, app.Options{})
+		// SIGHUP reloads the rules; the forwarder ends with serve.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		reload := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					select {
+					case reload <- struct{}{}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}()
+		return app.Serve(ctx, cfg, log, app.Options{Reload: reload})
 	case "migrate":
 		cfg, err := config.Load(os.Getenv, *file, config.NeedDatabase)
 		if err != nil {

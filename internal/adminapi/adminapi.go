@@ -2,9 +2,9 @@
 // (CONTRACTS.md §6). Every request needs Authorization: Bearer with the
 // admin token; every error is JSON with a message.
 //
-// So far it records and removes opt-outs and requeues dead notices; the
-// policy funnels, subject histories and backfill status join it with the
-// proactive features.
+// It serves the policies with their funnels, impact previews, one
+// subject's matches and notices ("why was I notified"), opt-outs, the
+// requeue of dead notices, sweep (backfill) progress and rule reloads.
 package adminapi
 
 import (
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/policypush/policypush/internal/store"
+	"github.com/policypush/policypush/internal/sweep"
 )
 
 var _ Store = (*store.Store)(nil)
@@ -31,11 +32,37 @@ type Store interface {
 	OptOut(ctx context.Context, k store.SubjectKey, channel, source string, at time.Time) error
 	OptIn(ctx context.Context, k store.SubjectKey, channel string) (removed int, err error)
 	RequeueDead(ctx context.Context, ids []int64, policyID string, at time.Time) ([]int64, error)
+	Funnel(ctx context.Context) ([]store.FunnelRow, error)
+	Subject(ctx context.Context, k store.SubjectKey) (store.SubjectView, error)
+	Sweeps(ctx context.Context, limit int) ([]store.Sweep, error)
+}
+
+// Rules is what the API does with the rule set; the app implements it.
+type Rules interface {
+	// Policies describes the policies of the set in force.
+	Policies() []Policy
+	// Reload reads the rule directory again and swaps the set in; on error
+	// (an *Error carries the problems) the old set keeps serving.
+	Reload(ctx context.Context) (policies int, err error)
+	// Preview counts what a policy would do: the one named id in the rule
+	// directory (draft == nil), or the draft rule file given.
+	Preview(ctx context.Context, id string, draft []byte) (sweep.Report, error)
+}
+
+// Policy describes a policy of the set in force.
+type Policy struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+	Title   string `json:"title"`
+	Subject string `json:"subject"`
+	Status  string `json:"status"`
+	InForce bool   `json:"in_force"`
 }
 
 // Handler serves /api.
 type Handler struct {
 	store Store
+	rules Rules
 	token [sha256.Size]byte // compared by hash, so the comparison takes the same time whatever the length
 	log   *slog.Logger
 	now   func() time.Time
@@ -43,11 +70,11 @@ type Handler struct {
 
 // New returns the API. token must not be empty: an API without one would
 // be open to anyone who reaches the port.
-func New(st Store, token string, log *slog.Logger, now func() time.Time) (*Handler, error) {
+func New(st Store, rs Rules, token string, log *slog.Logger, now func() time.Time) (*Handler, error) {
 	if token == "" {
 		return nil, errors.New("adminapi: the admin token is required")
 	}
-	return &Handler{store: st, token: sha256.Sum256([]byte(token)), log: log, now: now}, nil
+	return &Handler{store: st, rules: rs, token: sha256.Sum256([]byte(token)), log: log, now: now}, nil
 }
 
 // Register adds the API's routes to mux.
@@ -58,6 +85,12 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	handle("POST /api/subjects/{type}/{id}/opt-outs", h.optOut)
 	handle("DELETE /api/subjects/{type}/{id}/opt-outs/{channel}", h.optIn)
 	handle("POST /api/notices/requeue", h.requeue)
+	handle("GET /api/policies", h.policies)
+	handle("GET /api/policies/{id}/preview", h.preview)
+	handle("POST /api/policies/preview", h.previewDraft)
+	handle("GET /api/subjects/{type}/{id}", h.subject)
+	handle("GET /api/sweeps", h.sweeps)
+	handle("POST /api/rules/reload", h.reload)
 	// Anything else under /api is a JSON 404, after authentication, so
 	// that the API's shape is not visible without the token.
 	handle("/api/", func(http.ResponseWriter, *http.Request) error {
@@ -228,5 +261,122 @@ func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.log.InfoContext(r.Context(), "dead notices requeued", "count", len(ids), "policy", body.PolicyID)
 	writeJSON(w, http.StatusOK, map[string]any{"requeued": ids})
+	return nil
+}
+
+// policyView is a policy with its funnel by channel and in total.
+type policyView struct {
+	Policy
+	Total    store.FunnelRow            `json:"total"`
+	Channels map[string]store.FunnelRow `json:"channels"`
+}
+
+// policies lists the policies in force and any others that have notices,
+// each with its funnel: matched, sent, delivered, clicked, failed,
+// suppressed.
+func (h *Handler) policies(w http.ResponseWriter, r *http.Request) error {
+	rows, err := h.store.Funnel(r.Context())
+	if err != nil {
+		return err
+	}
+	var out []*policyView
+	byID := map[string]*policyView{}
+	for _, p := range h.rules.Policies() {
+		v := &policyView{Policy: p, Channels: map[string]store.FunnelRow{}}
+		out = append(out, v)
+		byID[p.ID] = v
+	}
+	for _, row := range rows {
+		v := byID[row.PolicyID]
+		if v == nil { // no longer in the rule set, but its notices are history
+			v = &policyView{Policy: Policy{ID: row.PolicyID, Status: "removed"}, Channels: map[string]store.FunnelRow{}}
+			out = append(out, v)
+			byID[row.PolicyID] = v
+		}
+		v.Channels[row.Channel] = row
+		t := &v.Total
+		t.Matched += row.Matched
+		t.Waiting += row.Waiting
+		t.Sent += row.Sent
+		t.Delivered += row.Delivered
+		t.Clicked += row.Clicked
+		t.Failed += row.Failed
+		t.Suppressed += row.Suppressed
+		t.Cancelled += row.Cancelled
+	}
+	for _, v := range out {
+		v.Total.PolicyID, v.Total.Channel = v.ID, "all"
+	}
+	if out == nil {
+		out = []*policyView{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"policies": out})
+	return nil
+}
+
+func (h *Handler) preview(w http.ResponseWriter, r *http.Request) error {
+	rep, err := h.rules.Preview(r.Context(), r.PathValue("id"), nil)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// previewDraft previews a rule file that is not in force: the body is the
+// file's YAML.
+func (h *Handler) previewDraft(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return badRequest("reading the body: %v", err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return badRequest("the request needs a rule file (YAML) as its body")
+	}
+	rep, err := h.rules.Preview(r.Context(), "", body)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// subject answers "why was I notified": the subject's matches with their
+// explanations and notices. Contacts are masked.
+func (h *Handler) subject(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := subjectOf(r)
+	if err != nil {
+		return err
+	}
+	v, err := h.store.Subject(r.Context(), store.SubjectKey{Type: typ, ID: id})
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no %s %q is known", typ, id)}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// sweeps reports the progress of the latest backfills and time sweeps.
+func (h *Handler) sweeps(w http.ResponseWriter, r *http.Request) error {
+	list, err := h.store.Sweeps(r.Context(), 50)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []store.Sweep{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sweeps": list})
+	return nil
+}
+
+func (h *Handler) reload(w http.ResponseWriter, r *http.Request) error {
+	n, err := h.rules.Reload(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"policies": n, "reloaded_at": h.now()})
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/policypush/policypush/internal/store"
+	"github.com/policypush/policypush/internal/sweep"
 )
 
 type fakeStore struct {
@@ -45,6 +46,45 @@ func (f *fakeStore) RequeueDead(_ context.Context, ids []int64, policyID string,
 	return []int64{7}, nil
 }
 
+func (f *fakeStore) Funnel(context.Context) ([]store.FunnelRow, error) {
+	return []store.FunnelRow{
+		{PolicyID: "p1", Channel: "sms", Matched: 3, Sent: 2, Delivered: 1},
+		{PolicyID: "p1", Channel: "wechat", Matched: 5, Sent: 5, Delivered: 4, Clicked: 2},
+		{PolicyID: "gone", Channel: "sms", Matched: 1, Suppressed: 1},
+	}, nil
+}
+
+func (f *fakeStore) Subject(_ context.Context, k store.SubjectKey) (store.SubjectView, error) {
+	if k.ID != "p_1" {
+		return store.SubjectView{}, store.ErrNotFound
+	}
+	return store.SubjectView{SubjectType: k.Type, SubjectID: k.ID, Contacts: map[string]string{"contact.mobile": "138****5678"}}, nil
+}
+
+func (f *fakeStore) Sweeps(context.Context, int) ([]store.Sweep, error) {
+	return []store.Sweep{{ID: 4, Kind: "backfill", Status: "running", TotalChunks: 10, DoneChunks: 3}}, nil
+}
+
+type fakeRules struct{ reloadErr error }
+
+func (fakeRules) Policies() []Policy {
+	return []Policy{{ID: "p1", Version: 2, Title: "稳岗返还", Subject: "enterprise", Status: "active", InForce: true}}
+}
+
+func (f fakeRules) Reload(context.Context) (int, error) { return 21, f.reloadErr }
+
+func (fakeRules) Preview(_ context.Context, id string, draft []byte) (sweep.Report, error) {
+	switch {
+	case draft != nil && strings.Contains(string(draft), "broken"):
+		return sweep.Report{}, &Error{Status: 400, Message: "draft.yaml:1:1: broken"}
+	case draft != nil:
+		return sweep.Report{PolicyID: "draft", New: 7}, nil
+	case id == "p1":
+		return sweep.Report{PolicyID: "p1", Eligible: 3}, nil
+	}
+	return sweep.Report{}, &Error{Status: 404, Message: "no policy " + id}
+}
+
 const token = "s3cret-admin-token"
 
 func TestAPI(t *testing.T) {
@@ -58,7 +98,24 @@ func TestAPI(t *testing.T) {
 		wantStatus int
 		wantBody   string // a substring of the response
 		wantCall   string // what the store saw, "" for nothing
+		reloadErr  error
 	}{
+		{name: "policies with funnels", method: "GET", path: "/api/policies", auth: "Bearer " + token, wantStatus: 200,
+			wantBody: `"total":{"policy_id":"p1","channel":"all","matched":8,"waiting":0,"sent":7,"delivered":5,"clicked":2`},
+		{name: "a removed policy's history stays", method: "GET", path: "/api/policies", auth: "Bearer " + token, wantStatus: 200,
+			wantBody: `"id":"gone","version":0,"title":"","subject":"","status":"removed"`},
+		{name: "preview", method: "GET", path: "/api/policies/p1/preview", auth: "Bearer " + token, wantStatus: 200, wantBody: `"eligible":3`},
+		{name: "preview of an unknown policy", method: "GET", path: "/api/policies/nope/preview", auth: "Bearer " + token, wantStatus: 404, wantBody: "no policy nope"},
+		{name: "preview of a draft", method: "POST", path: "/api/policies/preview", auth: "Bearer " + token, body: "id: draft\n", wantStatus: 200, wantBody: `"new":7`},
+		{name: "preview of a broken draft", method: "POST", path: "/api/policies/preview", auth: "Bearer " + token, body: "broken", wantStatus: 400, wantBody: "draft.yaml:1:1: broken"},
+		{name: "preview without a draft", method: "POST", path: "/api/policies/preview", auth: "Bearer " + token, wantStatus: 400, wantBody: "needs a rule file"},
+		{name: "subject", method: "GET", path: "/api/subjects/resident/p_1", auth: "Bearer " + token, wantStatus: 200, wantBody: `"contact.mobile":"138****5678"`},
+		{name: "unknown subject", method: "GET", path: "/api/subjects/resident/p_2", auth: "Bearer " + token, wantStatus: 404, wantBody: `no resident \"p_2\" is known`},
+		{name: "sweeps", method: "GET", path: "/api/sweeps", auth: "Bearer " + token, wantStatus: 200, wantBody: `"done_chunks":3`},
+		{name: "reload", method: "POST", path: "/api/rules/reload", auth: "Bearer " + token, wantStatus: 200, wantBody: `"policies":21`},
+		{name: "failed reload", method: "POST", path: "/api/rules/reload", auth: "Bearer " + token, reloadErr: &Error{Status: 422, Message: "rules/x.yaml:3:7: unknown field"},
+			wantStatus: 422, wantBody: "rules/x.yaml:3:7: unknown field"},
+
 		{name: "no token", method: "POST", path: "/api/notices/requeue", body: `{"all":true}`, wantStatus: 401, wantBody: `"error":"missing or wrong bearer token"`},
 		{name: "wrong token", method: "POST", path: "/api/notices/requeue", auth: "Bearer nope", body: `{"all":true}`, wantStatus: 401},
 		{name: "token without Bearer", method: "POST", path: "/api/notices/requeue", auth: token, body: `{"all":true}`, wantStatus: 401},
@@ -97,7 +154,7 @@ func TestAPI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			st := &fakeStore{fail: tt.fail}
 			var logs bytes.Buffer
-			h, err := New(st, token, slog.New(slog.NewTextHandler(&logs, nil)), time.Now)
+			h, err := New(st, fakeRules{reloadErr: tt.reloadErr}, token, slog.New(slog.NewTextHandler(&logs, nil)), time.Now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +213,7 @@ func TestAPI(t *testing.T) {
 }
 
 func TestNewNeedsToken(t *testing.T) {
-	if _, err := New(&fakeStore{}, "", slog.New(slog.DiscardHandler), time.Now); err == nil {
+	if _, err := New(&fakeStore{}, fakeRules{}, "", slog.New(slog.DiscardHandler), time.Now); err == nil {
 		t.Fatal("New accepted an empty token")
 	}
 }

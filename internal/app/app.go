@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,13 +22,12 @@ import (
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/kafkaembed"
 	"github.com/policypush/policypush/internal/match"
-	"github.com/policypush/policypush/internal/notify"
 	"github.com/policypush/policypush/internal/pii"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/receipt"
 	"github.com/policypush/policypush/internal/ruledir"
-	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
+	"github.com/policypush/policypush/internal/sweep"
 )
 
 // Options are what tests change; the zero value is what serve uses.
@@ -41,6 +39,11 @@ type Options struct {
 	// Consumer adjusts the consumer's settings, such as its group
 	// timeouts.
 	Consumer func(*ingest.Config)
+	// Reload receives a value for each request to reload the rules, such
+	// as a SIGHUP.
+	Reload <-chan struct{}
+	// Sweeps adjusts the sweeps' settings, such as how often they plan.
+	Sweeps func(*sweep.Config)
 }
 
 // Migrate applies the database migrations.
@@ -86,8 +89,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return fmt.Errorf("load rules from %s:\n%w", cfg.RulesDir, err)
 	}
-	var current atomic.Pointer[rules.Set]
-	current.Store(set)
+	rs := &ruleSet{dir: cfg.RulesDir, now: o.Now, log: log, match: match.Config{WeChatEnabled: cfg.WeChatEnabled()}}
+	rs.cur.Store(set)
+	current := &rs.cur
 	log.Info("rules loaded", "dir", cfg.RulesDir, "policies", len(set.Policies()))
 
 	st, err := openStore(ctx, cfg)
@@ -122,7 +126,16 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return float64(consumer.Lag())
 	})
 	m.rulesLoaded.Set(float64(len(set.Policies())))
-	proc := match.New(st, &current, v, o.Now, m, log, match.Config{WeChatEnabled: cfg.WeChatEnabled()})
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(time.Now().Unix()))
+	rs.st, rs.m = st, m
+	proc := match.New(st, current, v, o.Now, m, log, rs.match)
+	scfg := sweep.Config{Every: cfg.SweepEvery, ChunkSize: cfg.SweepChunk, Workers: cfg.SweepWorkers, Pause: cfg.SweepPause}
+	if o.Sweeps != nil {
+		o.Sweeps(&scfg)
+	}
+	sweeps := sweep.New(st, match.NewSweeper(st, current, o.Now, m, rs.match), current, o.Now, newSweepMetrics(o.Registry), log, scfg)
+	rs.swapped = sweeps.Wake
 
 	hooks := o.Hooks
 	onBatch := hooks.OnBatch
@@ -148,11 +161,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	}
 
 	dm := newDeliveryMetrics(o.Registry)
-	dispatcher, err := newDispatcher(cfg, st, &current, dm, o.Now, log)
+	dispatcher, err := newDispatcher(cfg, st, current, dm, o.Now, log)
 	if err != nil {
-		return err
-	}
-	if err := cancelRepealed(ctx, st, set, log); err != nil {
 		return err
 	}
 	receipts, err := receipt.New(receipt.Config{
@@ -161,7 +171,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return fmt.Errorf("POLICYPUSH_WECHAT_AES_KEY: %w", err)
 	}
-	admin, err := adminapi.New(st, cfg.AdminToken.Value(), log, o.Now)
+	admin, err := adminapi.New(st, rs, cfg.AdminToken.Value(), log, o.Now)
 	if err != nil {
 		return err
 	}
@@ -180,7 +190,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				}
 				return nil
 			},
-		}, clicks(st, &current, o.Now),
+		}, clicks(st, current, o.Now),
 			receipts.Register, admin.Register),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -192,6 +202,17 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(ctx) })
 	g.Go(func() error { return dispatcher.Run(ctx) })
+	g.Go(func() error { return sweeps.Run(ctx) })
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-o.Reload:
+				_, _ = rs.Reload(ctx) // logged and counted; the old set keeps serving
+			}
+		}
+	})
 	g.Go(func() error {
 		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -218,6 +239,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				}
 				m.oldestDue.Set(age)
 			}
+			if n, err := st.RemainingChunks(ctx); err == nil {
+				m.sweepChunks.Set(float64(n))
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -228,25 +252,6 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	err = g.Wait()
 	log.Info("stopped", "error", err)
 	return err
-}
-
-// cancelRepealed cancels the waiting notices of every repealed policy in
-// the rule set, with reason repealed: a policy that no longer exists must
-// not be announced. (Matching already ignores it.)
-func cancelRepealed(ctx context.Context, st *store.Store, set *rules.Set, log *slog.Logger) error {
-	for _, p := range set.Policies() {
-		if p.Status != rules.Repealed {
-			continue
-		}
-		n, err := st.CancelPolicy(ctx, p.ID, string(notify.ReasonRepealed))
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			log.Info("notices of a repealed policy cancelled", "policy", p.ID, "cancelled", n)
-		}
-	}
-	return nil
 }
 
 // dial checks that a broker accepts connections.

@@ -24,6 +24,7 @@ import (
 	"github.com/policypush/policypush/internal/receipt"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
+	"github.com/policypush/policypush/internal/tokencache"
 )
 
 // newDispatcher wires the outbox dispatcher: the recipient of a notice is
@@ -37,10 +38,14 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 	}
 	channels := []notify.Channel{smsChannel}
 	if cfg.WeChatEnabled() {
+		// Replicas share the access token through the database.
+		tokens := tokencache.New(st.Pool(), st.Sealer(), tokencache.WithErrorHandler(func(err error) {
+			log.Warn("wechat token cache", "err", err)
+		}))
 		c, err := wechat.New(wechat.Config{
 			AppID: cfg.WeChatAppID, Secret: cfg.WeChatSecret.Value(), APIBase: cfg.WeChatAPIBase,
 			Token: cfg.WeChatToken.Value(), EncodingAESKey: cfg.WeChatAESKey.Value(),
-		}, wechat.NewMemoryCache())
+		}, tokens)
 		if err != nil {
 			return nil, fmt.Errorf("wechat: %w", err)
 		}

@@ -19,6 +19,9 @@ type metrics struct {
 	outbox       prometheus.Gauge
 	oldestDue    prometheus.Gauge
 	rulesLoaded  prometheus.Gauge
+	reloadOK     prometheus.Gauge
+	reloadTime   prometheus.Gauge
+	sweepChunks  prometheus.Gauge
 }
 
 func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
@@ -68,6 +71,18 @@ func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
 			Help: "Policies in the rule set in force.",
 		}),
 	}
+	m.reloadOK = f.NewGauge(prometheus.GaugeOpts{
+		Name: "policypush_rules_last_reload_successful",
+		Help: "1 if the last rule (re)load succeeded, 0 if it failed and the previous set kept serving.",
+	})
+	m.reloadTime = f.NewGauge(prometheus.GaugeOpts{
+		Name: "policypush_rules_last_reload_timestamp_seconds",
+		Help: "When the rules were last (re)loaded or a reload was attempted, in Unix seconds.",
+	})
+	m.sweepChunks = f.NewGauge(prometheus.GaugeOpts{
+		Name: "policypush_sweep_chunks_remaining",
+		Help: "Chunks of running backfills and time sweeps not done yet, over all replicas.",
+	})
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "policypush_consumer_lag",
 		Help: "Messages of the profile-events topic not yet consumed by this process.",
@@ -85,3 +100,40 @@ func (m *metrics) Matched(policyID string) { m.matches.WithLabelValues(policyID)
 
 // Lapsed implements match.Observer.
 func (m *metrics) Lapsed(policyID string) { m.lapsed.WithLabelValues(policyID).Inc() }
+
+// sweepMetrics counts sweep work.
+type sweepMetrics struct {
+	planned   *prometheus.CounterVec
+	chunks    *prometheus.CounterVec
+	profiles  *prometheus.CounterVec
+	matched   *prometheus.CounterVec
+	cancelled *prometheus.CounterVec
+}
+
+func newSweepMetrics(r prometheus.Registerer) *sweepMetrics {
+	f := promauto.With(r)
+	return &sweepMetrics{
+		planned: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_sweeps_planned_total",
+			Help: "Sweeps planned, by kind (backfill, time)."}, []string{"kind"}),
+		chunks: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_sweep_chunks_total",
+			Help: "Sweep chunks done by this process, by kind."}, []string{"kind"}),
+		profiles: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_sweep_profiles_total",
+			Help: "Profiles re-evaluated by sweeps in this process, by kind."}, []string{"kind"}),
+		matched: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_sweep_matches_total",
+			Help: "New matches made by sweeps in this process, by kind."}, []string{"kind"}),
+		cancelled: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notices_cancelled_total",
+			Help: "Waiting notices cancelled, by reason (repealed, expired)."}, []string{"reason"}),
+	}
+}
+
+func (m *sweepMetrics) Planned(kind string) { m.planned.WithLabelValues(kind).Inc() }
+
+func (m *sweepMetrics) Chunk(kind string, profiles, matched int) {
+	m.chunks.WithLabelValues(kind).Inc()
+	m.profiles.WithLabelValues(kind).Add(float64(profiles))
+	m.matched.WithLabelValues(kind).Add(float64(matched))
+}
+
+func (m *sweepMetrics) Cancelled(reason string, n int64) {
+	m.cancelled.WithLabelValues(reason).Add(float64(n))
+}

@@ -88,6 +88,14 @@ type Config struct {
 	// Additions to the contract: how the consumer batches.
 	BatchSize int
 	BatchWait time.Duration
+
+	// Sweeps: how often the time-driven sweep runs, how many chunk workers
+	// this process runs, how many subjects a chunk holds, and the rest
+	// between chunks that leaves room for live traffic.
+	SweepEvery   time.Duration
+	SweepWorkers int
+	SweepChunk   int
+	SweepPause   time.Duration
 }
 
 // WeChatEnabled reports whether the official account is configured.
@@ -111,6 +119,10 @@ var defaults = map[string]string{
 	"POLICYPUSH_BATCH_SIZE":          "500",
 	"POLICYPUSH_PUBLIC_URL":          "",
 	"POLICYPUSH_BATCH_WAIT":          "50ms",
+	"POLICYPUSH_SWEEP_EVERY":         "24h",
+	"POLICYPUSH_SWEEP_WORKERS":       "1",
+	"POLICYPUSH_SWEEP_CHUNK":         "1000",
+	"POLICYPUSH_SWEEP_PAUSE":         "0s",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -123,7 +135,8 @@ var known = []string{
 	"POLICYPUSH_SMS_ACCESS_KEY_SECRET", "POLICYPUSH_SMS_SIGN_NAME", "POLICYPUSH_SMS_TEMPLATE", "POLICYPUSH_SMS_APP_ID",
 	"POLICYPUSH_QUIET_HOURS", "POLICYPUSH_FREQUENCY_CAP", "POLICYPUSH_WECHAT_RATE", "POLICYPUSH_SMS_RATE",
 	"POLICYPUSH_PII_KEY", "POLICYPUSH_ADMIN_TOKEN", "POLICYPUSH_BATCH_SIZE", "POLICYPUSH_BATCH_WAIT",
-	"POLICYPUSH_PUBLIC_URL",
+	"POLICYPUSH_PUBLIC_URL", "POLICYPUSH_SWEEP_EVERY", "POLICYPUSH_SWEEP_WORKERS", "POLICYPUSH_SWEEP_CHUNK",
+	"POLICYPUSH_SWEEP_PAUSE",
 }
 
 // Need says which settings a command requires.
@@ -302,6 +315,19 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	}
 	if c.BatchWait, err = time.ParseDuration(v["POLICYPUSH_BATCH_WAIT"]); err != nil || c.BatchWait < 0 {
 		bad("POLICYPUSH_BATCH_WAIT", "%q is not a duration such as 50ms", v["POLICYPUSH_BATCH_WAIT"])
+	}
+	if c.SweepEvery, err = time.ParseDuration(v["POLICYPUSH_SWEEP_EVERY"]); err != nil || c.SweepEvery < time.Minute ||
+		(24*time.Hour)%c.SweepEvery != 0 && c.SweepEvery%(24*time.Hour) != 0 {
+		bad("POLICYPUSH_SWEEP_EVERY", "%q is not a duration that divides a day or is a whole number of days, such as 24h or 6h", v["POLICYPUSH_SWEEP_EVERY"])
+	}
+	if c.SweepWorkers, err = strconv.Atoi(v["POLICYPUSH_SWEEP_WORKERS"]); err != nil || c.SweepWorkers < 0 || c.SweepWorkers > 64 {
+		bad("POLICYPUSH_SWEEP_WORKERS", "%q is not a whole number from 0 (sweeps run on other replicas) to 64", v["POLICYPUSH_SWEEP_WORKERS"])
+	}
+	if c.SweepChunk, err = strconv.Atoi(v["POLICYPUSH_SWEEP_CHUNK"]); err != nil || c.SweepChunk < 10 || c.SweepChunk > 100000 {
+		bad("POLICYPUSH_SWEEP_CHUNK", "%q is not a whole number from 10 to 100000", v["POLICYPUSH_SWEEP_CHUNK"])
+	}
+	if c.SweepPause, err = time.ParseDuration(v["POLICYPUSH_SWEEP_PAUSE"]); err != nil || c.SweepPause < 0 {
+		bad("POLICYPUSH_SWEEP_PAUSE", "%q is not a duration such as 0s or 100ms", v["POLICYPUSH_SWEEP_PAUSE"])
 	}
 	if need == NeedServe {
 		if c.PIIKey == "" {

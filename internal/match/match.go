@@ -82,6 +82,22 @@ type Config struct {
 	WeChatEnabled bool
 }
 
+// ChannelsOf is the policy's order of channels: its rule's, else the
+// default.
+func (c Config) ChannelsOf(pol *rules.Policy) []string {
+	if pol.Notify != nil && len(pol.Notify.Channels) > 0 {
+		return pol.Notify.Channels
+	}
+	return c.withDefaults().DefaultChannels
+}
+
+func (c Config) withDefaults() Config {
+	if len(c.DefaultChannels) == 0 {
+		c.DefaultChannels = []string{"wechat", "sms"}
+	}
+	return c
+}
+
 // Processor applies batches of events. It is safe for one goroutine at a
 // time (the consumer's).
 type Processor struct {
@@ -91,7 +107,7 @@ type Processor struct {
 	now   func() time.Time
 	obs   Observer
 	log   *slog.Logger
-	cfg   Config
+	judge judge
 
 	set *rules.Set // the set ev belongs to
 	ev  *rules.Evaluator
@@ -100,10 +116,8 @@ type Processor struct {
 // New returns a processor. set holds the current rule set, which a reload
 // may swap at any time; now is the evaluation clock.
 func New(st Store, set *atomic.Pointer[rules.Set], v *profile.Validator, now func() time.Time, obs Observer, log *slog.Logger, cfg Config) *Processor {
-	if len(cfg.DefaultChannels) == 0 {
-		cfg.DefaultChannels = []string{"wechat", "sms"}
-	}
-	return &Processor{store: st, rules: set, v: v, now: now, obs: obs, log: log, cfg: cfg}
+	cfg = cfg.withDefaults()
+	return &Processor{store: st, rules: set, v: v, now: now, obs: obs, log: log, judge: judge{cfg}}
 }
 
 // decoded is a valid event of a batch.
@@ -361,34 +375,9 @@ func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectK
 	for _, k := range dirty {
 		s := states[k]
 		data, _ := json.Marshal(s.doc)
-		subject, err := profile.DecodeValid(profile.Kind(k.Type), data) // validated when applied
-		if err != nil {
-			return fmt.Errorf("decode profile %s/%s: %w", k.Type, k.ID, err)
-		}
-		in, err := set.Prepare(subject)
-		if err != nil {
+		pick := func(pol *rules.Policy) bool { return s.all || touches(pol, s.changed) }
+		if err := p.judge.subject(p.ev, at, now, k, data, existing[k], s.eventID, pick, b); err != nil {
 			return err
-		}
-		reach := notify.RecipientOf(subject)
-		for _, pol := range set.Policies() {
-			if string(pol.Subject) != k.Type || !pol.Applies(at) || !s.all && !touches(pol, s.changed) {
-				continue
-			}
-			o := p.ev.Evaluate(pol, in, at)
-			notify := pol.Notifies(o.Result)
-			prev, had := existing[k][pol.ID]
-			switch {
-			case notify && !had:
-				nm, err := p.newMatch(pol, in, at, o, k, s.eventID, reach, now)
-				if err != nil {
-					return err
-				}
-				b.Matches = append(b.Matches, nm)
-			case notify && prev.Status == "lapsed":
-				b.Revived = append(b.Revived, store.PolicyRef{Key: k, PolicyID: pol.ID})
-			case !notify && had && prev.Status == "active":
-				b.Lapsed = append(b.Lapsed, store.PolicyRef{Key: k, PolicyID: pol.ID})
-			}
 		}
 	}
 	sort.SliceStable(b.Matches, func(i, j int) bool { return b.Matches[i].Match.Key.ID < b.Matches[j].Match.Key.ID })
@@ -404,8 +393,56 @@ func touches(p *rules.Policy, changed map[string]bool) bool {
 	return false
 }
 
-func (p *Processor) newMatch(pol *rules.Policy, in *rules.Input, at *rules.Instant, o rules.Outcome, k store.SubjectKey, eventID string, reach notify.Recipient, now time.Time) (store.NewMatch, error) {
-	x, err := json.Marshal(p.ev.Explain(pol, in, at))
+// judge turns evaluations into their effects on matches; live matching and
+// sweeps share it, so that both decide alike.
+type judge struct{ cfg Config }
+
+// subject evaluates, for one stored profile, the policies of ev's set that
+// apply at at, are of its kind and that pick selects, and appends to b a
+// new match (with its notice) for each newly notifiable pair, a lapse for
+// each active match that stopped being notifiable, and a revival for each
+// lapsed one that is notifiable again.
+func (j judge) subject(ev *rules.Evaluator, at *rules.Instant, now time.Time, k store.SubjectKey, data []byte,
+	existing map[string]store.MatchState, eventID string, pick func(*rules.Policy) bool, b *store.Batch) error {
+	subject, err := profile.DecodeValid(profile.Kind(k.Type), data) // validated when applied
+	if err != nil {
+		return fmt.Errorf("decode profile %s/%s: %w", k.Type, k.ID, err)
+	}
+	set := ev.Set()
+	in, err := set.Prepare(subject)
+	if err != nil {
+		return err
+	}
+	var reach *notify.Recipient
+	for _, pol := range set.Policies() {
+		if string(pol.Subject) != k.Type || !pol.Applies(at) || !pick(pol) {
+			continue
+		}
+		o := ev.Evaluate(pol, in, at)
+		notifies := pol.Notifies(o.Result)
+		prev, had := existing[pol.ID]
+		switch {
+		case notifies && !had:
+			if reach == nil {
+				r := notify.RecipientOf(subject)
+				reach = &r
+			}
+			nm, err := j.newMatch(ev, pol, in, at, o, k, eventID, *reach, now)
+			if err != nil {
+				return err
+			}
+			b.Matches = append(b.Matches, nm)
+		case notifies && prev.Status == "lapsed":
+			b.Revived = append(b.Revived, store.PolicyRef{Key: k, PolicyID: pol.ID})
+		case !notifies && had && prev.Status == "active":
+			b.Lapsed = append(b.Lapsed, store.PolicyRef{Key: k, PolicyID: pol.ID})
+		}
+	}
+	return nil
+}
+
+func (j judge) newMatch(ev *rules.Evaluator, pol *rules.Policy, in *rules.Input, at *rules.Instant, o rules.Outcome, k store.SubjectKey, eventID string, reach notify.Recipient, now time.Time) (store.NewMatch, error) {
+	x, err := json.Marshal(ev.Explain(pol, in, at))
 	if err != nil {
 		return store.NewMatch{}, fmt.Errorf("encode explanation: %w", err)
 	}
@@ -417,11 +454,7 @@ func (p *Processor) newMatch(pol *rules.Policy, in *rules.Input, at *rules.Insta
 		a := o.Amount
 		m.Amount = &a
 	}
-	channels := p.cfg.DefaultChannels
-	if pol.Notify != nil && len(pol.Notify.Channels) > 0 {
-		channels = pol.Notify.Channels
-	}
-	ch, fallback, reason := route(reach, channels, p.cfg.WeChatEnabled)
+	ch, fallback, reason := Route(reach, j.cfg.ChannelsOf(pol), j.cfg.WeChatEnabled)
 	n := store.Notice{Channel: ch, Fallback: fallback, Status: "pending", DueAt: now}
 	if reason != "" {
 		n.Status, n.Reason = "suppressed", reason

@@ -60,7 +60,7 @@ func TestRoute(t *testing.T) {
 			if err := json.Unmarshal([]byte(tt.profile), &r); err != nil {
 				t.Fatal(err)
 			}
-			ch, fb, reason := route(notify.RecipientOf(&r), tt.channels, tt.wechatOn)
+			ch, fb, reason := Route(notify.RecipientOf(&r), tt.channels, tt.wechatOn)
 			if got := ch + "/" + strings.Join(fb, ",") + "/" + reason; got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
@@ -68,7 +68,7 @@ func TestRoute(t *testing.T) {
 	}
 	var e profile.Enterprise
 	_ = json.Unmarshal([]byte(`{"uscc":"91330106MA2B000001","contacts":{"legal_rep_mobile":"13900000001"}}`), &e)
-	if ch, _, reason := route(notify.RecipientOf(&e), both, true); ch != "sms" || reason != "" {
+	if ch, _, reason := Route(notify.RecipientOf(&e), both, true); ch != "sms" || reason != "" {
 		t.Errorf("an enterprise falls back to the legal representative's mobile: %s %s", ch, reason)
 	}
 }

@@ -8,10 +8,10 @@ const (
 	ReasonUnreachable = "unreachable"
 )
 
-// route picks the notice's channel by CONTRACTS.md §3: the first channel
+// Route picks the notice's channel by CONTRACTS.md §3: the first channel
 // of the policy's list that can reach the subject, with the other
 // reachable ones as fallbacks, or a reason when none can.
-func route(to notify.Recipient, channels []string, wechatOn bool) (channel string, fallback []string, reason string) {
+func Route(to notify.Recipient, channels []string, wechatOn bool) (channel string, fallback []string, reason string) {
 	if to.Consent != nil && !*to.Consent {
 		return first(channels), nil, ReasonNoConsent
 	}

@@ -166,6 +166,9 @@ type boundPolicy struct {
 // zeroByKind is what an absent field reads as, by kind.
 var zeroByKind = [...]any{kindString: "", kindInt: 0, kindFloat: 0.0, kindBool: false, kindList: []any{}}
 
+// Set returns the set the evaluator evaluates.
+func (e *Evaluator) Set() *Set { return e.set }
+
 // NewEvaluator returns an evaluator for the set.
 func (s *Set) NewEvaluator() *Evaluator {
 	e := &Evaluator{set: s, ints: s.ints}

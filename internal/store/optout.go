@@ -117,9 +117,9 @@ func (s *Store) OptIn(ctx context.Context, k SubjectKey, channel string) (int, e
 
 // OptOut is one recorded opt-out.
 type OptOut struct {
-	Channel string
-	Source  string
-	At      time.Time
+	Channel string    `json:"channel"`
+	Source  string    `json:"source"`
+	At      time.Time `json:"at"`
 }
 
 // OptOuts returns the opt-outs recorded for the subject, by channel and

@@ -106,11 +106,11 @@ ORDER BY o.claimed_at LIMIT $2`, before, limit)
 // Attempt is one provider call (or one reconciled call of unknown outcome),
 // for notice_attempts. Outcome and Reason come from fixed sets.
 type Attempt struct {
-	Channel       string
-	Outcome       string
-	Reason        string
-	ProviderMsgID string
-	At            time.Time
+	Channel       string    `json:"channel"`
+	Outcome       string    `json:"outcome"`
+	Reason        string    `json:"reason,omitempty"`
+	ProviderMsgID string    `json:"provider_msg_id,omitempty"`
+	At            time.Time `json:"at"`
 }
 
 // Outcome is what becomes of a claimed row. Empty or zero fields other than

@@ -53,6 +53,10 @@ func Open(ctx context.Context, url string, sealer *pii.Sealer) (*Store, error) {
 	return &Store{pool: pool, sealer: sealer, personal: byType, personalOther: other}, nil
 }
 
+// Sealer returns the sealer personal fields are sealed with, nil for a
+// store opened without one; other sealed state (provider tokens) uses it.
+func (s *Store) Sealer() *pii.Sealer { return s.sealer }
+
 // Close closes every connection. It waits for connections in use to be
 // released.
 func (s *Store) Close() { s.pool.Close() }

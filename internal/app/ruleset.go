@@ -1,0 +1,103 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/policypush/policypush/internal/adminapi"
+	"github.com/policypush/policypush/internal/match"
+	"github.com/policypush/policypush/internal/ruledir"
+	"github.com/policypush/policypush/internal/rules"
+	"github.com/policypush/policypush/internal/store"
+	"github.com/policypush/policypush/internal/sweep"
+)
+
+// ruleSet holds the rule set in force. A reload lints and compiles the
+// whole directory and swaps the new set in at once; a directory with any
+// problem leaves the old set serving.
+type ruleSet struct {
+	dir     string
+	cur     atomic.Pointer[rules.Set]
+	mu      sync.Mutex // one reload at a time
+	st      *store.Store
+	match   match.Config
+	now     func() time.Time
+	log     *slog.Logger
+	m       *metrics
+	swapped func() // called after a successful reload
+}
+
+var _ adminapi.Rules = (*ruleSet)(nil)
+
+// Reload implements adminapi.Rules.
+func (r *ruleSet) Reload(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set, err := ruledir.Load(r.dir)
+	r.m.reloadTime.Set(float64(time.Now().Unix()))
+	if err != nil {
+		r.m.reloadOK.Set(0)
+		r.log.ErrorContext(ctx, "rules not reloaded; the old set keeps serving", "dir", r.dir, "err", err)
+		return 0, &adminapi.Error{Status: http.StatusUnprocessableEntity,
+			Message: fmt.Sprintf("rules not reloaded; the old set keeps serving:\n%v", err)}
+	}
+	r.cur.Store(set)
+	r.m.reloadOK.Set(1)
+	r.m.rulesLoaded.Set(float64(len(set.Policies())))
+	r.log.InfoContext(ctx, "rules reloaded", "dir", r.dir, "policies", len(set.Policies()))
+	if r.swapped != nil {
+		r.swapped()
+	}
+	return len(set.Policies()), nil
+}
+
+// Policies implements adminapi.Rules.
+func (r *ruleSet) Policies() []adminapi.Policy {
+	set := r.cur.Load()
+	at := set.At(r.now())
+	var out []adminapi.Policy
+	for _, p := range set.Policies() {
+		out = append(out, adminapi.Policy{ID: p.ID, Version: p.Version, Title: p.Title, Subject: string(p.Subject),
+			Status: string(p.Status), InForce: p.Applies(at)})
+	}
+	return out
+}
+
+// Preview implements adminapi.Rules: a policy of the rule directory as it
+// is on disk (drafts included), or a draft file compiled with the
+// directory's other rules.
+func (r *ruleSet) Preview(ctx context.Context, id string, draft []byte) (sweep.Report, error) {
+	d, err := ruledir.Read(r.dir)
+	if err != nil {
+		return sweep.Report{}, err
+	}
+	rs := d.Rules
+	if draft != nil {
+		rule, err := rules.ParseRule("draft.yaml", draft)
+		if err != nil {
+			return sweep.Report{}, &adminapi.Error{Status: http.StatusBadRequest, Message: err.Error()}
+		}
+		id = rule.ID
+		kept := rs[:0:0]
+		for _, x := range rs {
+			if x.ID != id {
+				kept = append(kept, x)
+			}
+		}
+		rs = append(kept, rule)
+	}
+	set, err := rules.Compile(rs)
+	if err != nil {
+		return sweep.Report{}, &adminapi.Error{Status: http.StatusBadRequest, Message: err.Error()}
+	}
+	p := set.Policy(id)
+	if p == nil {
+		return sweep.Report{}, &adminapi.Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no policy %q in %s", id, r.dir)}
+	}
+	return sweep.Preview(ctx, r.st, set, p, r.match, r.now())
+}
