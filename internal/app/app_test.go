@@ -416,6 +416,9 @@ func gather(t *testing.T, reg *prometheus.Registry, sample string) float64 {
 				name += "{" + strings.Join(labels, ",") + "}"
 			}
 			if name == sample {
+				if m.GetGauge() != nil {
+					return m.GetGauge().GetValue()
+				}
 				return m.GetCounter().GetValue()
 			}
 		}
