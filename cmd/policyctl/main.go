@@ -27,8 +27,11 @@ usage:
   policyctl test DIR
   policyctl explain --rules DIR --policy ID --profile FILE.json [--at T] [--json]
   policyctl match --rules DIR --profiles FILE.jsonl [--at T] [--all]
+  policyctl gen --residents N --enterprises M [--seed S] [--at T] [-o FILE]
 
 T is RFC 3339 or YYYY-MM-DD (midnight Asia/Shanghai); the default is now.
+gen writes snapshot events for a synthetic city, the same for the same
+N, M, S and T (see policyctl gen -h).
 `
 
 // errUsage asks main to print the usage and exit 2.
@@ -67,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return explain(args[1:], stdout, stderr)
 	case "match":
 		return match(ctx, args[1:], stdout, stderr)
+	case "gen":
+		return generate(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
