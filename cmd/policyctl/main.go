@@ -28,10 +28,12 @@ usage:
   policyctl explain --rules DIR --policy ID --profile FILE.json [--at T] [--json]
   policyctl match --rules DIR --profiles FILE.jsonl [--at T] [--all]
   policyctl gen --residents N --enterprises M [--seed S] [--at T] [-o FILE]
+  policyctl preview --rules DIR --policy ID [--at T] [--json]
 
 T is RFC 3339 or YYYY-MM-DD (midnight Asia/Shanghai); the default is now.
 gen writes snapshot events for a synthetic city, the same for the same
-N, M, S and T (see policyctl gen -h).
+N, M, S and T (see policyctl gen -h). preview counts what a policy would do
+to the profiles stored in policypush's database (see policyctl preview -h).
 `
 
 // errUsage asks main to print the usage and exit 2.
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return match(ctx, args[1:], stdout, stderr)
 	case "gen":
 		return generate(ctx, args[1:], stdout, stderr)
+	case "preview":
+		return preview(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
