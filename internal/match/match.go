@@ -442,7 +442,7 @@ func (j judge) subject(ev *rules.Evaluator, at *rules.Instant, now time.Time, k 
 }
 
 func (j judge) newMatch(ev *rules.Evaluator, pol *rules.Policy, in *rules.Input, at *rules.Instant, o rules.Outcome, k store.SubjectKey, eventID string, reach notify.Recipient, now time.Time) (store.NewMatch, error) {
-	x, err := json.Marshal(ev.Explain(pol, in, at))
+	x, err := json.Marshal(ev.ExplainOutcome(pol, in, at, o))
 	if err != nil {
 		return store.NewMatch{}, fmt.Errorf("encode explanation: %w", err)
 	}

@@ -48,7 +48,12 @@ type Read struct {
 // verdict and the values it read. It allocates; use it for audit and
 // tooling, not in the hot path.
 func (e *Evaluator) Explain(p *Policy, in *Input, at *Instant) *Explanation {
-	o := e.Evaluate(p, in, at)
+	return e.ExplainOutcome(p, in, at, e.Evaluate(p, in, at))
+}
+
+// ExplainOutcome is Explain for an outcome the caller has just had from
+// Evaluate with the same arguments, which it saves evaluating again.
+func (e *Evaluator) ExplainOutcome(p *Policy, in *Input, at *Instant, o Outcome) *Explanation {
 	x := &Explanation{
 		PolicyID: p.ID, PolicyVersion: p.Version, Title: p.Title,
 		SubjectType: string(in.Kind), SubjectID: in.ID, At: at.Now,

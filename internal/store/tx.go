@@ -324,7 +324,7 @@ WITH ins AS (
     INSERT INTO matches (subject_type, subject_id, policy_id, policy_version, result,
                          explanation, amount, evaluated_at, event_id)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
-                         $6::jsonb[], $7::numeric[], $8::timestamptz[], $9::text[])
+                         $6::json[], $7::numeric[], $8::timestamptz[], $9::text[])
     ON CONFLICT (subject_type, subject_id, policy_id) DO NOTHING
     RETURNING id, subject_type, subject_id, policy_id
 ), notices AS (

@@ -43,11 +43,7 @@ CREATE TABLE sweep_marks (
     at       timestamptz NOT NULL DEFAULT now()
 );
 
--- Funnels and previews group matches by policy.
-CREATE INDEX matches_policy ON matches (policy_id);
-
 -- +goose Down
-DROP INDEX matches_policy;
 DROP TABLE sweep_marks;
 DROP TABLE sweep_chunks;
 DROP TABLE sweeps;
