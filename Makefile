@@ -5,7 +5,7 @@ GOTESTFLAGS ?=
 # staticcheck 2026.2.2
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-short bench lint rules-lint rules-test demo clean
+.PHONY: all build test test-short bench lint rules-lint rules-test demo clean browser
 
 all: build
 
@@ -17,6 +17,16 @@ test: build
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 	$(BIN)/policyctl lint rules/
 	$(BIN)/policyctl test rules/
+
+## browser: headless Chromium for the console's browser tests, from Debian's
+## package when no Chromium is on PATH (sudo only when not root).
+browser:
+	@if ! { command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null; then \
+		echo "installing Chromium from Debian's packages"; \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update -q && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	fi
 
 ## test-short: skips the slow tests.
 test-short:
@@ -44,12 +54,12 @@ rules-test: build
 	$(BIN)/policyctl test rules/
 
 ## demo: the one-command showcase (a placeholder until the demo issue lands).
+## demo: the showcase, on embedded defaults (needs only PostgreSQL); it
+## stops after its summary. `make demo DEMO_FLAGS=` keeps serving the
+## console, metrics and API until Ctrl-C.
+DEMO_FLAGS ?= --exit
 demo: build
-	@echo "policypush demo: not built yet. Meanwhile, the rule engine on the catalogue:"
-	$(BIN)/policyctl lint rules/
-	$(BIN)/policyctl test rules/
-	$(BIN)/policyctl explain --rules rules/ --policy skill-upgrade-subsidy --profile examples/resident.json --at 2026-11-27
-	$(BIN)/policyctl match --rules rules/ --profiles examples/events.jsonl --at 2026-11-27
+	$(BIN)/policypush demo $(DEMO_FLAGS)
 
 clean:
 	rm -rf $(BIN)

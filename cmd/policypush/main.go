@@ -16,12 +16,16 @@ import (
 
 	"github.com/policypush/policypush/internal/app"
 	"github.com/policypush/policypush/internal/config"
+	"github.com/policypush/policypush/internal/demo"
 )
 
 const usage = `policypush: the 政策找人 service
 
 usage:
   policypush serve   [--config FILE]   run the pipeline: ingest, match, HTTP
+  policypush demo    [--exit] [--residents N] [--enterprises M] [--seed S]
+                                       the showcase: a generated city through the
+                                       real pipeline, with provider simulators
   policypush migrate [--config FILE]   apply the database migrations
 
 Configuration comes from POLICYPUSH_* environment variables (see README),
@@ -46,6 +50,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
+	}
+	if args[0] == "demo" {
+		return runDemo(ctx, args[1:], os.Stdout, stderr)
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -95,4 +102,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, usage)
 	return errUsage
+}
+
+// runDemo is policypush demo.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	exit := fs.Bool("exit", false, "stop after the summary instead of serving the console, metrics and API")
+	residents := fs.Int("residents", 50000, "residents in the generated city")
+	enterprises := fs.Int("enterprises", 5000, "enterprises in the generated city")
+	seed := fs.Int64("seed", 1, "seed of the generated city")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *residents < 0 || *enterprises < 0 {
+		return errUsage
+	}
+	return demo.Run(ctx, demo.Options{Residents: *residents, Enterprises: *enterprises, Seed: *seed, Exit: *exit,
+		Getenv: os.Getenv, Stdout: stdout, Stderr: stderr})
 }

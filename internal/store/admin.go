@@ -198,3 +198,44 @@ func lookupPath(doc map[string]any, path string) any {
 	}
 	return cur
 }
+
+// PolicySummary is what became of one policy's notices, for the demo's
+// closing table and the console.
+type PolicySummary struct {
+	PolicyID   string `json:"policy_id"`
+	Matched    int64  `json:"matched"`
+	SentWeChat int64  `json:"sent_wechat"` // accepted by WeChat, delivered ones included
+	SentSMS    int64  `json:"sent_sms"`
+	Delivered  int64  `json:"delivered"`
+	Fallbacks  int64  `json:"fallbacks"` // moved to another channel, at send time or by a receipt
+	Deferred   int64  `json:"deferred"`
+	Suppressed int64  `json:"suppressed"`
+	Failed     int64  `json:"failed"` // failed or dead
+	Waiting    int64  `json:"waiting"`
+}
+
+// Summary returns every policy's PolicySummary.
+func (s *Store) Summary(ctx context.Context) ([]PolicySummary, error) {
+	rows, err := s.pool.Query(ctx, `WITH fb AS (
+    SELECT DISTINCT outbox_id FROM notice_attempts WHERE outcome IN ('fallback', 'receipt_fallback')
+)
+SELECT m.policy_id, count(*),
+       count(*) FILTER (WHERE o.channel = 'wechat' AND o.sent_at IS NOT NULL),
+       count(*) FILTER (WHERE o.channel = 'sms' AND o.sent_at IS NOT NULL),
+       count(*) FILTER (WHERE o.status = 'delivered'),
+       count(fb.outbox_id),
+       count(*) FILTER (WHERE o.status = 'deferred'),
+       count(*) FILTER (WHERE o.status = 'suppressed'),
+       count(*) FILTER (WHERE o.status IN ('failed', 'dead')),
+       count(*) FILTER (WHERE o.status IN ('pending', 'sending'))
+FROM matches m JOIN outbox o ON o.match_id = m.id LEFT JOIN fb ON fb.outbox_id = o.id
+GROUP BY 1 ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PolicySummary])
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	return out, nil
+}

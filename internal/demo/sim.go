@@ -1,0 +1,292 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// The simulators stand in for what lives outside the bureau. They speak
+// the providers' wire formats (the same requests the real clients make,
+// the same callbacks the providers send), and decide each recipient's fate
+// from a hash of its address, so that a city behaves the same every run:
+// some users do not follow the account, some block it, some phones do not
+// receive.
+
+// fate is 0–99, fixed per address.
+func fate(addr string) int {
+	h := fnv.New32a()
+	h.Write([]byte(addr))
+	return int(h.Sum32() % 100)
+}
+
+// Shares of the simulated population, in percent.
+const (
+	shareUnfollowed = 6 // WeChat answers 43004: the notice falls back to SMS
+	shareBlocked    = 3 // WeChat accepts, then reports "failed:user block": fallback
+	shareSysFailed  = 1 // WeChat reports "failed: system failed"
+	shareSMSFailed  = 4 // the carrier does not deliver
+)
+
+// receipt is one callback the simulators owe the service.
+type receipt struct {
+	path string // /wechat/callback?… or /sms/callback/aliyun
+	body []byte
+	due  time.Time
+}
+
+// receiptDelay is how long after a send its receipt comes: real receipts
+// take seconds, and one that came before the service had recorded the
+// send would name an id it does not know yet.
+const receiptDelay = time.Second
+
+// sims runs the WeChat and Aliyun simulators and sends their receipts to
+// the service once it is known.
+type sims struct {
+	wechatToken string // the callback token, shared with the service
+	log         *slog.Logger
+
+	wechatURL, smsURL string
+	target            atomic.Pointer[string] // the service's base URL
+
+	queue chan receipt
+	seq   atomic.Int64
+
+	mu       sync.Mutex
+	pending  []smsReport // Aliyun reports, pushed in batches as Aliyun does
+	counts   map[string]int
+	servers  []*http.Server
+	listener []net.Listener
+}
+
+func newSims(wechatToken string, log *slog.Logger) (*sims, error) {
+	s := &sims{wechatToken: wechatToken, log: log, queue: make(chan receipt, 100_000), counts: map[string]int{}}
+	for _, h := range []struct {
+		handler http.Handler
+		url     *string
+	}{{http.HandlerFunc(s.wechat), &s.wechatURL}, {http.HandlerFunc(s.aliyun), &s.smsURL}} {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("simulator: %w", err)
+		}
+		*h.url = "http://" + lis.Addr().String()
+		s.listener = append(s.listener, lis)
+		s.servers = append(s.servers, &http.Server{Handler: h.handler, ReadHeaderTimeout: 5 * time.Second})
+	}
+	return s, nil
+}
+
+// run serves until ctx ends, and delivers receipts to the service.
+func (s *sims) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for i, srv := range s.servers {
+		g.Go(func() error {
+			if err := srv.Serve(s.listener[i]); err != http.ErrServerClosed {
+				return err
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-ctx.Done()
+		for _, srv := range s.servers {
+			_ = srv.Close()
+		}
+		return nil
+	})
+	// WeChat sends one callback per message; several at once.
+	for range 4 {
+		g.Go(func() error {
+			client := &http.Client{Timeout: 10 * time.Second}
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case r := <-s.queue:
+					if d := time.Until(r.due); d > 0 {
+						select {
+						case <-ctx.Done():
+							return nil
+						case <-time.After(d):
+						}
+					}
+					s.deliver(ctx, client, r)
+				}
+			}
+		})
+	}
+	// Aliyun pushes its reports in batches.
+	g.Go(func() error {
+		client := &http.Client{Timeout: 10 * time.Second}
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+			s.mu.Lock()
+			var batch []map[string]any
+			now := time.Now()
+			for len(s.pending) > 0 && len(batch) < 500 && !s.pending[0].due.After(now) {
+				batch = append(batch, s.pending[0].report)
+				s.pending = s.pending[1:]
+			}
+			s.mu.Unlock()
+			if len(batch) > 0 {
+				body, _ := json.Marshal(batch)
+				s.deliver(ctx, client, receipt{path: "/sms/callback/aliyun", body: body})
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// deliver posts a callback, retrying while the service is not up or asks
+// for a retry, as the providers do.
+func (s *sims) deliver(ctx context.Context, client *http.Client, r receipt) {
+	for attempt := 0; attempt < 50; attempt++ {
+		if base := s.target.Load(); base != nil {
+			resp, err := client.Post(*base+r.path, "application/octet-stream", bytes.NewReader(r.body))
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	s.log.Warn("simulator gave up a callback", "path", strings.SplitN(r.path, "?", 2)[0])
+}
+
+func (s *sims) count(what string) {
+	s.mu.Lock()
+	s.counts[what]++
+	s.mu.Unlock()
+}
+
+// wechat answers stable_token, template/send and subscribe/bizsend, and
+// queues the TEMPLATESENDJOBFINISH or subscribe_msg_sent_event callback.
+func (s *sims) wechat(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	var body struct {
+		ToUser     string `json:"touser"`
+		TemplateID string `json:"template_id"`
+	}
+	_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body)
+	switch r.URL.Path {
+	case "/cgi-bin/stable_token":
+		fmt.Fprint(w, `{"access_token":"DEMO_ACCESS_TOKEN_0001","expires_in":7200}`)
+		return
+	case "/cgi-bin/message/template/send", "/cgi-bin/message/subscribe/bizsend":
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if r.URL.Query().Get("access_token") != "DEMO_ACCESS_TOKEN_0001" {
+		fmt.Fprint(w, `{"errcode":40001,"errmsg":"invalid credential"}`)
+		return
+	}
+	f := fate("wx:" + body.ToUser)
+	if f < shareUnfollowed {
+		s.count("wechat_unfollowed")
+		fmt.Fprint(w, `{"errcode":43004,"errmsg":"require subscribe"}`)
+		return
+	}
+	id := 3_000_000_000 + s.seq.Add(1)
+	status := "success"
+	switch {
+	case f < shareUnfollowed+shareBlocked:
+		status = "failed:user block"
+	case f < shareUnfollowed+shareBlocked+shareSysFailed:
+		status = "failed: system failed"
+	}
+	s.count("wechat_" + status)
+	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), strconv.FormatInt(id, 36)
+	var xml string
+	if r.URL.Path == "/cgi-bin/message/subscribe/bizsend" {
+		code, st := 0, "success"
+		if status != "success" {
+			code, st = 43101, "refuse"
+		}
+		xml = fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[%s]]></FromUserName><CreateTime>%s</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe_msg_sent_event]]></Event><SubscribeMsgSentEvent><List><TemplateId><![CDATA[%s]]></TemplateId><MsgID>%d</MsgID><ErrorCode>%d</ErrorCode><ErrorStatus><![CDATA[%s]]></ErrorStatus></List></SubscribeMsgSentEvent></xml>`,
+			body.ToUser, ts, body.TemplateID, id, code, st)
+		fmt.Fprint(w, `{"errcode":0,"errmsg":"ok"}`)
+	} else {
+		xml = fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[%s]]></FromUserName><CreateTime>%s</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>%d</MsgID><Status><![CDATA[%s]]></Status></xml>`,
+			body.ToUser, ts, id, status)
+		fmt.Fprintf(w, `{"errcode":0,"errmsg":"ok","msgid":%d}`, id)
+	}
+	path := fmt.Sprintf("/wechat/callback?signature=%s&timestamp=%s&nonce=%s", signature(s.wechatToken, ts, nonce), ts, nonce)
+	select {
+	case s.queue <- receipt{path: path, body: []byte(xml), due: time.Now().Add(receiptDelay)}:
+	default:
+		s.log.Warn("simulator receipt queue full; a WeChat receipt is dropped")
+	}
+}
+
+// smsReport is an Aliyun report waiting for its time.
+type smsReport struct {
+	due    time.Time
+	report map[string]any
+}
+
+func signature(token, timestamp, nonce string) string {
+	parts := []string{token, timestamp, nonce}
+	sort.Strings(parts)
+	sum := sha1.Sum([]byte(strings.Join(parts, "")))
+	return hex.EncodeToString(sum[:])
+}
+
+// aliyun answers SendSms (the RPC call of the darabonba client, signed
+// ACS3-HMAC-SHA256) and queues the SmsReport.
+func (s *sims) aliyun(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Header.Get("x-acs-action") != "SendSms" || !strings.HasPrefix(r.Header.Get("Authorization"), "ACS3-HMAC-SHA256 ") {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"Code":"MissingParameter","Message":"not a signed SendSms call"}`)
+		return
+	}
+	q := r.URL.Query()
+	phone, out := q.Get("PhoneNumbers"), q.Get("OutId")
+	if phone == "" {
+		_ = r.ParseForm()
+		phone, out = r.Form.Get("PhoneNumbers"), r.Form.Get("OutId")
+	}
+	biz := fmt.Sprintf("%d^0", 900_000_000_000+s.seq.Add(1))
+	ok := fate("sms:"+phone) >= shareSMSFailed
+	s.count(fmt.Sprintf("sms_delivered_%t", ok))
+	errCode := "DELIVERED"
+	if !ok {
+		errCode = "MK:0001"
+	}
+	now := time.Now().Format("2006-01-02 15:04:05")
+	s.mu.Lock()
+	s.pending = append(s.pending, smsReport{due: time.Now().Add(receiptDelay), report: map[string]any{"phone_number": phone, "send_time": now, "report_time": now,
+		"success": ok, "err_code": errCode, "err_msg": errCode, "sms_size": "1", "biz_id": biz, "out_id": out}})
+	s.mu.Unlock()
+	fmt.Fprintf(w, `{"Code":"OK","Message":"OK","BizId":%q,"RequestId":"demo-%s"}`, biz, out)
+}
