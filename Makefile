@@ -37,6 +37,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Catalogue|RawExpr' -benchmem -count 5 ./internal/rules/
 	$(GO) test -run '^$$' -bench 'Policy' -benchmem -count 1 ./internal/rules/
 	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./internal/app/
+	POLICYPUSH_BENCH_PROFILES=1000000 $(GO) test -run '^$$' -bench Backfill -benchtime 1x -timeout 60m ./internal/sweep/
 
 ## lint: go vet, staticcheck (installed from the module proxy) and gofmt.
 lint: $(BIN)/staticcheck
