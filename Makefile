@@ -54,7 +54,6 @@ rules-lint: build
 rules-test: build
 	$(BIN)/policyctl test rules/
 
-## demo: the one-command showcase (a placeholder until the demo issue lands).
 ## demo: the showcase, on embedded defaults (needs only PostgreSQL); it
 ## stops after its summary. `make demo DEMO_FLAGS=` keeps serving the
 ## console, metrics and API until Ctrl-C.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/policypush/policypush/internal/adminapi"
 	"github.com/policypush/policypush/internal/config"
+	"github.com/policypush/policypush/internal/console"
 	"github.com/policypush/policypush/internal/httpapi"
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/kafkaembed"
@@ -126,9 +127,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return float64(consumer.Lag())
 	})
 	m.rulesLoaded.Set(float64(len(set.Policies())))
-	m.reloadOK.Set(1)
-	m.reloadTime.Set(float64(time.Now().Unix()))
 	rs.st, rs.m = st, m
+	rs.loaded(time.Now(), true)
 	proc := match.New(st, current, v, o.Now, m, log, rs.match)
 	scfg := sweep.Config{Every: cfg.SweepEvery, ChunkSize: cfg.SweepChunk, Workers: cfg.SweepWorkers, Pause: cfg.SweepPause}
 	if o.Sweeps != nil {
@@ -191,7 +191,11 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				return nil
 			},
 		}, clicks(st, current, o.Now),
-			receipts.Register, admin.Register),
+			receipts.Register, admin.Register, func(mux *http.ServeMux) {
+				c := console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log)
+				mux.Handle("GET /{$}", c)
+				mux.Handle("GET /console/", c)
+			}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	if o.Ready != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
+	"github.com/policypush/policypush/internal/sweep"
 )
 
 // The integration tests run the whole pipeline against real PostgreSQL and
@@ -40,8 +41,9 @@ type env struct {
 	broker *kafkaembed.Broker
 	db     *pgx.Conn
 
-	clock func() time.Time // the service's clock; nil is the fixed now
-	logs  io.Writer        // receives the service's log at Info; nil discards it
+	clock  func() time.Time    // the service's clock; nil is the fixed now
+	logs   io.Writer           // receives the service's log at Info; nil discards it
+	sweeps func(*sweep.Config) // adjusts the sweeps' settings
 }
 
 func newEnv(t testing.TB) *env {
@@ -114,7 +116,7 @@ func (e *env) start(hooks ingest.Hooks) *service {
 		c.SessionTimeout, c.RebalanceTimeout, c.HeartbeatInterval = 3*time.Second, 3*time.Second, 100*time.Millisecond
 	}
 	go func() {
-		s.err = Serve(ctx, &cfg, log, Options{Now: clock, Hooks: hooks, Consumer: fast, Registry: s.reg,
+		s.err = Serve(ctx, &cfg, log, Options{Now: clock, Sweeps: e.sweeps, Hooks: hooks, Consumer: fast, Registry: s.reg,
 			Ready: func(a string) { s.addr <- a }})
 		close(s.done)
 	}()

@@ -52,8 +52,20 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 		channels = append(channels, &wechatChannel{c: c, set: set, defaultTemplate: cfg.WeChatTemplateID, publicURL: cfg.PublicURL})
 	}
 	return notify.New(notify.Options{
-		Outbox:       st,
-		Resolver:     &recipients{st: st},
+		Outbox:   st,
+		Resolver: &recipients{st: st},
+		Withdrawn: func(id string) notify.Reason {
+			p := set.Load().Policy(id)
+			switch {
+			case p == nil: // a removed rule file: the channel reports it
+				return ""
+			case p.Status == rules.Repealed:
+				return notify.ReasonRepealed
+			case p.ValidUntil != nil && now().After(p.ValidUntil.AddDate(0, 0, 1)):
+				return notify.ReasonExpired
+			}
+			return ""
+		},
 		Channels:     channels,
 		Observer:     dm,
 		Logger:       log,

@@ -55,6 +55,7 @@ func TestProactive(t *testing.T) {
 	e.cfg.RulesDir = dir
 	night := time.Date(2026, 11, 27, 22, 0, 0, 0, rules.Shanghai) // quiet hours: notices wait
 	e.clock = func() time.Time { return night }
+	e.sweeps = func(c *sweep.Config) { c.Plan = 200 * time.Millisecond }
 	s := e.start(ingest.Hooks{})
 	addr := <-s.addr
 

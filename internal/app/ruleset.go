@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/policypush/policypush/internal/adminapi"
+	"github.com/policypush/policypush/internal/console"
 	"github.com/policypush/policypush/internal/match"
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
@@ -30,6 +31,26 @@ type ruleSet struct {
 	log     *slog.Logger
 	m       *metrics
 	swapped func() // called after a successful reload
+	last    reloadState
+}
+
+// loaded records a (re)load attempt.
+func (r *ruleSet) loaded(at time.Time, ok bool) {
+	r.last.mu.Lock()
+	r.last.at, r.last.ok = at, ok
+	r.last.mu.Unlock()
+	r.m.reloadTime.Set(float64(at.Unix()))
+	if ok {
+		r.m.reloadOK.Set(1)
+	} else {
+		r.m.reloadOK.Set(0)
+	}
+}
+
+func (r *ruleSet) state() console.RulesState {
+	r.last.mu.Lock()
+	defer r.last.mu.Unlock()
+	return console.RulesState{Loaded: len(r.cur.Load().Policies()), LastReload: r.last.at, LastReloadOK: r.last.ok}
 }
 
 var _ adminapi.Rules = (*ruleSet)(nil)
@@ -39,15 +60,14 @@ func (r *ruleSet) Reload(ctx context.Context) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	set, err := ruledir.Load(r.dir)
-	r.m.reloadTime.Set(float64(time.Now().Unix()))
 	if err != nil {
-		r.m.reloadOK.Set(0)
+		r.loaded(time.Now(), false)
 		r.log.ErrorContext(ctx, "rules not reloaded; the old set keeps serving", "dir", r.dir, "err", err)
 		return 0, &adminapi.Error{Status: http.StatusUnprocessableEntity,
 			Message: fmt.Sprintf("rules not reloaded; the old set keeps serving:\n%v", err)}
 	}
 	r.cur.Store(set)
-	r.m.reloadOK.Set(1)
+	r.loaded(time.Now(), true)
 	r.m.rulesLoaded.Set(float64(len(set.Policies())))
 	r.log.InfoContext(ctx, "rules reloaded", "dir", r.dir, "policies", len(set.Policies()))
 	if r.swapped != nil {

@@ -61,6 +61,7 @@ const (
 	ReasonMaxAge         Reason = "max_age"
 	ReasonNoChannel      Reason = "no_channel" // the row names a channel the dispatcher lacks
 	ReasonRepealed       Reason = "repealed"   // the policy was repealed before the notice went out
+	ReasonExpired        Reason = "expired"    // the policy's valid_until passed before the notice went out
 )
 
 // SendError is a classified send failure. Exactly one of Retry, Permanent

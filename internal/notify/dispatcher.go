@@ -34,8 +34,11 @@ type Options struct {
 	Outbox   Outbox
 	Resolver Resolver
 	Channels []Channel
-	Observer Observer     // NopObserver
-	Logger   *slog.Logger // discards
+	// Withdrawn, if set, reports why a policy's notices must no longer go
+	// out (repealed, expired), or "" while they may.
+	Withdrawn func(policyID string) Reason
+	Observer  Observer     // NopObserver
+	Logger    *slog.Logger // discards
 
 	QuietHours   config.Window
 	FrequencyCap config.Cap
@@ -231,6 +234,15 @@ func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 	}
 
 	n.SubjectName = to.Name
+
+	// A policy repealed or expired after the notice was queued stops it.
+	if d.o.Withdrawn != nil {
+		if reason := d.o.Withdrawn(n.PolicyID); reason != "" {
+			out.Status, out.Reason = "cancelled", string(reason)
+			d.o.Observer.Suppressed(n.Channel, reason)
+			return record()
+		}
+	}
 
 	// Consent and opt-out, re-checked at send time: an opt-out recorded
 	// after the row was queued still stops it.

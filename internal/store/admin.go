@@ -239,3 +239,21 @@ GROUP BY 1 ORDER BY 1`)
 	}
 	return out, nil
 }
+
+// Fallbacks counts, by the channel that refused, the notices passed on to
+// another channel, at send time or by a receipt.
+func (s *Store) Fallbacks(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT channel, count(DISTINCT outbox_id) FROM notice_attempts
+WHERE outcome IN ('fallback', 'receipt_fallback') GROUP BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("fallbacks: %w", err)
+	}
+	out := map[string]int64{}
+	var ch string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&ch, &n}, func() error { out[ch] = n; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("fallbacks: %w", err)
+	}
+	return out, nil
+}

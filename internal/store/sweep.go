@@ -135,21 +135,6 @@ SELECT count(*) FROM ins`, sw.ID, r.SubjectType, chunkSize).Scan(&sw.TotalChunks
 	return created, nil
 }
 
-// Mark records marks and returns those not recorded before: a replica that
-// gets a mark back is the one to do the once-only work it names.
-func (s *Store) Mark(ctx context.Context, marks []string) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `INSERT INTO sweep_marks (mark) SELECT unnest($1::text[])
-ON CONFLICT DO NOTHING RETURNING mark`, marks)
-	if err != nil {
-		return nil, fmt.Errorf("mark: %w", err)
-	}
-	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("mark: %w", err)
-	}
-	return fresh, nil
-}
-
 // Sweeps returns the latest limit sweeps, newest first.
 func (s *Store) Sweeps(ctx context.Context, limit int) ([]Sweep, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, kind, subject_type, reason, status, policies, total_chunks, done_chunks,

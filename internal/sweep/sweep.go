@@ -33,7 +33,6 @@ import (
 // Store is what planning needs; *store.Store implements it.
 type Store interface {
 	PlanSweeps(ctx context.Context, reqs []store.SweepRequest, chunkSize int) ([]store.Sweep, error)
-	Mark(ctx context.Context, marks []string) ([]string, error)
 	CancelPolicy(ctx context.Context, policyID, reason string) (int64, error)
 }
 
@@ -107,23 +106,23 @@ func (s *Sweeps) Period(t time.Time) string {
 
 // Plan creates the sweeps the rule set in force calls for at now, and
 // cancels the waiting notices of policies that are repealed or past their
-// valid_until. Every replica may plan: the store makes it happen once.
+// valid_until. Every replica may plan: the store plans each sweep once.
 func (s *Sweeps) Plan(ctx context.Context) ([]store.Sweep, error) {
 	set := s.rules.Load()
 	now := s.now()
 	at := set.At(now)
 	period := s.Period(now)
 	reqs := map[profile.Kind]*store.SweepRequest{}
-	type cancel struct{ id, reason, mark string }
+	type cancel struct{ id, reason string }
 	var cancels []cancel
 	for _, p := range set.Policies() {
 		version := p.ID + "@" + strconv.Itoa(p.Version)
 		switch {
 		case p.Status == rules.Repealed:
-			cancels = append(cancels, cancel{p.ID, "repealed", "cancel:" + version})
+			cancels = append(cancels, cancel{p.ID, "repealed"})
 			continue
 		case p.Status == rules.Active && p.ValidUntil != nil && !p.Applies(at) && now.After(*p.ValidUntil):
-			cancels = append(cancels, cancel{p.ID, "expired", "cancel:" + version})
+			cancels = append(cancels, cancel{p.ID, "expired"})
 			continue
 		case !p.Applies(at):
 			continue
@@ -154,20 +153,18 @@ func (s *Sweeps) Plan(ctx context.Context) ([]store.Sweep, error) {
 		s.log.InfoContext(ctx, "sweep planned", "sweep", sw.ID, "kind", sw.Kind, "subject_type", sw.SubjectType,
 			"policies", len(sw.Policies), "chunks", sw.TotalChunks)
 	}
+	// Every plan, not once: a notice the dispatcher held while the policy
+	// was withdrawn goes back to waiting afterwards. (The dispatcher checks
+	// too, before it sends.) Only waiting rows are read, so this is cheap.
 	for _, c := range cancels {
-		fresh, err := s.st.Mark(ctx, []string{c.mark})
-		if err != nil {
-			return created, err
-		}
-		if len(fresh) == 0 {
-			continue
-		}
 		n, err := s.st.CancelPolicy(ctx, c.id, c.reason)
 		if err != nil {
 			return created, err
 		}
-		s.obs.Cancelled(c.reason, n)
-		s.log.InfoContext(ctx, "notices cancelled", "policy", c.id, "reason", c.reason, "cancelled", n)
+		if n > 0 {
+			s.obs.Cancelled(c.reason, n)
+			s.log.InfoContext(ctx, "notices cancelled", "policy", c.id, "reason", c.reason, "cancelled", n)
+		}
 	}
 	return created, nil
 }

@@ -383,8 +383,8 @@ func TestTimeSweep(t *testing.T) {
 	}
 }
 
-// A repealed policy's waiting notices are cancelled once; one past its
-// valid_until likewise.
+// A repealed policy's waiting notices are cancelled, and counted once
+// however often plans run.
 func TestCancelRepealed(t *testing.T) {
 	w := newWorld(t)
 	w.populate(30)

@@ -34,9 +34,8 @@ CREATE TABLE sweep_chunks (
 );
 CREATE INDEX sweep_chunks_todo ON sweep_chunks (sweep_id, seq) WHERE done_at IS NULL;
 
--- A mark records that something happened once, whichever replica did it:
--- backfill:<policy>@<version>, time:<period>:<policy>@<version>,
--- cancel:<policy>@<version>.
+-- A mark records that a policy has been swept once, whichever replica
+-- planned it: backfill:<policy>@<version>, time:<period>:<policy>@<version>.
 CREATE TABLE sweep_marks (
     mark     text        PRIMARY KEY,
     sweep_id bigint      REFERENCES sweeps (id),

@@ -1,0 +1,112 @@
+package app
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/policypush/policypush/internal/console"
+	"github.com/policypush/policypush/internal/store"
+)
+
+// consoleSource gathers the console's numbers: funnels from the outbox,
+// the backlog, the rule set and the sweeps. Nothing personal is in it.
+type consoleSource struct {
+	st  *store.Store
+	rs  *ruleSet
+	m   *metrics
+	now func() time.Time
+}
+
+var _ console.Source = (*consoleSource)(nil)
+
+func (c *consoleSource) Snapshot(ctx context.Context) (console.Snapshot, error) {
+	snap := console.Snapshot{GeneratedAt: c.now()}
+	rows, err := c.st.Funnel(ctx)
+	if err != nil {
+		return snap, err
+	}
+	fallbacks, err := c.st.Fallbacks(ctx)
+	if err != nil {
+		return snap, err
+	}
+	byPolicy := map[string]*console.PolicyFunnel{}
+	for _, p := range c.rs.Policies() {
+		snap.Policies = append(snap.Policies, console.PolicyFunnel{ID: p.ID, Title: p.Title, Subject: p.Subject, Status: p.Status, InForce: p.InForce})
+	}
+	for i := range snap.Policies {
+		byPolicy[snap.Policies[i].ID] = &snap.Policies[i]
+	}
+	byChannel := map[string]*console.ChannelHealth{}
+	for _, r := range rows {
+		p := byPolicy[r.PolicyID]
+		if p == nil { // removed from the rules; its history stays
+			snap.Policies = append(snap.Policies, console.PolicyFunnel{ID: r.PolicyID, Status: "removed"})
+			byPolicy = map[string]*console.PolicyFunnel{}
+			for i := range snap.Policies {
+				byPolicy[snap.Policies[i].ID] = &snap.Policies[i]
+			}
+			p = byPolicy[r.PolicyID]
+		}
+		p.Matched += r.Matched
+		p.Waiting += r.Waiting
+		p.Sent += r.Sent
+		p.Delivered += r.Delivered
+		p.Clicked += r.Clicked
+		p.Failed += r.Failed
+		p.Suppressed += r.Suppressed
+		p.Cancelled += r.Cancelled
+		ch := byChannel[r.Channel]
+		if ch == nil {
+			ch = &console.ChannelHealth{Channel: r.Channel}
+			byChannel[r.Channel] = ch
+		}
+		ch.Sent += r.Sent
+		ch.Delivered += r.Delivered
+		ch.Failed += r.Failed
+		ch.Waiting += r.Waiting
+		ch.Suppressed += r.Suppressed
+		snap.Backlog.OutboxWaiting += r.Waiting
+	}
+	for name, n := range fallbacks {
+		ch := byChannel[name]
+		if ch == nil {
+			ch = &console.ChannelHealth{Channel: name}
+			byChannel[name] = ch
+		}
+		ch.Fallbacks = n
+	}
+	for _, ch := range byChannel {
+		snap.Channels = append(snap.Channels, *ch)
+	}
+	sort.Slice(snap.Channels, func(i, j int) bool { return snap.Channels[i].Channel > snap.Channels[j].Channel }) // wechat, sms
+	sort.SliceStable(snap.Policies, func(i, j int) bool { return snap.Policies[i].Matched > snap.Policies[j].Matched })
+
+	if due, ok, err := c.st.OldestDue(ctx, c.now()); err == nil && ok {
+		snap.Backlog.OldestDueSeconds = c.now().Sub(due).Seconds()
+	}
+	var d dto.Metric
+	if c.m.dlq.Write(&d) == nil {
+		snap.Backlog.DLQMessages = int64(d.GetCounter().GetValue())
+	}
+	snap.Rules = c.rs.state()
+	sweeps, err := c.st.Sweeps(ctx, 10)
+	if err != nil {
+		return snap, err
+	}
+	for _, s := range sweeps {
+		snap.Sweeps = append(snap.Sweeps, console.SweepProgress{ID: s.ID, Kind: s.Kind, SubjectType: s.SubjectType, Status: s.Status,
+			DoneChunks: s.DoneChunks, TotalChunks: s.TotalChunks, Profiles: s.Profiles, Matched: s.Matched})
+	}
+	return snap, nil
+}
+
+// reloadState is the last (re)load of the rules, for the console.
+type reloadState struct {
+	mu sync.Mutex
+	at time.Time
+	ok bool
+}
