@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/policypush/policypush/internal/console/browsertest"
 )
 
 const adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -105,5 +108,80 @@ func TestDemoWithoutPostgreSQL(t *testing.T) {
 		Stdout: &out, Stderr: &out})
 	if err == nil || !strings.Contains(err.Error(), "PostgreSQL does not answer") || !strings.Contains(err.Error(), "pg_ctlcluster") {
 		t.Errorf("error %v, want a hint to start PostgreSQL", err)
+	}
+}
+
+// TestDemoConsole serves the demo's console after the summary and reads it
+// in headless Chromium: the numbers it shows are the database's, and the
+// page has no errors.
+func TestDemoConsole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole service and a browser")
+	}
+	db := demoDB(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	baseURL := make(chan string, 1)
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- Run(ctx, Options{
+			Residents: 800, Enterprises: 80, Seed: 11, Database: db,
+			Getenv: env(map[string]string{
+				"POLICYPUSH_DATABASE_URL":        adminURL,
+				"POLICYPUSH_RULES_DIR":           "../../rules",
+				"POLICYPUSH_HTTP_ADDR":           "127.0.0.1:0",
+				"POLICYPUSH_KAFKA_EMBEDDED_ADDR": "127.0.0.1:0",
+			}),
+			Stdout: &lockedWriter{w: &out}, Stderr: io.Discard,
+			Ready:  func(u string) { baseURL <- u },
+		})
+	}()
+	var base string
+	select {
+	case base = <-baseURL:
+	case err := <-done:
+		t.Fatalf("demo ended before serving: %v", err)
+	case <-time.After(5 * time.Minute):
+		t.Fatal("the demo did not finish")
+	}
+
+	texts, errs := browsertest.Open(t, base+"/", `body[data-state="ok"]`)
+	if len(errs) > 0 {
+		t.Errorf("errors in the console: %q", errs)
+	}
+	conn, err := pgx.Connect(t.Context(), strings.Replace(adminURL, "/postgres?", "/"+db+"?", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(t.Context(), `SELECT m.policy_id, count(*), count(o.delivered_at) FROM matches m JOIN outbox o ON o.match_id = m.id GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for rows.Next() {
+		var policy string
+		var matched, delivered int
+		if err := rows.Scan(&policy, &matched, &delivered); err != nil {
+			t.Fatal(err)
+		}
+		for stage, want := range map[string]int{"matched": matched, "delivered": delivered} {
+			got := strings.ReplaceAll(texts["policy/"+policy+"/"+stage], ",", "")
+			if got != strconv.Itoa(want) {
+				t.Errorf("console shows %s %s = %q, the database %d", policy, stage, got, want)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no policy to compare: the demo matched nothing")
+	}
+	if texts["rules/last_reload_ok"] == "" || texts["channel/wechat/sent"] == "" || texts["channel/sms/sent"] == "" {
+		t.Errorf("the console lacks the reload or channel health: %v", texts)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo: %v", err)
 	}
 }
