@@ -134,7 +134,7 @@ func TestDemoConsole(t *testing.T) {
 				"POLICYPUSH_KAFKA_EMBEDDED_ADDR": "127.0.0.1:0",
 			}),
 			Stdout: &lockedWriter{w: &out}, Stderr: io.Discard,
-			Ready:  func(u string) { baseURL <- u },
+			Ready: func(u string) { baseURL <- u },
 		})
 	}()
 	var base string
