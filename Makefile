@@ -12,8 +12,9 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## test: unit and integration tests under the race detector, then the rule catalogue's own tests.
-test: build
+## test: unit and integration tests under the race detector, then the rule
+## catalogue's own tests. It installs headless Chromium first if it is missing.
+test: build browser
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 	$(BIN)/policyctl lint rules/
 	$(BIN)/policyctl test rules/
