@@ -69,7 +69,8 @@ WITH due AS (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
-    UPDATE outbox o SET status = 'sending', claimed_at = $1, updated_at = now()
+    UPDATE outbox o SET status = 'sending', claimed_at = $1, updated_at = now(),
+           click_token = coalesce(o.click_token, replace(gen_random_uuid()::text, '-', ''))
     FROM due WHERE o.id = due.id
     RETURNING o.*
 )

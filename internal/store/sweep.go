@@ -172,7 +172,17 @@ type SweepChunk struct {
 // skipping chunks other transactions hold. The chunk is the transaction's
 // until it commits (FinishChunk marks it done) or rolls back (a crash gives
 // it back). ok is false when no chunk is left.
+//
+// The transaction commits without waiting for its WAL to reach disk
+// (synchronous_commit off): a database crash may forget the last chunks
+// done, but never half of one, since the chunk's mark and its matches
+// commit together, so they are simply done again. A notice of such a
+// chunk cannot have been sent meanwhile: the dispatcher's claim is a
+// synchronous commit, which flushes the WAL before it.
 func (tx *Tx) ClaimChunk(ctx context.Context) (c SweepChunk, ok bool, err error) {
+	if _, err := tx.tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		return SweepChunk{}, false, fmt.Errorf("claim sweep chunk: %w", err)
+	}
 	err = tx.tx.QueryRow(ctx, `SELECT c.sweep_id, c.seq, s.kind, s.subject_type, s.policies, c.lo, c.hi
 FROM sweep_chunks c JOIN sweeps s ON s.id = c.sweep_id
 WHERE c.done_at IS NULL AND s.status = 'running'
