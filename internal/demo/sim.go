@@ -42,13 +42,15 @@ const (
 	shareBlocked    = 3 // WeChat accepts, then reports "failed:user block": fallback
 	shareSysFailed  = 1 // WeChat reports "failed: system failed"
 	shareSMSFailed  = 4 // the carrier does not deliver
+	shareClicks     = 35 // of delivered WeChat messages, opened (the link is followed once)
 )
 
 // receipt is one callback the simulators owe the service.
 type receipt struct {
-	path string // /wechat/callback?… or /sms/callback/aliyun
-	body []byte
-	due  time.Time
+	path  string // /wechat/callback?… or /sms/callback/aliyun
+	body  []byte
+	due   time.Time
+	click string // a link the recipient opens after the receipt; "" for none
 }
 
 // receiptDelay is how long after a send its receipt comes: real receipts
@@ -127,6 +129,9 @@ func (s *sims) run(ctx context.Context) error {
 						}
 					}
 					s.deliver(ctx, client, r)
+					if r.click != "" {
+						s.open(ctx, r.click)
+					}
 				}
 			}
 		})
@@ -182,6 +187,23 @@ func (s *sims) deliver(ctx context.Context, client *http.Client, r receipt) {
 	s.log.Warn("simulator gave up a callback", "path", strings.SplitN(r.path, "?", 2)[0])
 }
 
+// open follows a notice's short link as a recipient's phone would, up to
+// the redirect: the policy's page is on the bureau's site, not here.
+func (s *sims) open(ctx context.Context, link string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return
+	}
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	s.count("clicked")
+}
+
 func (s *sims) count(what string) {
 	s.mu.Lock()
 	s.counts[what]++
@@ -195,6 +217,8 @@ func (s *sims) wechat(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		ToUser     string `json:"touser"`
 		TemplateID string `json:"template_id"`
+		URL        string `json:"url"`
+		Page       string `json:"page"`
 	}
 	_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body)
 	switch r.URL.Path {
@@ -241,8 +265,12 @@ func (s *sims) wechat(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"errcode":0,"errmsg":"ok","msgid":%d}`, id)
 	}
 	path := fmt.Sprintf("/wechat/callback?signature=%s&timestamp=%s&nonce=%s", signature(s.wechatToken, ts, nonce), ts, nonce)
+	click := body.URL + body.Page
+	if status != "success" || fate("click:"+body.ToUser+body.TemplateID+click) >= shareClicks {
+		click = ""
+	}
 	select {
-	case s.queue <- receipt{path: path, body: []byte(xml), due: time.Now().Add(receiptDelay)}:
+	case s.queue <- receipt{path: path, body: []byte(xml), due: time.Now().Add(receiptDelay), click: click}:
 	default:
 		s.log.Warn("simulator receipt queue full; a WeChat receipt is dropped")
 	}
