@@ -38,10 +38,10 @@ func fate(addr string) int {
 
 // Shares of the simulated population, in percent.
 const (
-	shareUnfollowed = 6 // WeChat answers 43004: the notice falls back to SMS
-	shareBlocked    = 3 // WeChat accepts, then reports "failed:user block": fallback
-	shareSysFailed  = 1 // WeChat reports "failed: system failed"
-	shareSMSFailed  = 4 // the carrier does not deliver
+	shareUnfollowed = 6  // WeChat answers 43004: the notice falls back to SMS
+	shareBlocked    = 3  // WeChat accepts, then reports "failed:user block": fallback
+	shareSysFailed  = 1  // WeChat reports "failed: system failed"
+	shareSMSFailed  = 4  // the carrier does not deliver
 	shareClicks     = 35 // of delivered WeChat messages, opened (the link is followed once)
 )
 
