@@ -356,11 +356,29 @@ func (a receiptStore) Receipt(ctx context.Context, r receipt.Report) (bool, erro
 		Channel: r.Channel, ProviderMsgID: r.ProviderMsgID, Delivered: r.Delivered, Reason: r.Reason,
 		Fallback: r.Fallback, OptOutSource: r.OptOut, OpenID: r.OpenID, NoticeID: r.NoticeID, At: r.At,
 	})
+	if err != nil {
+		return false, err
+	}
 	if out == store.ReceiptFallback {
 		a.metrics.FellBack(r.Channel, next, notify.Reason(r.Reason))
 	}
-	return out != store.ReceiptUnknown, err
+	if out == store.ReceiptUnknown {
+		// A receipt can overtake the recording of its send's answer. While
+		// any notice on the channel is in flight, ask the provider to try
+		// again later (it retries a few times) rather than lose it.
+		sending, err := a.st.Sending(ctx, r.Channel)
+		if err != nil {
+			return false, err
+		}
+		if sending {
+			return false, errReceiptEarly
+		}
+	}
+	return out != store.ReceiptUnknown, nil
 }
+
+// errReceiptEarly asks the provider to send a receipt again.
+var errReceiptEarly = errors.New("no notice has this id yet, and one on the channel is being sent: try again")
 
 func (a receiptStore) OptOut(ctx context.Context, c receipt.Contact, channel, source string, at time.Time) (int, error) {
 	return a.st.OptOutContact(ctx, c.Kind, c.Value, channel, source, at)

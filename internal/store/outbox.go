@@ -314,3 +314,14 @@ WHERE status IN ('pending', 'deferred') AND due_at <= $1`, now).Scan(&t)
 	}
 	return *t, true, nil
 }
+
+// Sending reports whether a notice on channel is being sent right now:
+// claimed, its provider's answer not recorded yet.
+func (s *Store) Sending(ctx context.Context, channel string) (bool, error) {
+	var yes bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'sending' AND channel = $1)`, channel).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("sending notices: %w", err)
+	}
+	return yes, nil
+}
