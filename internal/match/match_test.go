@@ -71,4 +71,18 @@ func TestRoute(t *testing.T) {
 	if ch, _, reason := Route(notify.RecipientOf(&e), both, true); ch != "sms" || reason != "" {
 		t.Errorf("an enterprise falls back to the legal representative's mobile: %s %s", ch, reason)
 	}
+	// CONTRACTS.md §3's consent and following apply to enterprises too.
+	for _, tt := range []struct{ profile, want string }{
+		{`{"uscc":"91330106MA2B000001","contacts":{"hr_mobile":"13900000001"},"consent":{"personalized_push":false}}`, "wechat/no_consent"},
+		{`{"uscc":"91330106MA2B000001","contacts":{"hr_mobile":"13900000001"},"channels":{"wechat":{"openid":"oE","followed":false}}}`, "sms/"},
+		{`{"uscc":"91330106MA2B000001","channels":{"wechat":{"openid":"oE","followed":true}}}`, "wechat/"},
+	} {
+		var e profile.Enterprise
+		if err := json.Unmarshal([]byte(tt.profile), &e); err != nil {
+			t.Fatal(err)
+		}
+		if ch, _, reason := Route(notify.RecipientOf(&e), both, true); ch+"/"+reason != tt.want {
+			t.Errorf("%s: routed %s/%s, want %s", tt.profile, ch, reason, tt.want)
+		}
+	}
 }

@@ -36,13 +36,13 @@ func RecipientOf(p any) Recipient {
 			}
 		}
 		if x.Channels != nil && x.Channels.WeChat != nil {
-			to.OpenID = str(x.Channels.WeChat.OpenID)
+			to.OpenID, to.Followed = str(x.Channels.WeChat.OpenID), x.Channels.WeChat.Followed
 		}
 		if x.Channels != nil && x.Channels.SMS != nil {
 			to.SMSEnabled = x.Channels.SMS.Enabled
 		}
 		if x.Consent != nil {
-			to.OptOut = x.Consent.OptOutChannels
+			to.OptOut, to.Consent = x.Consent.OptOutChannels, x.Consent.PersonalizedPush
 		}
 	}
 	return to

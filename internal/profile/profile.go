@@ -260,11 +260,17 @@ type EnterpriseChannels struct {
 }
 
 // EnterpriseWeChat is the enterprise's official-account binding.
+// Followed is an addition to CONTRACTS.md §2, whose §3 reads it for any
+// subject.
 type EnterpriseWeChat struct {
-	OpenID *string `json:"openid,omitempty"`
+	OpenID   *string `json:"openid,omitempty"`
+	Followed *bool   `json:"followed,omitempty"`
 }
 
-// EnterpriseConsent is the enterprise's opt-out list.
+// EnterpriseConsent is the enterprise's consent and opt-out list.
+// PersonalizedPush is an addition to CONTRACTS.md §2, whose §3 reads it
+// for any subject.
 type EnterpriseConsent struct {
-	OptOutChannels []string `json:"opt_out_channels,omitempty"`
+	PersonalizedPush *bool    `json:"personalized_push,omitempty"`
+	OptOutChannels   []string `json:"opt_out_channels,omitempty"`
 }
