@@ -10,6 +10,7 @@ package sms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net"
 	"net/url"
@@ -283,4 +284,21 @@ func isNumber(v string) bool {
 		}
 	}
 	return true
+}
+
+// ParseEndpoint checks a provider's endpoint (POLICYPUSH_SMS_ENDPOINT): an
+// http(s) URL with a host and no path; "" is def. provider names it in
+// errors.
+func ParseEndpoint(provider, endpoint, def string) (*url.URL, error) {
+	if endpoint == "" {
+		endpoint = def
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s sms: endpoint %q is not an http(s) URL", provider, endpoint)
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("%s sms: endpoint %q must not have a path", provider, endpoint)
+	}
+	return u, nil
 }

@@ -172,3 +172,25 @@ func TestIsNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestParseEndpoint(t *testing.T) {
+	tests := []struct {
+		endpoint, want string // want "" means an error
+	}{
+		{"", "https://sms.example.com"},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"https://dysmsapi.aliyuncs.com/", "https://dysmsapi.aliyuncs.com/"},
+		{"dysmsapi.aliyuncs.com", ""},
+		{"ftp://host", ""},
+		{"https://host/api", ""},
+	}
+	for _, tt := range tests {
+		u, err := ParseEndpoint("test", tt.endpoint, "https://sms.example.com")
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("%q: accepted as %v", tt.endpoint, u)
+		case tt.want != "" && (err != nil || u.String() != tt.want):
+			t.Errorf("%q: %v, %v; want %s", tt.endpoint, u, err, tt.want)
+		}
+	}
+}

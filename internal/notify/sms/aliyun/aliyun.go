@@ -8,9 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,16 +68,9 @@ func New(cfg Config) (*Channel, error) {
 	case cfg.Template == nil:
 		return nil, errors.New("aliyun sms: template func is required")
 	}
-	ep := cfg.Endpoint
-	if ep == "" {
-		ep = DefaultEndpoint
-	}
-	u, err := url.Parse(ep)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("aliyun sms: endpoint %q is not an http(s) URL", ep)
-	}
-	if u.Path != "" && u.Path != "/" {
-		return nil, fmt.Errorf("aliyun sms: endpoint %q must not have a path", ep)
+	u, err := sms.ParseEndpoint("aliyun", cfg.Endpoint, DefaultEndpoint)
+	if err != nil {
+		return nil, err
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {

@@ -11,10 +11,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,15 +79,9 @@ func New(cfg Config) (*Channel, error) {
 	case cfg.Template == nil:
 		return nil, errors.New("tencent sms: template func is required")
 	}
-	if cfg.Endpoint == "" {
-		cfg.Endpoint = DefaultEndpoint
-	}
-	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("tencent sms: endpoint %q is not an http(s) URL", cfg.Endpoint)
-	}
-	if u.Path != "" && u.Path != "/" {
-		return nil, fmt.Errorf("tencent sms: endpoint %q must not have a path", cfg.Endpoint)
+	u, err := sms.ParseEndpoint("tencent", cfg.Endpoint, DefaultEndpoint)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
