@@ -347,6 +347,22 @@ func (h *Handlers) smsReply(ctx context.Context, nationCode, mobile, text string
 	return h.consent(ctx, Contact{"mobile", m}, chanSMS, srcSMSReply, false)
 }
 
+// smsReport is the Report of an SMS delivery receipt.
+func (h *Handlers) smsReport(providerMsgID, noticeID string, delivered bool) Report {
+	rep := Report{Channel: chanSMS, ProviderMsgID: providerMsgID, NoticeID: noticeID, Delivered: delivered, At: h.now()}
+	if !delivered {
+		rep.Reason = reasonUndelivered
+	}
+	return rep
+}
+
+// answerJSON writes an SMS provider's expected JSON answer.
+func answerJSON(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}
+
 // aliyunItem is one entry of Aliyun's SmsReport (biz_id set) or SmsUp
 // (content set) push.
 type aliyunItem struct {
@@ -358,11 +374,7 @@ type aliyunItem struct {
 }
 
 func (h *Handlers) aliyun(w http.ResponseWriter, r *http.Request) {
-	answer := func(code int, body string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_, _ = io.WriteString(w, body)
-	}
+	answer := func(code int, body string) { answerJSON(w, code, body) }
 	body, ok := readBody(w, r, smsBodyLimit, `{"code":1,"msg":"bad report"}`)
 	if !ok {
 		return
@@ -376,11 +388,7 @@ func (h *Handlers) aliyun(w http.ResponseWriter, r *http.Request) {
 		var err error
 		switch {
 		case it.BizID != "":
-			rep := Report{Channel: chanSMS, ProviderMsgID: it.BizID, NoticeID: it.OutID, Delivered: it.Success, At: h.now()}
-			if !it.Success {
-				rep.Reason = reasonUndelivered
-			}
-			err = h.record(r.Context(), rep)
+			err = h.record(r.Context(), h.smsReport(it.BizID, it.OutID, it.Success))
 		case it.Content != "":
 			err = h.smsReply(r.Context(), "", it.PhoneNumber, it.Content)
 		}
@@ -408,11 +416,7 @@ type tencentReply struct {
 }
 
 func (h *Handlers) tencent(w http.ResponseWriter, r *http.Request) {
-	answer := func(code int, body string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_, _ = io.WriteString(w, body)
-	}
+	answer := func(code int, body string) { answerJSON(w, code, body) }
 	body, ok := readBody(w, r, smsBodyLimit, `{"result":1,"errmsg":"bad report"}`)
 	if !ok {
 		return
@@ -427,11 +431,7 @@ func (h *Handlers) tencent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, it := range items {
-			rep := Report{Channel: chanSMS, ProviderMsgID: it.SID, Delivered: it.ReportStatus == "SUCCESS", At: h.now()}
-			if !rep.Delivered {
-				rep.Reason = reasonUndelivered
-			}
-			if err = h.record(r.Context(), rep); err != nil {
+			if err = h.record(r.Context(), h.smsReport(it.SID, "", it.ReportStatus == "SUCCESS")); err != nil {
 				break
 			}
 		}
