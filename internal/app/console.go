@@ -33,23 +33,22 @@ func (c *consoleSource) Snapshot(ctx context.Context) (console.Snapshot, error) 
 	if err != nil {
 		return snap, err
 	}
+	// Pointers while counting, so that a policy removed from the rules
+	// (whose history stays) can join without invalidating the others.
+	var policies []*console.PolicyFunnel
 	byPolicy := map[string]*console.PolicyFunnel{}
 	for _, p := range c.rs.Policies() {
-		snap.Policies = append(snap.Policies, console.PolicyFunnel{ID: p.ID, Title: p.Title, Subject: p.Subject, Status: p.Status, InForce: p.InForce})
-	}
-	for i := range snap.Policies {
-		byPolicy[snap.Policies[i].ID] = &snap.Policies[i]
+		f := &console.PolicyFunnel{ID: p.ID, Title: p.Title, Subject: p.Subject, Status: p.Status, InForce: p.InForce}
+		policies = append(policies, f)
+		byPolicy[p.ID] = f
 	}
 	byChannel := map[string]*console.ChannelHealth{}
 	for _, r := range rows {
 		p := byPolicy[r.PolicyID]
-		if p == nil { // removed from the rules; its history stays
-			snap.Policies = append(snap.Policies, console.PolicyFunnel{ID: r.PolicyID, Status: "removed"})
-			byPolicy = map[string]*console.PolicyFunnel{}
-			for i := range snap.Policies {
-				byPolicy[snap.Policies[i].ID] = &snap.Policies[i]
-			}
-			p = byPolicy[r.PolicyID]
+		if p == nil {
+			p = &console.PolicyFunnel{ID: r.PolicyID, Status: "removed"}
+			policies = append(policies, p)
+			byPolicy[r.PolicyID] = p
 		}
 		p.Matched += r.Matched
 		p.Waiting += r.Waiting
@@ -83,6 +82,9 @@ func (c *consoleSource) Snapshot(ctx context.Context) (console.Snapshot, error) 
 		snap.Channels = append(snap.Channels, *ch)
 	}
 	sort.Slice(snap.Channels, func(i, j int) bool { return snap.Channels[i].Channel > snap.Channels[j].Channel }) // wechat, sms
+	for _, p := range policies {
+		snap.Policies = append(snap.Policies, *p)
+	}
 	sort.SliceStable(snap.Policies, func(i, j int) bool { return snap.Policies[i].Matched > snap.Policies[j].Matched })
 
 	if due, ok, err := c.st.OldestDue(ctx, c.now()); err == nil && ok {

@@ -450,9 +450,17 @@ func startProgress(ctx context.Context, out io.Writer, st *store.Store, consumed
 
 func printSummary(out io.Writer, sum []store.PolicySummary, published string) {
 	fmt.Fprintln(out, "\nper policy:")
+	label := func(id string) string {
+		if id == published {
+			return id + " (published mid-run)"
+		}
+		return id
+	}
+	// The policy column is padded to one width so that it reads left
+	// aligned while the numbers are right aligned.
 	width := len("total")
 	for _, s := range sum {
-		width = max(width, len(s.PolicyID)+len(" (published mid-run)")*boolInt(s.PolicyID == published))
+		width = max(width, len(label(s.PolicyID)))
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	pad := func(name string) string { return name + strings.Repeat(" ", width-len(name)) }
@@ -460,11 +468,7 @@ func printSummary(out io.Writer, sum []store.PolicySummary, published string) {
 	var t store.PolicySummary
 	sort.Slice(sum, func(i, j int) bool { return sum[i].Matched > sum[j].Matched })
 	for _, s := range sum {
-		name := s.PolicyID
-		if name == published {
-			name += " (published mid-run)"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", pad(name), s.Matched, s.SentWeChat, s.SentSMS, s.Delivered, s.Fallbacks, s.Deferred, s.Suppressed, s.Failed)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", pad(label(s.PolicyID)), s.Matched, s.SentWeChat, s.SentSMS, s.Delivered, s.Fallbacks, s.Deferred, s.Suppressed, s.Failed)
 		t.Matched += s.Matched
 		t.SentWeChat += s.SentWeChat
 		t.SentSMS += s.SentSMS
@@ -516,13 +520,6 @@ func fmtSeconds(s float64) string {
 		return "n/a"
 	}
 	return (time.Duration(s * float64(time.Second))).Round(time.Millisecond).String()
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // lockedWriter serialises writes from the demo and its progress line.

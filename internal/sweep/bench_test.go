@@ -1,7 +1,6 @@
 package sweep
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -13,10 +12,7 @@ import (
 
 	citygen "github.com/policypush/policypush/internal/gen"
 	"github.com/policypush/policypush/internal/match"
-	"github.com/policypush/policypush/internal/pgtest"
-	"github.com/policypush/policypush/internal/pii"
 	"github.com/policypush/policypush/internal/profile"
-	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
 )
@@ -44,19 +40,7 @@ type benchWorld struct {
 
 func newBenchWorld(b *testing.B) *benchWorld {
 	b.Helper()
-	sealer, _ := pii.NewSealer(bytes.Repeat([]byte{3}, pii.KeySize))
-	st, err := store.Open(b.Context(), pgtest.NewDatabase(b)+"&pool_max_conns=8", sealer)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(st.Close)
-	if err := st.Migrate(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	set, err := ruledir.Load("../../rules")
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, set := openStore(b, "&pool_max_conns=8")
 	w := &benchWorld{st: st, n: benchPopulation(b)}
 	w.set.Store(set)
 	start := time.Now()
@@ -66,7 +50,7 @@ func newBenchWorld(b *testing.B) *benchWorld {
 		batch = store.Batch{}
 		return err
 	}
-	err = citygen.Each(citygen.Options{Residents: w.n * 9 / 10, Enterprises: w.n - w.n*9/10, Seed: 1, At: day}, func(typ, id string, ev []byte) error {
+	err := citygen.Each(citygen.Options{Residents: w.n * 9 / 10, Enterprises: w.n - w.n*9/10, Seed: 1, At: day}, func(typ, id string, ev []byte) error {
 		var e struct {
 			Data json.RawMessage `json:"data"`
 		}

@@ -35,26 +35,34 @@ func newWorld(t *testing.T) *world {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
 	}
-	sealer, err := pii.NewSealer(bytes.Repeat([]byte{3}, pii.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(t.Context(), pgtest.NewDatabase(t), sealer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	set, err := ruledir.Load("../../rules")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, set := openStore(t, "")
 	w := &world{t: t, st: st, obs: &countObs{}}
 	w.set.Store(set)
 	w.setClock(day)
 	return w
+}
+
+// openStore opens a migrated database of the test's own, with extra
+// appended to its URL (pool settings), and loads the catalogue.
+func openStore(tb testing.TB, extra string) (*store.Store, *rules.Set) {
+	tb.Helper()
+	sealer, err := pii.NewSealer(bytes.Repeat([]byte{3}, pii.KeySize))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := store.Open(tb.Context(), pgtest.NewDatabase(tb)+extra, sealer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(st.Close)
+	if err := st.Migrate(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
+	set, err := ruledir.Load("../../rules")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st, set
 }
 
 func (w *world) now() time.Time       { return *w.clock.Load() }
