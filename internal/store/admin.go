@@ -145,12 +145,32 @@ FROM outbox WHERE match_id = ANY($1) ORDER BY id`, ids)
 	if err != nil {
 		return v, fmt.Errorf("subject notices: %w", err)
 	}
+	// Every notice's attempts in one query.
+	var noticeIDs []int64
+	for _, m := range v.Matches {
+		for _, n := range m.Notices {
+			noticeIDs = append(noticeIDs, n.ID)
+		}
+	}
+	rows, err = s.pool.Query(ctx, `SELECT outbox_id, channel, outcome, coalesce(reason, ''), coalesce(provider_msg_id, ''), at
+FROM notice_attempts WHERE outbox_id = ANY($1) ORDER BY outbox_id, attempt, id`, noticeIDs)
+	if err != nil {
+		return v, fmt.Errorf("subject attempts: %w", err)
+	}
+	attempts := map[int64][]Attempt{}
+	var outboxID int64
+	var a Attempt
+	_, err = pgx.ForEachRow(rows, []any{&outboxID, &a.Channel, &a.Outcome, &a.Reason, &a.ProviderMsgID, &a.At}, func() error {
+		attempts[outboxID] = append(attempts[outboxID], a)
+		return nil
+	})
+	if err != nil {
+		return v, fmt.Errorf("subject attempts: %w", err)
+	}
 	for i := range v.Matches {
 		for j := range v.Matches[i].Notices {
 			n := &v.Matches[i].Notices[j]
-			if n.Attempts, err = s.Attempts(ctx, n.ID); err != nil {
-				return v, err
-			}
+			n.Attempts = attempts[n.ID]
 			if n.Attempts == nil {
 				n.Attempts = []Attempt{}
 			}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -268,4 +269,36 @@ WHERE m.id = o.match_id AND m.subject_id = $1`, keys[5].ID); err != nil {
 		t.Errorf("RequeueDead(all) = %v, want the one left", ids)
 	}
 
+}
+
+// Subject shows a subject's matches, notices with their attempts, and
+// contacts masked.
+func TestSubjectView(t *testing.T) {
+	s := openURL(t, freshDB(t))
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	k := subject(t, "resident", "v")
+	id := sentNotice(t, s, k, contactJSON(k, "13800000021", "o_view_000000000021"), "p", "sms", nil, "biz-v", at)
+	if _, _, err := s.RecordReceipt(t.Context(), Receipt{Channel: "sms", ProviderMsgID: "biz-v", Reason: "undelivered", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Subject(t.Context(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Matches) != 1 || len(v.Matches[0].Notices) != 1 || v.Matches[0].Notices[0].ID != id {
+		t.Fatalf("view %+v", v)
+	}
+	n := v.Matches[0].Notices[0]
+	if len(n.Attempts) != 2 || n.Attempts[0].Outcome != "sent" || n.Attempts[1].Outcome != "receipt_failed" || n.Status != "failed" {
+		t.Errorf("notice %+v", n)
+	}
+	if v.Contacts["contact.mobile"] != "138****0021" || v.Contacts["channels.wechat.openid"] == "o_view_000000000021" {
+		t.Errorf("contacts %v, want masked", v.Contacts)
+	}
+	if _, err := s.Subject(t.Context(), subject(t, "resident", "nobody")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown subject: %v, want ErrNotFound", err)
+	}
 }
