@@ -134,7 +134,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if o.Sweeps != nil {
 		o.Sweeps(&scfg)
 	}
-	sweeps := sweep.New(st, match.NewSweeper(st, current, o.Now, m, rs.match), current, o.Now, newSweepMetrics(o.Registry), log, scfg)
+	dm := newDeliveryMetrics(o.Registry)
+	sweeps := sweep.New(st, match.NewSweeper(st, current, o.Now, m, rs.match), current, o.Now, newSweepMetrics(o.Registry, dm.cancelled), log, scfg)
 	rs.swapped = sweeps.Wake
 
 	hooks := o.Hooks
@@ -160,7 +161,6 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 
-	dm := newDeliveryMetrics(o.Registry)
 	dispatcher, err := newDispatcher(cfg, st, current, dm, o.Now, log)
 	if err != nil {
 		return err

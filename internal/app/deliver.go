@@ -248,6 +248,7 @@ type deliveryMetrics struct {
 	failures   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	suppressed *prometheus.CounterVec
+	cancelled  *prometheus.CounterVec
 	deferred   *prometheus.CounterVec
 	fallbacks  *prometheus.CounterVec
 	dead       *prometheus.CounterVec
@@ -265,6 +266,8 @@ func newDeliveryMetrics(r prometheus.Registerer) *deliveryMetrics {
 			Help: "Provider call latency, by channel.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"channel"}),
 		suppressed: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notifications_suppressed_total",
 			Help: "Notices not sent, by channel and reason (opted_out, no_consent, unreachable)."}, []string{"channel", "reason"}),
+		cancelled: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notices_cancelled_total",
+			Help: "Waiting notices cancelled because their policy was withdrawn, by reason (repealed, expired)."}, []string{"reason"}),
 		deferred: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notifications_deferred_total",
 			Help: "Notices deferred, by channel and reason (quiet_hours, frequency_cap, rate_limited, quota)."}, []string{"channel", "reason"}),
 		fallbacks: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notification_fallbacks_total",
@@ -286,6 +289,10 @@ func (m *deliveryMetrics) Attempted(channel string, o notify.Outcome, reason not
 
 func (m *deliveryMetrics) Suppressed(channel string, reason notify.Reason) {
 	m.suppressed.WithLabelValues(channel, string(reason)).Inc()
+}
+
+func (m *deliveryMetrics) Cancelled(_ string, reason notify.Reason) {
+	m.cancelled.WithLabelValues(string(reason)).Inc()
 }
 
 func (m *deliveryMetrics) Deferred(channel string, reason notify.Reason) {

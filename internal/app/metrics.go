@@ -110,7 +110,9 @@ type sweepMetrics struct {
 	cancelled *prometheus.CounterVec
 }
 
-func newSweepMetrics(r prometheus.Registerer) *sweepMetrics {
+// newSweepMetrics counts sweeps; cancelled is the delivery metrics'
+// counter of cancelled notices, which sweeps add to.
+func newSweepMetrics(r prometheus.Registerer, cancelled *prometheus.CounterVec) *sweepMetrics {
 	f := promauto.With(r)
 	return &sweepMetrics{
 		planned: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_sweeps_planned_total",
@@ -121,8 +123,7 @@ func newSweepMetrics(r prometheus.Registerer) *sweepMetrics {
 			Help: "Profiles re-evaluated by sweeps in this process, by kind."}, []string{"kind"}),
 		matched: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_sweep_matches_total",
 			Help: "New matches made by sweeps in this process, by kind."}, []string{"kind"}),
-		cancelled: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_notices_cancelled_total",
-			Help: "Waiting notices cancelled, by reason (repealed, expired)."}, []string{"reason"}),
+		cancelled: cancelled,
 	}
 }
 

@@ -239,7 +239,7 @@ func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 	if d.o.Withdrawn != nil {
 		if reason := d.o.Withdrawn(n.PolicyID); reason != "" {
 			out.Status, out.Reason = "cancelled", string(reason)
-			d.o.Observer.Suppressed(n.Channel, reason)
+			d.o.Observer.Cancelled(n.Channel, reason)
 			return record()
 		}
 	}

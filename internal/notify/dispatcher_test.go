@@ -303,6 +303,30 @@ func TestMaxAttemptsDead(t *testing.T) {
 	}
 }
 
+// A notice whose policy was withdrawn after it was queued is cancelled,
+// not sent; the others go out.
+func TestWithdrawnPolicyCancels(t *testing.T) {
+	s := newStore(t)
+	gone := seed(t, s, "p1", "repealed-pol", "sms", nil, t0)
+	kept := seed(t, s, "p2", "live-pol", "sms", nil, t0)
+	sms := newRecorder("sms")
+	d := newDispatcher(t, Options{Outbox: s, Resolver: resolveAll(everyone), Channels: []Channel{sms},
+		Now: func() time.Time { return t0 },
+		Withdrawn: func(id string) Reason {
+			if id == "repealed-pol" {
+				return ReasonRepealed
+			}
+			return ""
+		}})
+	tick(t, d)
+	if st := state(t, s, gone); st.Status != "cancelled" || st.Reason != "repealed" || sms.count(gone) != 0 {
+		t.Errorf("withdrawn notice: %s %q after %d sends, want cancelled repealed and none", st.Status, st.Reason, sms.count(gone))
+	}
+	if st := state(t, s, kept); st.Status != "sent" || sms.count(kept) != 1 {
+		t.Errorf("other notice: %s after %d sends, want sent once", st.Status, sms.count(kept))
+	}
+}
+
 func TestFrequencyCapDefers(t *testing.T) {
 	s := newStore(t)
 	clock := &fakeClock{t: t0}

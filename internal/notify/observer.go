@@ -25,6 +25,9 @@ type Observer interface {
 	// when the outcome is sent).
 	Attempted(channel string, outcome Outcome, reason Reason, latency time.Duration)
 	Suppressed(channel string, reason Reason)
+	// Cancelled is called for a notice whose policy was withdrawn
+	// (repealed, expired) before it went out.
+	Cancelled(channel string, reason Reason)
 	Deferred(channel string, reason Reason)
 	FellBack(from, to string, reason Reason)
 	Dead(channel string, reason Reason)
@@ -39,6 +42,9 @@ func (NopObserver) Attempted(string, Outcome, Reason, time.Duration) {}
 
 // Suppressed implements the Observer interface.
 func (NopObserver) Suppressed(string, Reason) {}
+
+// Cancelled implements the Observer interface.
+func (NopObserver) Cancelled(string, Reason) {}
 
 // Deferred implements the Observer interface.
 func (NopObserver) Deferred(string, Reason) {}
