@@ -26,6 +26,29 @@ type IdempotentChannel interface {
 	DedupWindow() time.Duration
 }
 
+// LookupChannel is a Channel whose provider can be asked what became of an
+// earlier send whose answer was lost, such as by a crash between the call
+// and its recording. The SMS providers can (Aliyun QuerySendDetails by
+// OutId, Tencent PullSmsSendStatusByPhoneNumber by SessionContext, both
+// carrying the notice id); WeChat cannot.
+type LookupChannel interface {
+	Channel
+	// Lookup asks the provider whether it accepted notice n for to in a
+	// call made at or after since. An error means the provider could not be
+	// asked (retry later), never that the notice was not sent.
+	Lookup(ctx context.Context, n *Notice, to Recipient, since time.Time) (Lookup, error)
+}
+
+// Lookup is a provider's word on one earlier send.
+type Lookup struct {
+	// Found: the provider accepted the notice; ProviderMsgID is its id.
+	Found         bool
+	ProviderMsgID string
+	// Delivered, when Found, is the delivery status the provider already
+	// knows: nil while it knows none.
+	Delivered *bool
+}
+
 // Result is a provider's answer to a successful send.
 type Result struct {
 	ProviderMsgID string
