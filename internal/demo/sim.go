@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,14 +72,15 @@ type sims struct {
 	seq   atomic.Int64
 
 	mu       sync.Mutex
-	pending  []smsReport // Aliyun reports, pushed in batches as Aliyun does
+	pending  []smsReport          // Aliyun reports, pushed in batches as Aliyun does
+	smsSent  map[string][]smsSend // accepted SendSms calls by phone, for QuerySendDetails
 	counts   map[string]int
 	servers  []*http.Server
 	listener []net.Listener
 }
 
 func newSims(wechatToken string, log *slog.Logger) (*sims, error) {
-	s := &sims{wechatToken: wechatToken, log: log, queue: make(chan receipt, 100_000), counts: map[string]int{}}
+	s := &sims{wechatToken: wechatToken, log: log, queue: make(chan receipt, 100_000), counts: map[string]int{}, smsSent: map[string][]smsSend{}}
 	for _, h := range []struct {
 		handler http.Handler
 		url     *string
@@ -289,21 +291,33 @@ func signature(token, timestamp, nonce string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// aliyun answers SendSms (the RPC call of the darabonba client, signed
-// ACS3-HMAC-SHA256) and queues the SmsReport.
+// smsSend is a SendSms call the Aliyun simulator accepted.
+type smsSend struct {
+	out       string
+	at        time.Time
+	delivered bool
+}
+
+// aliyun answers SendSms and QuerySendDetails (RPC calls of the darabonba
+// client, signed ACS3-HMAC-SHA256) and queues the SmsReport.
 func (s *sims) aliyun(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	if r.Header.Get("x-acs-action") != "SendSms" || !strings.HasPrefix(r.Header.Get("Authorization"), "ACS3-HMAC-SHA256 ") {
+	action := r.Header.Get("x-acs-action")
+	if action != "SendSms" && action != "QuerySendDetails" || !strings.HasPrefix(r.Header.Get("Authorization"), "ACS3-HMAC-SHA256 ") {
 		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"Code":"MissingParameter","Message":"not a signed SendSms call"}`)
+		fmt.Fprint(w, `{"Code":"MissingParameter","Message":"not a signed SendSms or QuerySendDetails call"}`)
 		return
 	}
 	q := r.URL.Query()
-	phone, out := q.Get("PhoneNumbers"), q.Get("OutId")
-	if phone == "" {
+	if q.Get("PhoneNumbers") == "" && q.Get("PhoneNumber") == "" {
 		_ = r.ParseForm()
-		phone, out = r.Form.Get("PhoneNumbers"), r.Form.Get("OutId")
+		q = r.Form
 	}
+	if action == "QuerySendDetails" {
+		s.querySendDetails(w, q)
+		return
+	}
+	phone, out := q.Get("PhoneNumbers"), q.Get("OutId")
 	biz := fmt.Sprintf("%d^0", 900_000_000_000+s.seq.Add(1))
 	ok := fate("sms:"+phone) >= shareSMSFailed
 	s.count(fmt.Sprintf("sms_delivered_%t", ok))
@@ -311,10 +325,56 @@ func (s *sims) aliyun(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		errCode = "MK:0001"
 	}
-	now := time.Now().Format("2006-01-02 15:04:05")
+	at := time.Now()
+	now := at.Format("2006-01-02 15:04:05")
 	s.mu.Lock()
 	s.pending = append(s.pending, smsReport{due: time.Now().Add(receiptDelay), report: map[string]any{"phone_number": phone, "send_time": now, "report_time": now,
 		"success": ok, "err_code": errCode, "err_msg": errCode, "sms_size": "1", "biz_id": biz, "out_id": out}})
+	s.smsSent[phone] = append(s.smsSent[phone], smsSend{out: out, at: at, delivered: ok})
 	s.mu.Unlock()
 	fmt.Fprintf(w, `{"Code":"OK","Message":"OK","BizId":%q,"RequestId":"demo-%s"}`, biz, out)
+}
+
+// querySendDetails lists the sends to one number on one date (yyyyMMdd in
+// Asia/Shanghai) a page at a time, as Aliyun does: SendStatus 1 until the
+// receipt is due, then 3 delivered or 2 failed.
+func (s *sims) querySendDetails(w http.ResponseWriter, q url.Values) {
+	size, _ := strconv.Atoi(q.Get("PageSize"))
+	page, _ := strconv.Atoi(q.Get("CurrentPage"))
+	phone, date := q.Get("PhoneNumber"), q.Get("SendDate")
+	if phone == "" || len(date) != 8 || size < 1 || size > 50 || page < 1 {
+		fmt.Fprint(w, `{"Code":"isv.INVALID_PARAMETERS","Message":"PhoneNumber, SendDate, PageSize (1-50) and CurrentPage are required"}`)
+		return
+	}
+	cst := time.FixedZone("CST", 8*3600)
+	type dto struct {
+		OutID        string `json:"OutId"`
+		SendStatus   int    `json:"SendStatus"`
+		ErrCode      string `json:"ErrCode"`
+		PhoneNum     string `json:"PhoneNum"`
+		TemplateCode string `json:"TemplateCode"`
+		SendDate     string `json:"SendDate"`
+		ReceiveDate  string `json:"ReceiveDate"`
+	}
+	var all []dto
+	s.mu.Lock()
+	for _, m := range s.smsSent[phone] {
+		at := m.at.In(cst)
+		if at.Format("20060102") != date {
+			continue
+		}
+		d := dto{OutID: m.out, SendStatus: 1, PhoneNum: phone, TemplateCode: "SMS_DEMO", SendDate: at.Format("2006-01-02 15:04:05")}
+		if time.Since(m.at) >= receiptDelay {
+			d.SendStatus, d.ErrCode, d.ReceiveDate = 3, "DELIVERED", at.Add(receiptDelay).Format("2006-01-02 15:04:05")
+			if !m.delivered {
+				d.SendStatus, d.ErrCode = 2, "MK:0001"
+			}
+		}
+		all = append(all, d)
+	}
+	s.mu.Unlock()
+	from := min((page-1)*size, len(all))
+	body, _ := json.Marshal(map[string]any{"Code": "OK", "Message": "OK", "RequestId": "demo-query", "TotalCount": strconv.Itoa(len(all)),
+		"SmsSendDetailDTOs": map[string]any{"SmsSendDetailDTO": all[from:min(from+size, len(all))]}})
+	_, _ = w.Write(body)
 }

@@ -1,7 +1,8 @@
 // Package aliyun is the SMS channel through Aliyun 短信服务 (dysmsapi
 // 2017-05-25 SendSms), called with the generic darabonba OpenAPI client,
 // which signs with ACS3-HMAC-SHA256. OutId is the notice id, so receipts
-// (SmsReport) carry it back.
+// (SmsReport) carry it back, and Lookup finds a send by it
+// (QuerySendDetails).
 package aliyun
 
 import (
@@ -43,6 +44,12 @@ type Config struct {
 	HTTPClient *http.Client
 	// Template chooses the template code and params of a notice.
 	Template sms.TemplateFunc
+	// LookupSettle is how long after a call Lookup takes its absence
+	// from QuerySendDetails as never accepted; 0 means
+	// sms.DefaultLookupSettle.
+	LookupSettle time.Duration
+	// Now is the clock of Lookup; nil means time.Now.
+	Now func() time.Time
 }
 
 // Channel sends notices by SMS through Aliyun. It is safe for concurrent use.
@@ -54,9 +61,11 @@ type Channel struct {
 	sign      string
 	tpl       sms.TemplateFunc
 	red       sms.Redactor
+	settle    time.Duration
+	now       func() time.Time
 }
 
-var _ notify.Channel = (*Channel)(nil)
+var _ notify.LookupChannel = (*Channel)(nil)
 
 // New checks cfg and builds the channel.
 func New(cfg Config) (*Channel, error) {
@@ -76,10 +85,18 @@ func New(cfg Config) (*Channel, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
+	if cfg.LookupSettle <= 0 {
+		cfg.LookupSettle = sms.DefaultLookupSettle
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	c := &Channel{
-		sign: cfg.SignName,
-		tpl:  cfg.Template,
-		red:  sms.Redactor{Secrets: []string{cfg.AccessKeySecret}},
+		sign:   cfg.SignName,
+		tpl:    cfg.Template,
+		red:    sms.Redactor{Secrets: []string{cfg.AccessKeySecret}},
+		settle: cfg.LookupSettle,
+		now:    cfg.Now,
 		newClient: func() (*openapi.Client, error) {
 			return openapi.NewClient(&openapiutil.Config{
 				AccessKeyId:     dara.String(cfg.AccessKeyID),
@@ -139,6 +156,16 @@ func (c *Channel) Send(ctx context.Context, n *notify.Notice, to notify.Recipien
 		"TemplateParam": dara.String(string(tp)),
 		"OutId":         dara.String(strconv.FormatInt(n.ID, 10)),
 	}
+	body, err := c.call(ctx, action, query, mobile)
+	if err != nil {
+		return notify.Result{}, err
+	}
+	return notify.Result{ProviderMsgID: str(body, "BizId")}, nil
+}
+
+// call makes one RPC call and returns its body once Aliyun answered Code
+// OK; any other answer is a classified *notify.SendError.
+func (c *Channel) call(ctx context.Context, action string, query map[string]*string, mobile string) (map[string]any, error) {
 	p := &openapiutil.Params{
 		Action:      dara.String(action),
 		Version:     dara.String(version),
@@ -152,30 +179,32 @@ func (c *Channel) Send(ctx context.Context, n *notify.Notice, to notify.Recipien
 	}
 	client, _ := c.pool.Get().(*openapi.Client)
 	if client == nil {
+		var err error
 		if client, err = c.newClient(); err != nil {
-			return notify.Result{}, sms.Config(notify.ReasonConfig, &sms.ProviderError{Provider: "aliyun", Message: c.red.Redact(err.Error(), mobile)})
+			return nil, sms.Config(notify.ReasonConfig, &sms.ProviderError{Provider: "aliyun", Message: c.red.Redact(err.Error(), mobile)})
 		}
 	}
 	res, err := client.CallApiWithCtx(ctx, p, &openapiutil.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
 	c.pool.Put(client)
 	if err != nil {
-		return notify.Result{}, c.classifyErr(err, mobile)
+		return nil, c.classifyErr(err, mobile)
 	}
 	body, _ := res["body"].(map[string]any)
 	status, _ := res["statusCode"].(int)
-	str := func(k string) string { s, _ := body[k].(string); return s }
 	if body == nil {
-		return notify.Result{}, sms.Fail(notify.ReasonServerError, true, false, false,
+		return nil, sms.Fail(notify.ReasonServerError, true, false, false,
 			&sms.ProviderError{Provider: "aliyun", Status: status, Message: "response without a JSON body"})
 	}
-	if str("Code") != "OK" {
-		return notify.Result{}, Classify(str("Code"), &sms.ProviderError{
-			Provider: "aliyun", Status: status, Code: str("Code"),
-			Message: c.red.Redact(str("Message"), mobile), RequestID: str("RequestId"),
+	if code := str(body, "Code"); code != "OK" {
+		return nil, Classify(code, &sms.ProviderError{
+			Provider: "aliyun", Status: status, Code: code,
+			Message: c.red.Redact(str(body, "Message"), mobile), RequestID: str(body, "RequestId"),
 		})
 	}
-	return notify.Result{ProviderMsgID: str("BizId")}, nil
+	return body, nil
 }
+
+func str(body map[string]any, k string) string { s, _ := body[k].(string); return s }
 
 // classifyErr classifies an error of the client: an HTTP 4xx/5xx answer
 // (a *tea.SDKError with Aliyun's code) or a transport failure.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -116,13 +117,22 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// fake is an Aliyun dysmsapi endpoint. answer gives the status and body for
-// a request that passed the signature check.
+// fake is an Aliyun dysmsapi endpoint: SendSms, and QuerySendDetails
+// answered from the sends it accepted. answer gives the status and body
+// for a request that passed the signature check; status sets each
+// accepted send's SendStatus (default 1, waiting for the receipt).
 type fake struct {
 	t      *testing.T
 	mu     sync.Mutex
 	got    []map[string]string
+	sent   []sentSMS
 	answer func(q map[string]string) (int, any)
+	status func(out string) int
+}
+
+type sentSMS struct {
+	phone, out string
+	at         time.Time
 }
 
 func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -133,22 +143,59 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"Code": "SignatureDoesNotMatch", "Message": "Specified signature is not matched with our calculation. server string to sign is:ACS3-HMAC-SHA256\n0123456789abcdef0123456789abcdef0123456789abcdef", "RequestId": "req-sig"})
 		return
 	}
-	if r.Method != http.MethodPost || r.URL.Path != "/" || r.Header.Get("x-acs-action") != "SendSms" || r.Header.Get("x-acs-version") != "2017-05-25" {
-		f.t.Errorf("fake: unexpected %s %s action=%q version=%q", r.Method, r.URL.Path, r.Header.Get("x-acs-action"), r.Header.Get("x-acs-version"))
+	action := r.Header.Get("x-acs-action")
+	if r.Method != http.MethodPost || r.URL.Path != "/" || (action != "SendSms" && action != "QuerySendDetails") || r.Header.Get("x-acs-version") != "2017-05-25" {
+		f.t.Errorf("fake: unexpected %s %s action=%q version=%q", r.Method, r.URL.Path, action, r.Header.Get("x-acs-version"))
 	}
-	q := map[string]string{}
+	q := map[string]string{"Action": action}
 	for k := range r.URL.Query() {
 		q[k] = r.URL.Query().Get(k)
 	}
 	f.mu.Lock()
 	f.got = append(f.got, q)
 	f.mu.Unlock()
-	status, body := http.StatusOK, any(map[string]string{"Code": "OK", "Message": "OK", "BizId": "900619746936498440^0", "RequestId": "F655A8D5-B967-440B-8683-DAD6FF8DE990"})
 	if f.answer != nil {
-		status, body = f.answer(q)
+		status, body := f.answer(q)
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+		return
 	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	if action == "QuerySendDetails" {
+		_ = json.NewEncoder(w).Encode(f.query(q))
+		return
+	}
+	f.mu.Lock()
+	f.sent = append(f.sent, sentSMS{phone: q["PhoneNumbers"], out: q["OutId"], at: time.Now()})
+	f.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(map[string]string{"Code": "OK", "Message": "OK", "BizId": "900619746936498440^0", "RequestId": "F655A8D5-B967-440B-8683-DAD6FF8DE990"})
+}
+
+// query answers QuerySendDetails as Aliyun does: the sends to one number
+// on one date (Asia/Shanghai), a page at a time, TotalCount a string.
+func (f *fake) query(q map[string]string) map[string]any {
+	size, _ := strconv.Atoi(q["PageSize"])
+	page, _ := strconv.Atoi(q["CurrentPage"])
+	if size < 1 || size > 50 || page < 1 || len(q["SendDate"]) != 8 || q["PhoneNumber"] == "" {
+		return map[string]any{"Code": "isv.INVALID_PARAMETERS", "Message": "bad query", "RequestId": "req-q"}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var all []map[string]any
+	for _, s := range f.sent {
+		at := s.at.In(sms.Shanghai)
+		if s.phone != q["PhoneNumber"] || at.Format("20060102") != q["SendDate"] {
+			continue
+		}
+		st := 1
+		if f.status != nil {
+			st = f.status(s.out)
+		}
+		all = append(all, map[string]any{"OutId": s.out, "SendStatus": st, "PhoneNum": s.phone, "ErrCode": "DELIVERED",
+			"TemplateCode": "SMS_100001", "Content": "【政策通】…", "SendDate": at.Format("2006-01-02 15:04:05"), "ReceiveDate": at.Format("2006-01-02 15:04:05")})
+	}
+	from := min((page-1)*size, len(all))
+	return map[string]any{"Code": "OK", "Message": "OK", "RequestId": "req-q", "TotalCount": strconv.Itoa(len(all)),
+		"SmsSendDetailDTOs": map[string]any{"SmsSendDetailDTO": all[from:min(from+size, len(all))]}}
 }
 
 func template(n *notify.Notice) (string, map[string]string, error) {

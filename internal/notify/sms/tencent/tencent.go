@@ -1,6 +1,7 @@
 // Package tencent is the SMS channel through Tencent Cloud SMS (SendSms,
 // API 2021-01-11), a TC3-HMAC-SHA256 signed JSON POST made with the
-// standard library. SessionContext is the notice id.
+// standard library. SessionContext is the notice id, which Lookup finds
+// again in the status reports (PullSmsSendStatusByPhoneNumber).
 package tencent
 
 import (
@@ -51,8 +52,11 @@ type Config struct {
 	// Template chooses the template id and params of a notice; the params
 	// fill TemplateParamSet ordered by key.
 	Template sms.TemplateFunc
-	// Now is the clock for X-TC-Timestamp; nil means time.Now.
+	// Now is the clock for X-TC-Timestamp and Lookup; nil means time.Now.
 	Now func() time.Time
+	// LookupSettle is how long after a call Lookup takes its absence from
+	// the status reports as never accepted; 0 means DefaultLookupSettle.
+	LookupSettle time.Duration
 }
 
 // Channel sends notices by SMS through Tencent Cloud. It is safe for
@@ -65,7 +69,7 @@ type Channel struct {
 	red  sms.Redactor
 }
 
-var _ notify.Channel = (*Channel)(nil)
+var _ notify.LookupChannel = (*Channel)(nil)
 
 // New checks cfg and builds the channel.
 func New(cfg Config) (*Channel, error) {
@@ -88,6 +92,9 @@ func New(cfg Config) (*Channel, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.LookupSettle <= 0 {
+		cfg.LookupSettle = DefaultLookupSettle
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -134,17 +141,14 @@ type apiError struct {
 	Message string
 }
 
+// sendResponse is SendSms' Response object.
 type sendResponse struct {
-	Response struct {
-		Error         *apiError
-		RequestId     string
-		SendStatusSet []struct {
-			SerialNo       string
-			PhoneNumber    string
-			SessionContext string
-			Code           string
-			Message        string
-		}
+	SendStatusSet []struct {
+		SerialNo       string
+		PhoneNumber    string
+		SessionContext string
+		Code           string
+		Message        string
 	}
 }
 
@@ -185,9 +189,36 @@ func (c *Channel) Send(ctx context.Context, n *notify.Notice, to notify.Recipien
 	if err != nil {
 		return notify.Result{}, sms.Config(notify.ReasonBadRequest, &sms.ProviderError{Provider: "tencent", Message: err.Error()})
 	}
+	raw, status, reqID, err := c.do(ctx, action, payload, national)
+	if err != nil {
+		return notify.Result{}, err
+	}
+	var r sendResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return notify.Result{}, sms.Fail(notify.ReasonServerError, true, false, false,
+			&sms.ProviderError{Provider: "tencent", Status: status, Message: "unexpected response", RequestID: reqID})
+	}
+	if len(r.SendStatusSet) == 0 {
+		return notify.Result{}, sms.Fail(notify.ReasonServerError, true, false, false,
+			&sms.ProviderError{Provider: "tencent", Status: status, Message: "empty SendStatusSet", RequestID: reqID})
+	}
+	st := r.SendStatusSet[0]
+	if st.Code != "Ok" {
+		return notify.Result{}, Classify(st.Code, &sms.ProviderError{
+			Provider: "tencent", Status: status, Code: st.Code,
+			Message: c.red.Redact(st.Message, national), RequestID: reqID,
+		})
+	}
+	return notify.Result{ProviderMsgID: st.SerialNo}, nil
+}
+
+// do posts one signed call and returns its Response object once it
+// carries no Error, with the HTTP status and the request id; any other
+// answer is a classified *notify.SendError with redacted text.
+func (c *Channel) do(ctx context.Context, action string, payload []byte, national string) (json.RawMessage, int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(payload))
 	if err != nil {
-		return notify.Result{}, sms.Config(notify.ReasonConfig, &sms.ProviderError{Provider: "tencent", Message: c.red.Redact(err.Error(), national)})
+		return nil, 0, "", sms.Config(notify.ReasonConfig, &sms.ProviderError{Provider: "tencent", Message: c.red.Redact(err.Error(), national)})
 	}
 	now := c.cfg.Now()
 	req.Header.Set("Content-Type", ctype)
@@ -201,43 +232,41 @@ func (c *Channel) Send(ctx context.Context, n *notify.Notice, to notify.Recipien
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return notify.Result{}, sms.Transport("tencent", err, red, national)
+		return nil, 0, "", sms.Transport("tencent", err, red, national)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return notify.Result{}, sms.Transport("tencent", err, red, national)
+		return nil, resp.StatusCode, "", sms.Transport("tencent", err, red, national)
 	}
-	var sr sendResponse
-	if err := json.Unmarshal(body, &sr); err != nil || resp.StatusCode != http.StatusOK {
+	var env struct {
+		Response json.RawMessage
+	}
+	var head struct {
+		Error     *apiError
+		RequestId string
+	}
+	err = json.Unmarshal(body, &env)
+	if err == nil {
+		err = json.Unmarshal(env.Response, &head)
+	}
+	if err != nil || resp.StatusCode != http.StatusOK {
 		pe := &sms.ProviderError{Provider: "tencent", Status: resp.StatusCode, Message: "unexpected response"}
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:
-			return notify.Result{}, sms.Fail(notify.ReasonRateLimited, true, false, false, pe)
+			return nil, resp.StatusCode, "", sms.Fail(notify.ReasonRateLimited, true, false, false, pe)
 		case resp.StatusCode >= 400 && resp.StatusCode < 500:
-			return notify.Result{}, sms.Config(notify.ReasonBadRequest, pe)
+			return nil, resp.StatusCode, "", sms.Config(notify.ReasonBadRequest, pe)
 		}
-		return notify.Result{}, sms.Fail(notify.ReasonServerError, true, false, false, pe)
+		return nil, resp.StatusCode, "", sms.Fail(notify.ReasonServerError, true, false, false, pe)
 	}
-	r := sr.Response
-	if r.Error != nil {
-		return notify.Result{}, Classify(r.Error.Code, &sms.ProviderError{
-			Provider: "tencent", Status: resp.StatusCode, Code: r.Error.Code,
-			Message: red.Redact(r.Error.Message, national), RequestID: r.RequestId,
+	if head.Error != nil {
+		return nil, resp.StatusCode, head.RequestId, Classify(head.Error.Code, &sms.ProviderError{
+			Provider: "tencent", Status: resp.StatusCode, Code: head.Error.Code,
+			Message: red.Redact(head.Error.Message, national), RequestID: head.RequestId,
 		})
 	}
-	if len(r.SendStatusSet) == 0 {
-		return notify.Result{}, sms.Fail(notify.ReasonServerError, true, false, false,
-			&sms.ProviderError{Provider: "tencent", Status: resp.StatusCode, Message: "empty SendStatusSet", RequestID: r.RequestId})
-	}
-	st := r.SendStatusSet[0]
-	if st.Code != "Ok" {
-		return notify.Result{}, Classify(st.Code, &sms.ProviderError{
-			Provider: "tencent", Status: resp.StatusCode, Code: st.Code,
-			Message: red.Redact(st.Message, national), RequestID: r.RequestId,
-		})
-	}
-	return notify.Result{ProviderMsgID: st.SerialNo}, nil
+	return env.Response, resp.StatusCode, head.RequestId, nil
 }
 
 func hmacSHA256(key []byte, msg string) []byte {

@@ -84,11 +84,25 @@ func verifyTC3(r *http.Request, id, secret string) ([]byte, error) {
 	return body, nil
 }
 
+// fake is Tencent's SMS API: SendSms, and PullSmsSendStatusByPhoneNumber
+// answered from the sends it accepted whose status report came (report
+// gives it: SUCCESS, FAIL, or "" for none yet; nil means SUCCESS).
+// noContext makes it leave SessionContext out of the reports, as Tencent
+// does until support enables it.
 type fake struct {
-	t      *testing.T
-	mu     sync.Mutex
-	got    []map[string]any
-	answer func(req map[string]any) (int, string)
+	t         *testing.T
+	mu        sync.Mutex
+	got       []map[string]any // SendSms requests
+	pulls     []map[string]any // PullSmsSendStatusByPhoneNumber requests
+	sent      []sentSMS
+	answer    func(req map[string]any) (int, string)
+	report    func(session string) string
+	noContext bool
+}
+
+type sentSMS struct {
+	phone, session string
+	at             time.Time
 }
 
 func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -99,15 +113,20 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"The provided credentials could not be validated. Signature %s"},"RequestId":"req-auth"}}`, r.Header.Get("Authorization"))
 		return
 	}
-	if r.Method != http.MethodPost || r.Header.Get("X-TC-Action") != "SendSms" || r.Header.Get("X-TC-Version") != "2021-01-11" || r.Header.Get("X-TC-Region") != "ap-guangzhou" {
-		f.t.Errorf("fake: %s action=%q version=%q region=%q", r.Method, r.Header.Get("X-TC-Action"), r.Header.Get("X-TC-Version"), r.Header.Get("X-TC-Region"))
+	action := r.Header.Get("X-TC-Action")
+	if r.Method != http.MethodPost || (action != "SendSms" && action != "PullSmsSendStatusByPhoneNumber") || r.Header.Get("X-TC-Version") != "2021-01-11" || r.Header.Get("X-TC-Region") != "ap-guangzhou" {
+		f.t.Errorf("fake: %s action=%q version=%q region=%q", r.Method, action, r.Header.Get("X-TC-Version"), r.Header.Get("X-TC-Region"))
 	}
 	var req map[string]any
 	if err := json.Unmarshal(body, &req); err != nil {
 		f.t.Errorf("fake: body %v", err)
 	}
 	f.mu.Lock()
-	f.got = append(f.got, req)
+	if action == "SendSms" {
+		f.got = append(f.got, req)
+	} else {
+		f.pulls = append(f.pulls, req)
+	}
 	f.mu.Unlock()
 	if f.answer != nil {
 		status, s := f.answer(req)
@@ -115,7 +134,54 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, s)
 		return
 	}
+	if action == "PullSmsSendStatusByPhoneNumber" {
+		_ = json.NewEncoder(w).Encode(map[string]any{"Response": f.pull(req)})
+		return
+	}
+	phones, _ := req["PhoneNumberSet"].([]any)
+	session, _ := req["SessionContext"].(string)
+	for _, p := range phones {
+		phone, _ := p.(string)
+		f.mu.Lock()
+		f.sent = append(f.sent, sentSMS{phone: phone, session: session, at: time.Now()})
+		f.mu.Unlock()
+	}
 	fmt.Fprintf(w, `{"Response":{"SendStatusSet":[{"SerialNo":"5000:1045710669157053657849499619","PhoneNumber":"+86%s","Fee":1,"SessionContext":%q,"Code":"Ok","Message":"send success","IsoCode":"CN"}],"RequestId":"a0aabda6-cf91-4f3e-a81f-9198114a2279"}}`, testMobile, req["SessionContext"])
+}
+
+// pull answers PullSmsSendStatusByPhoneNumber: the reports of one E.164
+// number's sends within [BeginTime, EndTime], at most Limit.
+func (f *fake) pull(req map[string]any) map[string]any {
+	phone, _ := req["PhoneNumber"].(string)
+	begin, _ := req["BeginTime"].(float64)
+	end, _ := req["EndTime"].(float64)
+	limit, _ := req["Limit"].(float64)
+	if !strings.HasPrefix(phone, "+") || begin <= 0 || limit < 1 || limit > 100 || req["SmsSdkAppId"] != testApp {
+		return map[string]any{"Error": map[string]string{"Code": "InvalidParameterValue", "Message": "bad pull"}, "RequestId": "req-p"}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	set := []map[string]any{}
+	for i, s := range f.sent {
+		at := float64(s.at.Unix())
+		if s.phone != phone || at < begin || end > 0 && at > end || len(set) >= int(limit) {
+			continue
+		}
+		status := "SUCCESS"
+		if f.report != nil {
+			status = f.report(s.session)
+		}
+		if status == "" {
+			continue
+		}
+		item := map[string]any{"UserReceiveTime": s.at.Unix() + 3, "CountryCode": "86", "SubscriberNumber": strings.TrimPrefix(phone, "+86"),
+			"PhoneNumber": phone, "SerialNo": fmt.Sprintf("5000:%d", 1000+i), "ReportStatus": status, "Description": "DELIVRD", "SessionContext": s.session}
+		if f.noContext {
+			item["SessionContext"] = ""
+		}
+		set = append(set, item)
+	}
+	return map[string]any{"PullSmsSendStatusSet": set, "RequestId": "req-p"}
 }
 
 func template(*notify.Notice) (string, map[string]string, error) {
