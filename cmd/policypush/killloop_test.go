@@ -31,14 +31,14 @@ import (
 // The kill loop's knobs. The send rates are low so that the notices last
 // through the loop: each incarnation sends a few before it is killed.
 const (
-	killResidents   = 100                    // two events each
-	killCount       = 24                     // SIGKILLs, at least 20
-	killSeed        = 10                     // of the random kill moments
-	killPointWait   = 8 * time.Second        // for a chosen point to come, else a random kill
-	killSettle      = 60 * time.Second       // after the last restart, for everything to be sent
-	killCallDelay   = 15 * time.Millisecond  // each provider call takes this long
-	killDedupWindow = 10 * time.Minute       // WeChat's client_msg_id window
-	killRandomMin   = 200 * time.Millisecond // a random kill comes this long after /healthz answers…
+	killResidents   = 100                     // two events each
+	killCount       = 24                      // SIGKILLs, at least 20
+	killSeed        = 10                      // of the random kill moments
+	killPointWait   = 8 * time.Second         // for a chosen point to come, else a random kill
+	killSettle      = 60 * time.Second        // after the last restart, for everything to be sent
+	killCallDelay   = 15 * time.Millisecond   // each provider call takes this long
+	killDedupWindow = 10 * time.Minute        // WeChat's client_msg_id window
+	killRandomMin   = 200 * time.Millisecond  // a random kill comes this long after /healthz answers…
 	killRandomMax   = 1500 * time.Millisecond // …at most
 )
 
