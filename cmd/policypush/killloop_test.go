@@ -31,15 +31,15 @@ import (
 // The kill loop's knobs. The send rates are low so that the notices last
 // through the loop: each incarnation sends a few before it is killed.
 const (
-	killResidents   = 100                     // two events each
-	killCount       = 24                      // SIGKILLs, at least 20
-	killSeed        = 10                      // of the random kill moments
-	killPointWait   = 8 * time.Second         // for a chosen point to come, else a random kill
-	killSettle      = 60 * time.Second        // after the last restart, for everything to be sent
-	killCallDelay   = 15 * time.Millisecond   // each provider call takes this long
-	killDedupWindow = 10 * time.Minute        // WeChat's client_msg_id window
-	killRandomMin   = 200 * time.Millisecond  // a random kill comes this long after /healthz answers…
-	killRandomMax   = 1500 * time.Millisecond // …at most
+	killResidents   = 120                    // two events each, one notice each
+	killCount       = 24                     // SIGKILLs, at least 20
+	killSeed        = 10                     // of the random kill moments
+	killPointWait   = 8 * time.Second        // for a chosen point to come, else a random kill
+	killSettle      = 60 * time.Second       // after the last restart, for everything to be sent
+	killCallDelay   = 15 * time.Millisecond  // each provider call takes this long
+	killDedupWindow = 10 * time.Minute       // WeChat's client_msg_id window
+	killRandomMin   = 200 * time.Millisecond // a random kill comes this long after /healthz answers…
+	killRandomMax   = 4 * time.Second        // …at most: longer than the lease, so that some incarnations settle their predecessors' rows
 )
 
 // Kill points. The test learns that one has come from outside the process
@@ -54,7 +54,16 @@ const (
 	pointNotReached = "+not-reached"      // suffix: the point did not come in time, killed anyway
 )
 
-var killSchedule = []string{pointRandom, pointCallKept, pointAnswered, pointClaim, pointCallLost, pointRandom, pointAnswered, pointClaim}
+// killSchedule is the order of the kill points, repeated. A call point
+// names the provider whose next call it catches: most catch Aliyun, which
+// does not deduplicate, so that a blind resend there is a duplicate the
+// test sees; some catch WeChat, whose repeat of a client_msg_id is no
+// duplicate but must still be settled.
+var killSchedule = []string{
+	pointRandom, pointCallKept + "@aliyun", pointAnswered + "@aliyun", pointClaim,
+	pointCallLost + "@aliyun", pointRandom, pointAnswered + "@wechat", pointClaim,
+	pointCallKept + "@wechat", pointAnswered + "@aliyun", pointCallLost + "@wechat", pointRandom,
+}
 
 // TestKillLoop is issue 10's "a crash costs seconds, not notices": a real
 // `policypush serve` is SIGKILLed killCount times, at chosen points and at
@@ -129,7 +138,7 @@ func TestKillLoop(t *testing.T) {
 		"POLICYPUSH_SMS_ACCESS_KEY_ID=LTAIkillloop", "POLICYPUSH_SMS_ACCESS_KEY_SECRET=kill-loop-sms-secret",
 		"POLICYPUSH_SMS_SIGN_NAME=某市人社", "POLICYPUSH_SMS_TEMPLATE=SMS_KILL",
 		"POLICYPUSH_QUIET_HOURS=off", "POLICYPUSH_FREQUENCY_CAP=off",
-		"POLICYPUSH_WECHAT_RATE=3", "POLICYPUSH_SMS_RATE=3",
+		"POLICYPUSH_WECHAT_RATE=2", "POLICYPUSH_SMS_RATE=2",
 		"POLICYPUSH_SWEEP_WORKERS=0",
 		// Being added with the dispatcher's rework; ignored before.
 		"POLICYPUSH_DISPATCH_LEASE=3s",
@@ -225,14 +234,16 @@ func TestKillLoop(t *testing.T) {
 	rng := rand.New(rand.NewPCG(killSeed, killSeed))
 	reached := map[string]int{}
 	var kills []string
+	seenDups := 0
 	for i := range killCount {
 		point := killSchedule[i%len(killSchedule)]
+		kind, provider, _ := strings.Cut(point, "@")
 		if i > 0 {
 			start()
 		}
 		incarnation := time.Now()
 		got := point
-		switch point {
+		switch kind {
 		case pointClaim:
 			if !waitFor(killPointWait, exited, func() bool {
 				return count("SELECT count(*) FROM outbox WHERE claimed_at >= $1", incarnation) > 0
@@ -240,7 +251,7 @@ func TestKillLoop(t *testing.T) {
 				got += pointNotReached
 			}
 		case pointCallKept, pointCallLost, pointAnswered:
-			tr := prov.arm(point)
+			tr := prov.arm(kind, provider)
 			select {
 			case <-tr.hit:
 			case <-exited:
@@ -260,6 +271,10 @@ func TestKillLoop(t *testing.T) {
 		reached[got]++
 		dups := prov.duplicates()
 		t.Logf("kill %2d at %-28s accepted %3d/%d, duplicates %d", i+1, got, prov.distinct(), want, len(dups))
+		if len(dups) > seenDups {
+			t.Errorf("after kill %d: notices accepted more than once: %v", i+1, dups)
+			seenDups = len(dups)
+		}
 	}
 
 	// The last restart: everything must be settled within killSettle.
@@ -431,19 +446,20 @@ type smsSend struct {
 	at         time.Time
 }
 
-// killTrap catches one call.
+// killTrap catches one call to provider (wechat, aliyun).
 type killTrap struct {
-	point string
-	fired atomic.Bool
-	hit   chan struct{} // closed once the call is caught
+	point    string
+	provider string
+	fired    atomic.Bool
+	hit      chan struct{} // closed once the call is caught
 }
 
 func newKillProviders() *killProviders {
 	return &killProviders{accepted: map[string][]string{}, wxMsg: map[string]wxSend{}}
 }
 
-func (p *killProviders) arm(point string) *killTrap {
-	tr := &killTrap{point: point, hit: make(chan struct{})}
+func (p *killProviders) arm(point, provider string) *killTrap {
+	tr := &killTrap{point: point, provider: provider, hit: make(chan struct{})}
 	p.trap.Store(tr)
 	return tr
 }
@@ -460,12 +476,13 @@ func (p *killProviders) releaseAll() {
 	p.stalled = nil
 }
 
-// call runs one send through the armed trap, if any: accept records the
-// send and returns the answer's body; it is called at most once.
-func (p *killProviders) call(w http.ResponseWriter, accept func() string) {
+// call runs one send to provider through the armed trap, if it is for
+// provider: accept records the send and returns the answer's body; it is
+// called at most once.
+func (p *killProviders) call(w http.ResponseWriter, provider string, accept func() string) {
 	time.Sleep(killCallDelay)
 	tr := p.trap.Load()
-	if tr == nil || !tr.fired.CompareAndSwap(false, true) {
+	if tr == nil || tr.provider != provider || !tr.fired.CompareAndSwap(false, true) {
 		io.WriteString(w, accept())
 		return
 	}
@@ -517,7 +534,7 @@ func (p *killProviders) wechat(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, `{"errcode":40001,"errmsg":"invalid credential"}`)
 			return
 		}
-		p.call(w, func() string {
+		p.call(w, "wechat", func() string {
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			// A repeat inside the window is dropped, and answered as the
@@ -551,7 +568,7 @@ func (p *killProviders) aliyun(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case "SendSms":
 		phone, out := r.Form.Get("PhoneNumbers"), r.Form.Get("OutId")
-		p.call(w, func() string {
+		p.call(w, "aliyun", func() string {
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			p.seq++
