@@ -1,6 +1,7 @@
 // Package sms holds what the SMS provider channels share: the template
-// callback, the provider error type, the redaction of error text, and the
-// length helpers that keep a notice within one billed segment.
+// callback, the provider error type, the redaction of error text, the
+// length helpers that keep a notice within one billed segment, and what
+// the providers' lookups of earlier sends share (lookup.go).
 //
 // The providers live in subpackages (aliyun, tencent); each has a Channel
 // that implements notify.Channel and returns *notify.SendError whose Err is

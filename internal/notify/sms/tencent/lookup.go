@@ -20,6 +20,8 @@ const (
 	pullLimit = 100
 	// skew widens the pulled time range against clock differences.
 	skew = time.Minute
+	// maxPullAge is how far back Tencent keeps status reports to pull.
+	maxPullAge = 7 * 24 * time.Hour
 )
 
 // DefaultLookupSettle is longer than Aliyun's: Tencent lists a send only
@@ -60,7 +62,8 @@ type pullResponse struct {
 // Nothing found within the settle time after since is an
 // sms.ErrNotSettled error; reports without any SessionContext are
 // ErrNoSessionContext, and a full list without the notice is an error
-// too, since it cannot be paged further.
+// too, since it cannot be paged further. Tencent keeps reports for 7
+// days: a send older than that is not found.
 func (c *Channel) Lookup(ctx context.Context, n *notify.Notice, to notify.Recipient, since time.Time) (notify.Lookup, error) {
 	mobile := E164(to.Mobile)
 	if mobile == "" {
@@ -68,8 +71,13 @@ func (c *Channel) Lookup(ctx context.Context, n *notify.Notice, to notify.Recipi
 	}
 	national := strings.TrimPrefix(mobile, "+86")
 	now := c.cfg.Now()
+	// Older reports cannot be pulled; asking for them is refused.
+	begin := since.Add(-skew)
+	if oldest := now.Add(-maxPullAge + time.Hour); begin.Before(oldest) {
+		begin = oldest
+	}
 	payload, err := json.Marshal(pullRequest{
-		BeginTime:   since.Add(-skew).Unix(),
+		BeginTime:   begin.Unix(),
 		EndTime:     now.Add(skew).Unix(),
 		Limit:       pullLimit,
 		PhoneNumber: mobile,

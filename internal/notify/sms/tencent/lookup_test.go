@@ -63,6 +63,8 @@ func TestLookup(t *testing.T) {
 		{name: "throttled", answer: func(map[string]any) (int, string) {
 			return http.StatusOK, `{"Response":{"Error":{"Code":"RequestLimitExceeded","Message":"too many for +86` + testMobile + `"},"RequestId":"r"}}`
 		}, wantErr: isSendError(notify.ReasonRateLimited)},
+		{name: "since beyond the 7 days Tencent keeps", sent: []sentSMS{{e164, "41", time.Now()}}, since: ago(10 * 24 * time.Hour),
+			want: notify.Lookup{Found: true, ProviderMsgID: "5000:1000", Delivered: &yes}},
 		{name: "gateway 502", answer: func(map[string]any) (int, string) { return http.StatusBadGateway, "<html>bad gateway</html>" },
 			wantErr: isSendError(notify.ReasonServerError)},
 	}
@@ -92,8 +94,12 @@ func TestLookup(t *testing.T) {
 				t.Fatalf("Lookup made %d sends and %d pulls", len(f.got), len(f.pulls))
 			}
 			p := f.pulls[0]
-			if p["PhoneNumber"] != e164 || p["SmsSdkAppId"] != testApp || p["Limit"] != float64(100) || p["Offset"] != float64(0) ||
-				p["BeginTime"] != float64(since.Add(-time.Minute).Unix()) {
+			begin := since.Add(-time.Minute)
+			if oldest := time.Now().Add(-7*24*time.Hour + time.Hour); begin.Before(oldest) {
+				begin = oldest
+			}
+			if got, _ := p["BeginTime"].(float64); p["PhoneNumber"] != e164 || p["SmsSdkAppId"] != testApp || p["Limit"] != float64(100) ||
+				p["Offset"] != float64(0) || time.Unix(int64(got), 0).Sub(begin).Abs() > 2*time.Second {
 				t.Errorf("pull %v", p)
 			}
 		})
