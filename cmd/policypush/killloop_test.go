@@ -255,7 +255,11 @@ func TestKillLoop(t *testing.T) {
 			select {
 			case <-tr.hit:
 			case <-exited:
-				got += pointNotReached
+				select {
+				case <-tr.hit: // the fake killed it after answering
+				default:
+					got += pointNotReached
+				}
 			case <-time.After(killPointWait):
 				prov.disarm()
 				got += pointNotReached
@@ -334,7 +338,8 @@ func TestKillLoop(t *testing.T) {
 		t.Errorf("notices accepted more than once: by notice id %v; by subject and policy %v", dups, pairDups)
 	}
 	if len(missing) > 0 {
-		t.Errorf("%d notices never accepted within %s of the last restart: %v", len(missing), killSettle, missing)
+		slices.Sort(missing)
+		t.Errorf("%d notices never accepted within %s of the last restart, such as %v", len(missing), killSettle, missing[:min(len(missing), 20)])
 	}
 	if n := count("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending', 'deferred')"); n != 0 {
 		t.Errorf("%d notices still pending, sending or deferred %s after the last restart", n, killSettle)
@@ -510,10 +515,10 @@ func (p *killProviders) call(w http.ResponseWriter, provider string, accept func
 			f.Flush()
 		}
 		time.Sleep(5 * time.Millisecond) // the bytes reach the socket
+		close(tr.hit)
 		if pid > 0 {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		close(tr.hit)
 	default:
 		io.WriteString(w, accept())
 	}
