@@ -303,6 +303,8 @@ func (h *Handler) policies(w http.ResponseWriter, r *http.Request) error {
 		t.Failed += row.Failed
 		t.Suppressed += row.Suppressed
 		t.Cancelled += row.Cancelled
+		t.WaitingForChannel += row.WaitingForChannel
+		t.WaitingForConsent += row.WaitingForConsent
 	}
 	for _, v := range out {
 		v.Total.PolicyID, v.Total.Channel = v.ID, "all"

@@ -58,6 +58,8 @@ func (c *consoleSource) Snapshot(ctx context.Context) (console.Snapshot, error) 
 		p.Failed += r.Failed
 		p.Suppressed += r.Suppressed
 		p.Cancelled += r.Cancelled
+		p.WaitingForChannel += r.WaitingForChannel
+		p.WaitingForConsent += r.WaitingForConsent
 		ch := byChannel[r.Channel]
 		if ch == nil {
 			ch = &console.ChannelHealth{Channel: r.Channel}

@@ -93,7 +93,7 @@ func TestDelivery(t *testing.T) {
 		}
 		return out
 	}
-	for subject, want := range map[string]string{"p_wx": "wechat:sent", "p_fb": "sms:sent", "p_nc": "wechat:suppressed"} {
+	for subject, want := range map[string]string{"p_wx": "wechat:sent", "p_fb": "sms:sent", "p_nc": "wechat:waiting"} {
 		if got := status(subject); got == "" || !allEqual(got, want) {
 			t.Errorf("%s: notices %q, want every one %q", subject, got, want)
 		}

@@ -333,11 +333,11 @@ FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = $1 ORDER 
 		"unf_0": "sms:delivered", "unf_2": "sms:delivered",
 		"sms_0": "sms:failed:undelivered", "sms_1": "sms:delivered",
 		"blk_0":  "sms:delivered",
-		"nc_0":   "wechat:suppressed:no_consent",
+		"nc_0":   "wechat:waiting:no_consent",
 		"oo_0":   "sms:delivered",
 		"api_0":  "wechat:suppressed:opted_out",
 		"td_0":   "sms:suppressed:opted_out",
-		"none_0": "wechat:suppressed:unreachable",
+		"none_0": "wechat:waiting:unreachable",
 	}
 	for subject, w := range want {
 		if got := states(subject); got != w {

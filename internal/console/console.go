@@ -58,6 +58,10 @@ type PolicyFunnel struct {
 	Failed     int64  `json:"failed"`
 	Suppressed int64  `json:"suppressed"`
 	Cancelled  int64  `json:"cancelled"`
+	// Notices no channel reaches yet, and notices the subject has not
+	// consented to: they go out when a later profile event brings either.
+	WaitingForChannel int64 `json:"waiting_for_channel"`
+	WaitingForConsent int64 `json:"waiting_for_consent"`
 }
 
 // ChannelHealth is one channel's (wechat, sms) delivery counts.

@@ -26,6 +26,11 @@ type FunnelRow struct {
 	Failed     int64  `json:"failed"` // failed or dead
 	Suppressed int64  `json:"suppressed"`
 	Cancelled  int64  `json:"cancelled"`
+	// Notices in 'waiting': for a channel to reach the subject, or for the
+	// subject's consent. A later profile event that brings either sends
+	// them, while the policy applies.
+	WaitingForChannel int64 `json:"waiting_for_channel"`
+	WaitingForConsent int64 `json:"waiting_for_consent"`
 }
 
 // Funnel returns every policy's funnel by channel.
@@ -35,7 +40,9 @@ func (s *Store) Funnel(ctx context.Context) ([]FunnelRow, error) {
        count(o.sent_at), count(o.delivered_at), count(o.clicked_at),
        count(*) FILTER (WHERE o.status IN ('failed', 'dead')),
        count(*) FILTER (WHERE o.status = 'suppressed'),
-       count(*) FILTER (WHERE o.status = 'cancelled')
+       count(*) FILTER (WHERE o.status = 'cancelled'),
+       count(*) FILTER (WHERE o.status = 'waiting' AND o.reason IS DISTINCT FROM 'no_consent'),
+       count(*) FILTER (WHERE o.status = 'waiting' AND o.reason = 'no_consent')
 FROM matches m JOIN outbox o ON o.match_id = m.id
 GROUP BY 1, 2 ORDER BY 1, 2`)
 	if err != nil {

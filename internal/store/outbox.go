@@ -286,13 +286,13 @@ RETURNING o.id`, ids, policyID, at)
 	return out, nil
 }
 
-// CancelPolicy cancels the notices of a policy that are still waiting
-// (pending or deferred) with reason, and returns how many. A notice being
-// sent finishes; one already sent stays sent.
+// CancelPolicy cancels the notices of a policy that are still to send
+// (pending, deferred, or waiting for a channel) with reason, and returns
+// how many. A notice being sent finishes; one already sent stays sent.
 func (s *Store) CancelPolicy(ctx context.Context, policyID, reason string) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox o SET status = 'cancelled', reason = $2, updated_at = now()
 FROM matches m
-WHERE m.id = o.match_id AND m.policy_id = $1 AND o.status IN ('pending', 'deferred')`, policyID, reason)
+WHERE m.id = o.match_id AND m.policy_id = $1 AND o.status IN ('pending', 'deferred', 'waiting')`, policyID, reason)
 	if err != nil {
 		return 0, fmt.Errorf("cancel notices of %s: %w", policyID, err)
 	}

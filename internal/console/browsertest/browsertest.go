@@ -25,7 +25,8 @@
 //	backlog/outbox_waiting, backlog/oldest_due, backlog/dlq_messages
 //	rules/last_reload, rules/last_reload_ok, rules/loaded
 //	policy/<id>/title, policy/<id>/state
-//	policy/<id>/<stage>                  stage: matched sent delivered clicked waiting failed suppressed cancelled
+//	policy/<id>/<stage>                  stage: matched sent delivered clicked waiting waiting_for_channel
+//	                                     waiting_for_consent failed suppressed cancelled
 //	channel/<channel>/<stage>            stage: sent delivered rate failed waiting suppressed fallbacks
 //	sweep/<id>/status, sweep/<id>/progress, sweep/<id>/profiles, sweep/<id>/matched
 //
