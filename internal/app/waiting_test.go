@@ -64,10 +64,10 @@ func TestNoticeWaitsForChannel(t *testing.T) {
 	}
 	const contact = `{"contact":{"mobile":"13800135001"},"channels":{"sms":{"enabled":true}}}`
 	snapshots := [][]byte{
-		snapshot("late", `,"consent":{"personalized_push":true}`),                                 // no contact yet
+		snapshot("late", `,"consent":{"personalized_push":true}`),                                   // no contact yet
 		snapshot("nc", `,"contact":{"mobile":"13800135002"},"consent":{"personalized_push":false}`), // said no
-		snapshot("lapse", ``),                                           // no contact, consent unknown
-		snapshot("rep_late", `,"consent":{"personalized_push":true}`),   // for the repeal
+		snapshot("lapse", ``), // no contact, consent unknown
+		snapshot("rep_late", `,"consent":{"personalized_push":true}`), // for the repeal
 		snapshot("rep_nc", `,"contact":{"mobile":"13800135003"},"consent":{"personalized_push":false}`),
 	}
 	state := func(id string) string {
