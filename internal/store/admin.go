@@ -239,6 +239,7 @@ type PolicySummary struct {
 	Suppressed int64  `json:"suppressed"`
 	Failed     int64  `json:"failed"` // failed or dead
 	Waiting    int64  `json:"waiting"`
+	OnHold     int64  `json:"on_hold"` // in 'waiting': for a channel, or for consent
 }
 
 // Summary returns every policy's PolicySummary.
@@ -254,7 +255,8 @@ SELECT m.policy_id, count(*),
        count(*) FILTER (WHERE o.status = 'deferred'),
        count(*) FILTER (WHERE o.status = 'suppressed'),
        count(*) FILTER (WHERE o.status IN ('failed', 'dead')),
-       count(*) FILTER (WHERE o.status IN ('pending', 'sending'))
+       count(*) FILTER (WHERE o.status IN ('pending', 'sending')),
+       count(*) FILTER (WHERE o.status = 'waiting')
 FROM matches m JOIN outbox o ON o.match_id = m.id LEFT JOIN fb ON fb.outbox_id = o.id
 GROUP BY 1 ORDER BY 1`)
 	if err != nil {
