@@ -16,6 +16,7 @@ type metrics struct {
 	latency      prometheus.Histogram
 	matches      *prometheus.CounterVec
 	lapsed       *prometheus.CounterVec
+	released     *prometheus.CounterVec
 	outbox       prometheus.Gauge
 	oldestDue    prometheus.Gauge
 	rulesLoaded  prometheus.Gauge
@@ -57,6 +58,10 @@ func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
 		lapsed: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "policypush_matches_lapsed_total",
 			Help: "Matches whose subject stopped qualifying, by policy.",
+		}, []string{"policy"}),
+		released: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "policypush_notices_released_total",
+			Help: "Notices that waited for a channel or for consent and were queued when a later profile event (or a sweep) brought it, by policy.",
 		}, []string{"policy"}),
 		outbox: f.NewGauge(prometheus.GaugeOpts{
 			Name: "policypush_outbox_pending",
@@ -100,6 +105,9 @@ func (m *metrics) Matched(policyID string) { m.matches.WithLabelValues(policyID)
 
 // Lapsed implements match.Observer.
 func (m *metrics) Lapsed(policyID string) { m.lapsed.WithLabelValues(policyID).Inc() }
+
+// Released implements match.Observer.
+func (m *metrics) Released(policyID string) { m.released.WithLabelValues(policyID).Inc() }
 
 // sweepMetrics counts sweep work.
 type sweepMetrics struct {

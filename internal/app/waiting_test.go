@@ -161,6 +161,10 @@ FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = $1 AND m.
 		}
 	}
 
+	if n := gather(t, s.reg, `policypush_notices_released_total{policy="`+policy+`"}`); n != 2 {
+		t.Errorf("released notices metric = %v, want 2", n)
+	}
+
 	// Redelivery of every event sends nothing more.
 	e.produce(append(append([][]byte{}, snapshots...), patches...)...)
 	processed += int64(len(snapshots) + len(patches))
@@ -168,6 +172,9 @@ FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = $1 AND m.
 	time.Sleep(300 * time.Millisecond) // a dispatcher tick or two
 	if again := sent(); len(again) != 2 {
 		t.Errorf("after the replay sent %v, want the same two", again)
+	}
+	if n := gather(t, s.reg, `policypush_notices_released_total{policy="`+policy+`"}`); n != 2 {
+		t.Errorf("released notices metric after the replay = %v, want 2", n)
 	}
 	if n := e.count("SELECT count(*) FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.policy_id = $1", policy); n != len(snapshots) {
 		t.Errorf("%d notices, want one per subject", n)

@@ -72,6 +72,9 @@ type Observer interface {
 	Event(subjectType, outcome string)
 	Matched(policyID string)
 	Lapsed(policyID string)
+	// Released counts a waiting notice that a later event (or a sweep)
+	// queued, a channel or consent having come.
+	Released(policyID string)
 }
 
 // Config holds what the processor needs besides its collaborators.
@@ -184,6 +187,7 @@ func (p *Processor) HandlePrepared(ctx context.Context, batch []Event, pr *Prepa
 	for _, l := range b.Lapsed {
 		p.obs.Lapsed(l.PolicyID)
 	}
+	released(p.obs, b)
 	return append(rejected, late...), nil
 }
 

@@ -115,5 +115,6 @@ func (w *SweepWorker) Next(ctx context.Context) (done ChunkDone, ok bool, err er
 	for _, l := range b.Lapsed {
 		s.obs.Lapsed(l.PolicyID)
 	}
+	released(s.obs, &b)
 	return done, ok, nil
 }

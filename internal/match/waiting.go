@@ -58,10 +58,19 @@ func (j judge) reroute(ev *rules.Evaluator, at *rules.Instant, now time.Time, k 
 		ch, fallback, reason := Route(to, j.cfg.ChannelsOf(pol), j.cfg.WeChatEnabled)
 		switch {
 		case reason == "":
-			b.Rerouted = append(b.Rerouted, store.Rerouted{ID: w.ID, Status: "pending", Channel: ch, Fallback: fallback, DueAt: now})
+			b.Rerouted = append(b.Rerouted, store.Rerouted{ID: w.ID, PolicyID: pol.ID, Status: "pending", Channel: ch, Fallback: fallback, DueAt: now})
 		case reason != w.Reason: // still waiting, for something else now
-			b.Rerouted = append(b.Rerouted, store.Rerouted{ID: w.ID, Status: "waiting", Reason: reason})
+			b.Rerouted = append(b.Rerouted, store.Rerouted{ID: w.ID, PolicyID: pol.ID, Status: "waiting", Reason: reason})
 		}
 	}
 	return nil
+}
+
+// released counts, once b is committed, the waiting notices it queued.
+func released(obs Observer, b *store.Batch) {
+	for _, r := range b.Rerouted {
+		if r.Status == "pending" {
+			obs.Released(r.PolicyID)
+		}
+	}
 }

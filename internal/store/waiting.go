@@ -55,6 +55,7 @@ ORDER BY o.id`, types, ids)
 // with a new Reason.
 type Rerouted struct {
 	ID       int64
+	PolicyID string // for the caller's counts; not written
 	Status   string
 	Reason   string
 	Channel  string
