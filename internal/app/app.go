@@ -151,7 +151,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	h := &handler{proc: proc, m: m, log: log}
 	icfg := ingest.Config{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup, DLQTopic: dlqTopic,
-		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait,
+		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Security: cfg.KafkaSecurity,
 	}
 	if o.Consumer != nil {
 		o.Consumer(&icfg)
@@ -201,7 +201,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())
 	}
-	log.Info("serving", "http", lis.Addr().String(), "brokers", cfg.KafkaBrokers, "group", cfg.KafkaGroup)
+	log.Info("serving", "http", lis.Addr().String(), "brokers", cfg.KafkaBrokers, "group", cfg.KafkaGroup,
+		"kafka_security", cfg.KafkaSecurity.String())
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(ctx) })
