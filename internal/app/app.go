@@ -103,6 +103,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := publish(ctx, st, set); err != nil {
+		return fmt.Errorf("load rules from %s:\n%w", cfg.RulesDir, err)
+	}
 
 	dlqTopic := cfg.KafkaTopic + ".dlq"
 	if cfg.KafkaEmbedded {
