@@ -120,8 +120,14 @@ func (h *Handler) auth(f func(w http.ResponseWriter, r *http.Request) error) htt
 			writeJSON(w, http.StatusUnauthorized, errorBody{"missing or wrong bearer token"})
 			return
 		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 		err := f(w, r)
 		if err == nil {
+			return
+		}
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			w.Header().Set("Connection", "close") // the rest of the body is not read
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf("request body too large: the limit is %d bytes", MaxBody)})
 			return
 		}
 		var ae *Error
@@ -132,6 +138,23 @@ func (h *Handler) auth(f func(w http.ResponseWriter, r *http.Request) error) htt
 		h.log.ErrorContext(r.Context(), "admin api", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{"internal error; see the service log"})
 	})
+}
+
+// MaxBody bounds every request body of the API; a policy draft, the
+// largest, is a few kilobytes. A longer body is refused with 413.
+const MaxBody = 1 << 20
+
+// previewWrite is how long a preview may take to answer: it evaluates the
+// policy for every stored profile, longer than the server's write timeout.
+const previewWrite = 10 * time.Minute
+
+// extendWrite gives a handler that has read its request d more to
+// answer, past the server's write timeout, which would drop its answer.
+// (The read timeout does not cancel it: the server lifts the read deadline
+// once the body is read.)
+func extendWrite(w http.ResponseWriter, d time.Duration) {
+	// A writer without deadlines (a test's recorder) has nothing to extend.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 }
 
 type errorBody struct {
@@ -147,11 +170,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // decode reads a JSON body into v, refusing unknown fields and trailing
 // data, so that a typo is an error and not a silent no-op.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return badRequest("the request needs a JSON body")
+		}
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return err // 413, never a cut body read as whole
 		}
 		return badRequest("malformed JSON body: %v", err)
 	}
@@ -315,6 +341,7 @@ func (h *Handler) policies(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) preview(w http.ResponseWriter, r *http.Request) error {
+	extendWrite(w, previewWrite)
 	rep, err := h.rules.Preview(r.Context(), r.PathValue("id"), nil)
 	if err != nil {
 		return err
@@ -326,13 +353,17 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request) error {
 // previewDraft previews a rule file that is not in force: the body is the
 // file's YAML.
 func (h *Handler) previewDraft(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(r.Body)
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+		return err // 413: a cut draft would be evaluated as another rule
+	}
 	if err != nil {
 		return badRequest("reading the body: %v", err)
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return badRequest("the request needs a rule file (YAML) as its body")
 	}
+	extendWrite(w, previewWrite)
 	rep, err := h.rules.Preview(r.Context(), "", body)
 	if err != nil {
 		return err

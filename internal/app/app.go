@@ -45,6 +45,8 @@ type Options struct {
 	Reload <-chan struct{}
 	// Sweeps adjusts the sweeps' settings, such as how often they plan.
 	Sweeps func(*sweep.Config)
+	// HTTP adjusts the HTTP server's timeouts and size limits.
+	HTTP func(*httpapi.Limits)
 }
 
 // Migrate applies the database migrations.
@@ -102,6 +104,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := publish(ctx, st, set); err != nil {
+		return fmt.Errorf("load rules from %s:\n%w", cfg.RulesDir, err)
 	}
 
 	dlqTopic := cfg.KafkaTopic + ".dlq"
@@ -180,8 +185,12 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return fmt.Errorf("listen on POLICYPUSH_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{
-		Handler: httpapi.New(o.Registry, map[string]httpapi.Check{
+	limits := httpapi.DefaultLimits()
+	if o.HTTP != nil {
+		o.HTTP(&limits)
+	}
+	srv := httpapi.NewServer(
+		httpapi.New(o.Registry, map[string]httpapi.Check{
 			"database": st.Ping,
 			"kafka":    func(ctx context.Context) error { return dial(ctx, cfg.KafkaBrokers) },
 			"rules": func(context.Context) error {
@@ -195,9 +204,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				c := console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log)
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
-			}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
+			}), limits)
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())
 	}
