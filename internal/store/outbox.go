@@ -440,23 +440,12 @@ func (s *Store) Sending(ctx context.Context, channel string) (bool, error) {
 	return yes, nil
 }
 
-// UnknownCount is how many notices of one policy have an outcome nobody can
-// settle (status 'unknown').
-type UnknownCount struct {
-	PolicyID string `json:"policy_id"`
-	Count    int64  `json:"count"`
-}
-
-// UnknownNotices counts the notices whose outcome is unknown, by policy.
-func (s *Store) UnknownNotices(ctx context.Context) ([]UnknownCount, error) {
-	rows, err := s.pool.Query(ctx, `SELECT m.policy_id, count(*) FROM outbox o JOIN matches m ON m.id = o.match_id
-WHERE o.status = 'unknown' GROUP BY m.policy_id ORDER BY m.policy_id`)
-	if err != nil {
-		return nil, fmt.Errorf("unknown notices: %w", err)
+// OutboxUnknown returns how many notices have an outcome nobody could
+// settle (status 'unknown'): an officer must decide whether to resend them.
+func (s *Store) OutboxUnknown(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'unknown'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count unknown outbox: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[UnknownCount])
-	if err != nil {
-		return nil, fmt.Errorf("unknown notices: %w", err)
-	}
-	return out, nil
+	return n, nil
 }
