@@ -55,7 +55,10 @@ type Options struct {
 	BatchSize    int           // rows claimed at a time; 100
 	Concurrency  int           // notices sent at once; 8
 	PollInterval time.Duration // wait when nothing was due; 1s
-	SendTimeout  time.Duration // per provider call; 30s
+	// SendTimeout bounds each provider call; 10s, as the WeChat client's
+	// own HTTP timeout. A lost call is believed absent from the provider's
+	// records only SendTimeout + LookupGrace after it began.
+	SendTimeout time.Duration
 	// Lease is how long claimed rows stay this dispatcher's without a
 	// renewal (POLICYPUSH_DISPATCH_LEASE); 20s. Run renews it every third of
 	// it while it holds rows, and reconciles others' lapsed leases every
@@ -70,9 +73,10 @@ type Options struct {
 	// MaxLookupAge: a call whose provider could not be asked for this long
 	// after it began is marked unknown; 1h.
 	MaxLookupAge time.Duration
-	Backoff      Backoff       // 1m·2^n, at most 1h
-	MaxAttempts  int           // provider calls before a retried notice is dead; 8
-	MaxAge       time.Duration // age after which a retried notice is dead; 72h
+
+	Backoff     Backoff       // 1m·2^n, at most 1h
+	MaxAttempts int           // provider calls before a retried notice is dead; 8
+	MaxAge      time.Duration // age after which a retried notice is dead; 72h
 
 	Now    func() time.Time                                 // time.Now
 	Jitter func() float64                                   // rand.Float64
@@ -109,7 +113,7 @@ func New(o Options) (*Dispatcher, error) {
 	}
 	def(&o.MaxRateWait, 2*time.Second)
 	def(&o.PollInterval, time.Second)
-	def(&o.SendTimeout, 30*time.Second)
+	def(&o.SendTimeout, 10*time.Second)
 	def(&o.Lease, 20*time.Second)
 	def(&o.ReconcileInterval, min(o.Lease/4, 5*time.Second))
 	def(&o.LookupGrace, 5*time.Second)

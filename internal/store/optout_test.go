@@ -119,11 +119,11 @@ func TestRecordReceipt(t *testing.T) {
 	k4 := subject(t, "resident", "bizsend")
 	id4 := sentNotice(t, s, k4, contactJSON(k4, "13800000014", "o_4"), "p", "wechat", []string{"sms"}, "", at)
 
-	// k5's send was lost in a crash: reconciliation failed it with
-	// unknown_outcome, and Aliyun's report carries our id as OutId.
+	// k5's send was lost in a crash: reconciliation could not settle it
+	// (unknown), and Aliyun's report carries our id as OutId.
 	k5 := subject(t, "resident", "crashed")
 	id5 := sentNotice(t, s, k5, contactJSON(k5, "13800000015", ""), "p", "sms", nil, "", at)
-	if _, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'failed', reason = 'unknown_outcome', provider_msg_id = NULL, sent_at = NULL WHERE id = $1`, id5); err != nil {
+	if _, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'unknown', reason = 'unknown_outcome', provider_msg_id = NULL, sent_at = NULL WHERE id = $1`, id5); err != nil {
 		t.Fatal(err)
 	}
 	nid5 := fmt.Sprint(id5)
