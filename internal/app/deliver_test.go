@@ -245,3 +245,38 @@ func TestSMSTemplate(t *testing.T) {
 		})
 	}
 }
+
+// WeChat drops a repeated template message (client_msg_id) but not a
+// subscribe message, and a notice of a policy gone from the rules is never
+// taken as deduplicated.
+func TestWeChatDedups(t *testing.T) {
+	set, err := ruledir.Load("../../rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur atomic.Pointer[rules.Set]
+	cur.Store(set)
+	w := &wechatChannel{set: &cur}
+	var tmpl, sub *rules.Policy
+	for _, p := range set.Policies() {
+		if p.Notify != nil && p.Notify.WeChat != nil {
+			if tmpl == nil {
+				tmpl = p
+			} else if sub == nil {
+				sub = p
+			}
+		}
+	}
+	if tmpl == nil || sub == nil {
+		t.Fatal("rules/ has fewer than two policies with notify.wechat")
+	}
+	sub.Notify.WeChat.Subscribe = true // this test's own copy of the set
+	for _, tt := range []struct {
+		policy string
+		want   bool
+	}{{tmpl.ID, true}, {sub.ID, false}, {"no-such-policy", false}} {
+		if got := w.Dedups(&notify.Notice{PolicyID: tt.policy}); got != tt.want {
+			t.Errorf("Dedups(%s) = %v, want %v", tt.policy, got, tt.want)
+		}
+	}
+}

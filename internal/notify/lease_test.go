@@ -416,6 +416,7 @@ func TestTimeoutIsAnUnknownOutcome(t *testing.T) {
 	tests := []struct {
 		name       string
 		channel    Channel
+		policy     string
 		wantStatus string
 		wantReason string
 	}{
@@ -423,11 +424,17 @@ func TestTimeoutIsAnUnknownOutcome(t *testing.T) {
 		{name: "a provider that drops repeats is retried", channel: idempotent{newRecorder("sms", context.DeadlineExceeded)}, wantStatus: "pending"},
 		{name: "any other becomes unknown", channel: newRecorder("sms", &SendError{Reason: ReasonTimeout, Retry: true}),
 			wantStatus: "unknown", wantReason: "unknown_outcome"},
+		{name: "a subscribe message becomes unknown", channel: subscribe{idempotent{newRecorder("sms", context.DeadlineExceeded)}},
+			policy: "sub", wantStatus: "unknown", wantReason: "unknown_outcome"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			at := t0.Add(-time.Duration(i) * 24 * time.Hour * 30)
-			id := seed(t, s, "p-"+tt.name, "pol", "sms", nil, at)
+			policy := tt.policy
+			if policy == "" {
+				policy = "pol"
+			}
+			id := seed(t, s, "p-"+tt.name, policy, "sms", nil, at)
 			d := newDispatcher(t, Options{Outbox: s, Resolver: resolveAll(everyone), Channels: []Channel{tt.channel},
 				Now: func() time.Time { return at }})
 			tick(t, d)
