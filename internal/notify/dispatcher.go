@@ -283,7 +283,7 @@ func (d *Dispatcher) tick(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	d.hold(rows)
-	// A call begun is finished and recorded even if ctx ends meanwhile.
+	// Recording and handing back outlive ctx.
 	wctx := context.WithoutCancel(ctx)
 	var g errgroup.Group
 	g.SetLimit(d.o.Concurrency)
@@ -308,7 +308,7 @@ func (d *Dispatcher) tick(ctx context.Context) (int, error) {
 					d.release(r.ID) // handed back below
 					continue
 				}
-				if err := d.process(ctx, wctx, r); err != nil {
+				if err := d.process(ctx, r); err != nil {
 					// A row left in 'sending' is reconciled once its
 					// lease lapses; one left in 'claimed' is handed back.
 					d.o.Logger.ErrorContext(wctx, "dispatch notice", "notice", r.ID, "err", err)
@@ -337,13 +337,15 @@ func noticeOf(r store.OutboxRow) *Notice {
 }
 
 // process applies the policies to one claimed row, sends it if they allow,
-// and records what became of it. It stops before the call, leaving the
-// row to be handed back, once stop ends; ctx outlives stop.
-func (d *Dispatcher) process(stop, ctx context.Context, r store.OutboxRow) error {
+// and records what became of it. Once ctx ends it stops before the call,
+// leaving the row claimed, to be handed back; a call begun is finished and
+// recorded whatever becomes of ctx.
+func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 	n := noticeOf(r)
 	out := store.Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, ClaimToken: r.ClaimToken}
+	wctx := context.WithoutCancel(ctx)
 	record := func() error {
-		rctx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
+		rctx, cancel := context.WithTimeout(wctx, d.o.SendTimeout)
 		defer cancel()
 		return d.o.Outbox.RecordOutcome(rctx, out)
 	}
@@ -353,6 +355,8 @@ func (d *Dispatcher) process(stop, ctx context.Context, r store.OutboxRow) error
 	switch {
 	case errors.Is(err, ErrNoRecipient):
 		return d.suppress(&out, n.Channel, ReasonUnreachable, record)
+	case ctx.Err() != nil:
+		return nil // shutting down: handed back
 	case err != nil:
 		// Not the notice's fault: put it back briefly, with no attempt.
 		out.Status, out.DueAt = "pending", now.Add(d.o.PollInterval)
@@ -395,6 +399,9 @@ func (d *Dispatcher) process(stop, ctx context.Context, r store.OutboxRow) error
 	}
 	if c := d.o.FrequencyCap; c.N > 0 {
 		sent, err := d.o.Outbox.SentTimes(ctx, store.SubjectKey{Type: n.SubjectType, ID: n.SubjectID}, now.Add(-c.Period))
+		if err != nil && ctx.Err() != nil {
+			return nil // shutting down: handed back
+		}
 		if err != nil {
 			out.Status, out.DueAt = "pending", now.Add(d.o.PollInterval)
 			return errors.Join(err, record())
@@ -409,24 +416,30 @@ func (d *Dispatcher) process(stop, ctx context.Context, r store.OutboxRow) error
 			return d.deferTo(&out, n.Channel, ReasonRateLimited, now.Add(wait), record)
 		}
 		if wait > 0 {
-			if err := d.o.Sleep(stop, wait); err != nil {
-				return err
+			if err := d.o.Sleep(ctx, wait); err != nil {
+				return nil // shutting down: handed back
 			}
 		}
 	}
 
 	// The last word before the call: the claim must still be ours.
-	if stop.Err() != nil {
+	if ctx.Err() != nil {
 		return nil
 	}
-	if err := d.o.Outbox.BeginSend(ctx, r, d.o.Now()); err != nil {
-		if errors.Is(err, store.ErrNotClaimed) {
-			d.o.Logger.WarnContext(ctx, "notice's claim lapsed before its call; not sent", "notice", r.ID)
-			return nil
-		}
+	// The row names the channel called, so that a lost call is settled
+	// with the right provider.
+	r.Channel, r.Fallback = n.Channel, nonNil(n.Fallback)
+	bctx, cancel := context.WithTimeout(wctx, d.o.SendTimeout)
+	err = d.o.Outbox.BeginSend(bctx, r, d.o.Now())
+	cancel()
+	if errors.Is(err, store.ErrNotClaimed) {
+		d.o.Logger.WarnContext(ctx, "notice's claim lapsed before its call; not sent", "notice", r.ID)
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	return d.send(ctx, n, to, &out, record)
+	return d.send(wctx, n, to, &out, record)
 }
 
 // send makes the provider call and turns its answer into the outcome.

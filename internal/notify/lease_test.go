@@ -448,3 +448,27 @@ func TestTimeoutIsAnUnknownOutcome(t *testing.T) {
 		})
 	}
 }
+
+// A row in 'sending' names the channel being called, also after a fallback
+// chosen at send time, so that a lost call is looked up at the right
+// provider.
+func TestSendingNamesTheChannelCalled(t *testing.T) {
+	s := newStore(t)
+	id := seed(t, s, "p1", "pol", "wechat", []string{"sms"}, t0)
+	sms := newProvider("sms")
+	sms.gate, sms.started = make(chan struct{}), make(chan int64)
+	to := Recipient{OpenID: "o1", Mobile: "13800138000", OptOut: []string{"wechat"}}
+	d := newDispatcher(t, Options{Outbox: s, Resolver: resolveAll(to), Channels: []Channel{newRecorder("wechat"), sms},
+		Now: func() time.Time { return t0 }})
+	done := make(chan struct{})
+	go func() { defer close(done); tick(t, d) }()
+	<-sms.started
+	if st := state(t, s, id); st.Status != "sending" || st.Channel != "sms" || len(st.Fallback) != 0 {
+		t.Errorf("during the call: %s on %s (fallback %v), want sending on sms", st.Status, st.Channel, st.Fallback)
+	}
+	sms.gate <- struct{}{}
+	<-done
+	if st := state(t, s, id); st.Status != "sent" || st.Channel != "sms" {
+		t.Errorf("after the call: %s on %s", st.Status, st.Channel)
+	}
+}
