@@ -258,8 +258,10 @@ func (h *Handler) optIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 // requeue gives dead notices another chance once their cause is fixed (a
-// provider outage, a wrong template). It needs an explicit selection, so
-// that an empty body never requeues everything by accident.
+// provider outage, a wrong template), and resends notices of unknown
+// outcome (status unknown) once an officer decides a possible duplicate is
+// better than a possible loss. It needs an explicit selection, so that an
+// empty body never requeues everything by accident.
 func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		IDs      []int64 `json:"ids"`
@@ -270,7 +272,7 @@ func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(body.IDs) == 0 && body.PolicyID == "" && !body.All {
-		return badRequest(`say which dead notices to requeue: "ids", "policy_id", or "all": true`)
+		return badRequest(`say which dead notices (or notices of unknown outcome) to requeue: "ids", "policy_id", or "all": true`)
 	}
 	if body.All && (len(body.IDs) > 0 || body.PolicyID != "") {
 		return badRequest(`"all" cannot be combined with "ids" or "policy_id"`)
@@ -285,7 +287,7 @@ func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
 	if ids == nil {
 		ids = []int64{}
 	}
-	h.log.InfoContext(r.Context(), "dead notices requeued", "count", len(ids), "policy", body.PolicyID)
+	h.log.InfoContext(r.Context(), "dead and unknown notices requeued", "count", len(ids), "policy", body.PolicyID)
 	writeJSON(w, http.StatusOK, map[string]any{"requeued": ids})
 	return nil
 }

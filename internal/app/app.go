@@ -254,6 +254,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			if n, err := st.RemainingChunks(ctx); err == nil {
 				m.sweepChunks.Set(float64(n))
 			}
+			if n, err := st.OutboxUnknown(ctx); err == nil {
+				m.unknown.Set(float64(n))
+			}
 			select {
 			case <-ctx.Done():
 				return nil

@@ -100,6 +100,11 @@ type Config struct {
 	SweepWorkers int
 	SweepChunk   int
 	SweepPause   time.Duration
+
+	// DispatchLease is how long a dispatcher's claim on outbox rows lasts
+	// without renewal: a dead replica's rows are settled within about
+	// DispatchLease plus a quarter of it (at most 5s more).
+	DispatchLease time.Duration
 }
 
 // WeChatEnabled reports whether the official account is configured.
@@ -128,6 +133,7 @@ var defaults = map[string]string{
 	"POLICYPUSH_SWEEP_CHUNK":         "1000",
 	"POLICYPUSH_SWEEP_PAUSE":         "0s",
 	"POLICYPUSH_KAFKA_TLS":           "off",
+	"POLICYPUSH_DISPATCH_LEASE":      "20s",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -144,6 +150,7 @@ var known = []string{
 	"POLICYPUSH_SWEEP_PAUSE",
 	"POLICYPUSH_KAFKA_TLS", "POLICYPUSH_KAFKA_TLS_CA", "POLICYPUSH_KAFKA_TLS_CERT", "POLICYPUSH_KAFKA_TLS_KEY",
 	"POLICYPUSH_KAFKA_SASL_MECHANISM", "POLICYPUSH_KAFKA_SASL_USERNAME", "POLICYPUSH_KAFKA_SASL_PASSWORD",
+	"POLICYPUSH_DISPATCH_LEASE",
 }
 
 // Need says which settings a command requires.
@@ -336,6 +343,10 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	}
 	if c.SweepPause, err = time.ParseDuration(v["POLICYPUSH_SWEEP_PAUSE"]); err != nil || c.SweepPause < 0 {
 		bad("POLICYPUSH_SWEEP_PAUSE", "%q is not a duration such as 0s or 100ms", v["POLICYPUSH_SWEEP_PAUSE"])
+	}
+	if c.DispatchLease, err = time.ParseDuration(v["POLICYPUSH_DISPATCH_LEASE"]); err != nil ||
+		c.DispatchLease < time.Second || c.DispatchLease > 10*time.Minute {
+		bad("POLICYPUSH_DISPATCH_LEASE", "%q is not a duration from 1s to 10m, such as 20s", v["POLICYPUSH_DISPATCH_LEASE"])
 	}
 	if need == NeedServe {
 		if c.PIIKey == "" {

@@ -147,3 +147,36 @@ func TestWindow(t *testing.T) {
 		t.Error("off contains nothing")
 	}
 }
+
+func TestDispatchLease(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    time.Duration
+		problem bool
+	}{
+		{"", 20 * time.Second, false},
+		{"3s", 3 * time.Second, false},
+		{"10m", 10 * time.Minute, false},
+		{"500ms", 0, true},
+		{"11m", 0, true},
+		{"soon", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			e := map[string]string{}
+			if tt.value != "" {
+				e["POLICYPUSH_DISPATCH_LEASE"] = tt.value
+			}
+			c, err := Load(env(e), "", NeedDatabase)
+			if tt.problem {
+				if err == nil || !strings.Contains(err.Error(), "POLICYPUSH_DISPATCH_LEASE") {
+					t.Fatalf("want a POLICYPUSH_DISPATCH_LEASE problem, got %v", err)
+				}
+				return
+			}
+			if err != nil || c.DispatchLease != tt.want {
+				t.Fatalf("lease %v, %v; want %v", c.DispatchLease, err, tt.want)
+			}
+		})
+	}
+}

@@ -22,7 +22,7 @@
 //
 //	updated                              the snapshot's time, "2006-01-02 15:04:05" in local time
 //	error                                the error banner's text; empty when there is none
-//	backlog/outbox_waiting, backlog/oldest_due, backlog/dlq_messages
+//	backlog/outbox_waiting, backlog/oldest_due, backlog/dlq_messages, backlog/unknown_outcome
 //	rules/last_reload, rules/last_reload_ok, rules/loaded
 //	policy/<id>/title, policy/<id>/state
 //	policy/<id>/<stage>                  stage: matched sent delivered clicked waiting failed suppressed cancelled
