@@ -92,6 +92,9 @@ func (c *consoleSource) Snapshot(ctx context.Context) (console.Snapshot, error) 
 	if due, ok, err := c.st.OldestDue(ctx, c.now()); err == nil && ok {
 		snap.Backlog.OldestDueSeconds = c.now().Sub(due).Seconds()
 	}
+	if n, err := c.st.OutboxUnknown(ctx); err == nil {
+		snap.Backlog.UnknownOutcome = n
+	}
 	var d dto.Metric
 	if c.m.dlq.Write(&d) == nil {
 		snap.Backlog.DLQMessages = int64(d.GetCounter().GetValue())

@@ -189,7 +189,7 @@ func TestDeliveryEndToEnd(t *testing.T) {
 
 	// Night: everything reachable waits for the morning.
 	e.waitFor("quiet hours to defer every notice", func() bool {
-		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')") == 0
+		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending', 'claimed', 'sending')") == 0
 	})
 	if n := e.count("SELECT count(*) FROM outbox WHERE status = 'deferred' AND reason <> 'quiet_hours'"); n != 0 {
 		t.Errorf("%d notices deferred for another reason than quiet hours", n)
@@ -232,7 +232,7 @@ func TestDeliveryEndToEnd(t *testing.T) {
 	wx.outage.Store(true)
 	c.set(morning.Add(30 * time.Minute))
 	settledNow := func() bool {
-		return e.countOr(fmt.Sprintf("SELECT count(*) FROM outbox WHERE status = 'sending' OR (status IN ('pending', 'deferred') AND due_at <= '%s')", c.now().Format(time.RFC3339Nano))) == 0
+		return e.countOr(fmt.Sprintf("SELECT count(*) FROM outbox WHERE status IN ('claimed', 'sending') OR (status IN ('pending', 'deferred') AND due_at <= '%s')", c.now().Format(time.RFC3339Nano))) == 0
 	}
 	e.waitFor("the morning's first round", settledNow)
 	if n := e.count("SELECT count(*) FROM notice_attempts WHERE channel = 'wechat' AND outcome = 'retry' AND reason = 'server_error'"); n == 0 {

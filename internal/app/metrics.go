@@ -23,6 +23,7 @@ type metrics struct {
 	reloadOK     prometheus.Gauge
 	reloadTime   prometheus.Gauge
 	sweepChunks  prometheus.Gauge
+	unknown      prometheus.Gauge
 }
 
 func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
@@ -87,6 +88,10 @@ func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
 	m.sweepChunks = f.NewGauge(prometheus.GaugeOpts{
 		Name: "policypush_sweep_chunks_remaining",
 		Help: "Chunks of running backfills and time sweeps not done yet, over all replicas.",
+	})
+	m.unknown = f.NewGauge(prometheus.GaugeOpts{
+		Name: "policypush_outbox_unknown",
+		Help: "Notices whose provider call may or may not have got through and that nobody could settle (status unknown), over all replicas.",
 	})
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "policypush_consumer_lag",

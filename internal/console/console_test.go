@@ -64,7 +64,7 @@ func testSnapshot() Snapshot {
 			{Channel: "wechat", Sent: 800, Delivered: 640, Failed: 50, Waiting: 30, Suppressed: 5, Fallbacks: 45},
 			{Channel: "sms", Sent: 345, Delivered: 345, Failed: 10, Waiting: 10, Suppressed: 2, Fallbacks: 0},
 		},
-		Backlog: Backlog{OutboxWaiting: 40, OldestDueSeconds: 125.4, DLQMessages: 3},
+		Backlog: Backlog{OutboxWaiting: 40, OldestDueSeconds: 125.4, DLQMessages: 3, UnknownOutcome: 2},
 		Rules:   RulesState{Loaded: 12, LastReload: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), LastReloadOK: true},
 		Sweeps: []SweepProgress{
 			{ID: 7, Kind: "backfill", SubjectType: "resident", Status: "running", DoneChunks: 3, TotalChunks: 10, Profiles: 30000, Matched: 1200},
@@ -240,7 +240,7 @@ func TestDataJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantKeys(t, "snapshot", raw, "generated_at", "policies", "channels", "backlog", "rules", "sweeps")
-			wantKeys(t, "backlog", raw["backlog"], "outbox_waiting", "oldest_due_seconds", "dlq_messages")
+			wantKeys(t, "backlog", raw["backlog"], "outbox_waiting", "oldest_due_seconds", "dlq_messages", "unknown_outcome")
 			wantKeys(t, "rules", raw["rules"], "loaded", "last_reload", "last_reload_ok")
 			for _, list := range []string{"policies", "channels", "sweeps"} {
 				items, ok := raw[list].([]any)
@@ -390,6 +390,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"backlog/outbox_waiting":               "40",
 		"backlog/oldest_due":                   "2 分 5 秒",
 		"backlog/dlq_messages":                 "3",
+		"backlog/unknown_outcome":              "2",
 		"rules/loaded":                         "12 条",
 		"rules/last_reload_ok":                 "成功",
 		"rules/last_reload":                    local(snap.Rules.LastReload),

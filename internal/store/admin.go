@@ -19,7 +19,7 @@ type FunnelRow struct {
 	PolicyID   string `json:"policy_id"`
 	Channel    string `json:"channel"`
 	Matched    int64  `json:"matched"`
-	Waiting    int64  `json:"waiting"` // pending, sending or deferred
+	Waiting    int64  `json:"waiting"` // pending, claimed, sending or deferred
 	Sent       int64  `json:"sent"`    // accepted by the provider (delivered ones included)
 	Delivered  int64  `json:"delivered"`
 	Clicked    int64  `json:"clicked"`
@@ -36,7 +36,7 @@ type FunnelRow struct {
 // Funnel returns every policy's funnel by channel.
 func (s *Store) Funnel(ctx context.Context) ([]FunnelRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT m.policy_id, o.channel, count(*),
-       count(*) FILTER (WHERE o.status IN ('pending', 'sending', 'deferred')),
+       count(*) FILTER (WHERE o.status IN ('pending', 'claimed', 'sending', 'deferred')),
        count(o.sent_at), count(o.delivered_at), count(o.clicked_at),
        count(*) FILTER (WHERE o.status IN ('failed', 'dead')),
        count(*) FILTER (WHERE o.status = 'suppressed'),
@@ -255,7 +255,7 @@ SELECT m.policy_id, count(*),
        count(*) FILTER (WHERE o.status = 'deferred'),
        count(*) FILTER (WHERE o.status = 'suppressed'),
        count(*) FILTER (WHERE o.status IN ('failed', 'dead')),
-       count(*) FILTER (WHERE o.status IN ('pending', 'sending')),
+       count(*) FILTER (WHERE o.status IN ('pending', 'claimed', 'sending')),
        count(*) FILTER (WHERE o.status = 'waiting')
 FROM matches m JOIN outbox o ON o.match_id = m.id LEFT JOIN fb ON fb.outbox_id = o.id
 GROUP BY 1 ORDER BY 1`)

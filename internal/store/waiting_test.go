@@ -30,7 +30,7 @@ func TestWaitingNotices(t *testing.T) {
 		}})
 		return err
 	})
-	if rows, err := s.ClaimOutbox(ctx, at.Add(time.Hour), 10); err != nil || len(rows) != 0 {
+	if rows, err := s.ClaimOutbox(ctx, testClaim, at.Add(time.Hour), 10); err != nil || len(rows) != 0 {
 		t.Fatalf("claimed %d waiting rows, %v; want none", len(rows), err)
 	}
 
@@ -78,7 +78,7 @@ func TestWaitingNotices(t *testing.T) {
 	}
 
 	// The woken row is claimed, its age counted from the reroute.
-	rows, err := s.ClaimOutbox(ctx, later, 10)
+	rows, err := s.ClaimOutbox(ctx, testClaim, later, 10)
 	if err != nil || len(rows) != 1 || rows[0].ID != got[wake][0].ID || !rows[0].CreatedAt.Equal(later) || rows[0].Attempts != 0 {
 		t.Fatalf("claim after the reroute = %+v, %v", rows, err)
 	}

@@ -104,6 +104,7 @@
       setText('oldest-due', age(b.oldest_due_seconds), b.oldest_due_seconds > SLOW_DUE_SECONDS ? 'warn' : '');
     }
     setText('dlq', num(b.dlq_messages), b.dlq_messages > 0 ? 'bad' : '');
+    setText('unknown-outcome', num(b.unknown_outcome), b.unknown_outcome > 0 ? 'bad' : '');
   }
 
   function renderRules(r) {
