@@ -19,14 +19,18 @@ test: build browser
 	$(BIN)/policyctl lint rules/
 	$(BIN)/policyctl test rules/
 
-## browser: headless Chromium for the console's browser tests, from Debian's
-## package when no Chromium is on PATH (sudo only when not root).
+## browser: headless Chromium for the console's browser tests, and a Chinese
+## font (without one every Chinese character renders as a box), from Debian's
+## packages when missing (sudo only when not root).
 browser:
-	@if ! { command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null; then \
-		echo "installing Chromium from Debian's packages"; \
+	@pkgs=; \
+	{ command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null || pkgs=" chromium"; \
+	[ -n "$$(fc-list :lang=zh 2>/dev/null)" ] || pkgs="$$pkgs fonts-wqy-microhei"; \
+	if [ -n "$$pkgs" ]; then \
+		echo "installing$$pkgs from Debian's packages"; \
 		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 		$$sudo apt-get update -q && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$pkgs; \
 	fi
 
 ## test-short: skips the slow tests.

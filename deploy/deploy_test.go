@@ -1919,3 +1919,53 @@ func TestGrafanaProvisioning(t *testing.T) {
 		})
 	}
 }
+
+// TestComposeSASLOverlay checks that compose.sasl.yaml gives the service a
+// configuration it accepts, and a broker listener that speaks what the
+// service is told to speak.
+func TestComposeSASLOverlay(t *testing.T) {
+	const overlayFile = "compose/compose.sasl.yaml"
+	base := loadCompose(t)
+	var overlay composeSpec
+	if err := yaml.Unmarshal(readFile(t, overlayFile), &overlay); err != nil {
+		t.Fatalf("%s: %v", overlayFile, err)
+	}
+	filled := loadEnvExample(t)
+	filled["POLICYPUSH_PII_KEY"], filled["POLICYPUSH_ADMIN_TOKEN"] = realSecrets(t)
+	filled["KAFKA_SASL_PASSWORD"] = "0123456789abcdef"
+	for _, svc := range []string{"policypush", "policypush-migrate"} {
+		t.Run(svc, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base.Services[svc].Environment {
+				env[k] = v
+			}
+			for k, v := range overlay.Services[svc].Environment {
+				env[k] = v // Compose merges environment maps, the overlay winning
+			}
+			for k, v := range env {
+				r, err := interpolate(v, filled)
+				if err != nil {
+					t.Fatal(err)
+				}
+				env[k] = r
+			}
+			if env["POLICYPUSH_KAFKA_SASL_MECHANISM"] == "" {
+				t.Fatal("the overlay does not turn SASL on")
+			}
+			wantAccepted(t, env)
+
+			kafka := overlay.Services["kafka"].Environment
+			if !strings.Contains(kafka["KAFKA_SASL_ENABLED_MECHANISMS"], env["POLICYPUSH_KAFKA_SASL_MECHANISM"]) {
+				t.Errorf("the broker enables %q, the service speaks %q", kafka["KAFKA_SASL_ENABLED_MECHANISMS"], env["POLICYPUSH_KAFKA_SASL_MECHANISM"])
+			}
+			_, port, _ := strings.Cut(env["POLICYPUSH_KAFKA_BROKERS"], ":")
+			if !strings.Contains(kafka["KAFKA_ADVERTISED_LISTENERS"], "SASL://kafka:"+port) ||
+				!strings.Contains(kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"], "SASL:SASL_") {
+				t.Errorf("no SASL listener at kafka:%s in %v", port, kafka)
+			}
+		})
+	}
+	if _, err := interpolate(overlay.Services["policypush"].Environment["POLICYPUSH_KAFKA_SASL_PASSWORD"], map[string]string{}); err == nil {
+		t.Error("the overlay starts without KAFKA_SASL_PASSWORD: use ${VAR:?message}")
+	}
+}

@@ -23,7 +23,7 @@ import (
 const usage = `policyctl: write, check, test and explain policy rules
 
 usage:
-  policyctl lint DIR
+  policyctl lint DIR [--against PUBLISHED_DIR]
   policyctl test DIR
   policyctl explain --rules DIR --policy ID --profile FILE.json [--at T] [--json]
   policyctl match --rules DIR --profiles FILE.jsonl [--at T] [--all]
@@ -34,6 +34,8 @@ T is RFC 3339 or YYYY-MM-DD (midnight Asia/Shanghai); the default is now.
 gen writes snapshot events for a synthetic city, the same for the same
 N, M, S and T (see policyctl gen -h). preview counts what a policy would do
 to the profiles stored in policypush's database (see policyctl preview -h).
+lint --against compares each policy with the published one of the same id
+and version, and reports a change of meaning: bump version instead.
 `
 
 // errUsage asks main to print the usage and exit 2.
@@ -91,15 +93,29 @@ func oneDir(args []string) (string, error) {
 }
 
 func lint(args []string, stdout, stderr io.Writer) error {
-	dir, err := oneDir(args)
-	if err != nil {
-		return err
+	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	against := fs.String("against", "", "the published rules directory: report each policy whose meaning changed under the same version")
+	// The flag may come before or after DIR.
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+		return errUsage
+	}
+	dir := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil || fs.NArg() > 0 {
+		return errUsage
 	}
 	d, err := ruledir.Read(dir)
 	if err != nil {
 		return err
 	}
 	set, problems := d.Compile()
+	if *against != "" {
+		changed, err := meaningChanges(d.Rules, *against)
+		if err != nil {
+			return err
+		}
+		problems = append(problems, changed...)
+	}
 	if len(problems) > 0 {
 		for _, p := range problems.Sorted() {
 			fmt.Fprintln(stdout, p)
@@ -108,6 +124,24 @@ func lint(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "%d policies OK\n", len(set.Policies()))
 	return nil
+}
+
+// meaningChanges reports each rule whose meaning differs from the rule of
+// the same id and version in the published directory: the service would
+// refuse such a set (rules.CheckMeanings). Rules there that do not parse
+// are not compared.
+func meaningChanges(rs []*rules.Rule, published string) (rules.Errors, error) {
+	pub, err := ruledir.Read(published)
+	if err != nil {
+		return nil, fmt.Errorf("--against: %w", err)
+	}
+	recorded := map[rules.VersionKey]string{}
+	for _, r := range pub.Rules {
+		if rules.Published(r) {
+			recorded[rules.VersionKey{ID: r.ID, Version: r.Version}] = rules.MeaningHash(r)
+		}
+	}
+	return rules.CheckMeanings(rs, recorded), nil
 }
 
 func test(args []string, stdout, stderr io.Writer) error {

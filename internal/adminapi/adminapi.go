@@ -120,8 +120,14 @@ func (h *Handler) auth(f func(w http.ResponseWriter, r *http.Request) error) htt
 			writeJSON(w, http.StatusUnauthorized, errorBody{"missing or wrong bearer token"})
 			return
 		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 		err := f(w, r)
 		if err == nil {
+			return
+		}
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			w.Header().Set("Connection", "close") // the rest of the body is not read
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf("request body too large: the limit is %d bytes", MaxBody)})
 			return
 		}
 		var ae *Error
@@ -132,6 +138,23 @@ func (h *Handler) auth(f func(w http.ResponseWriter, r *http.Request) error) htt
 		h.log.ErrorContext(r.Context(), "admin api", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{"internal error; see the service log"})
 	})
+}
+
+// MaxBody bounds every request body of the API; a policy draft, the
+// largest, is a few kilobytes. A longer body is refused with 413.
+const MaxBody = 1 << 20
+
+// previewWrite is how long a preview may take to answer: it evaluates the
+// policy for every stored profile, longer than the server's write timeout.
+const previewWrite = 10 * time.Minute
+
+// extendWrite gives a handler that has read its request d more to
+// answer, past the server's write timeout, which would drop its answer.
+// (The read timeout does not cancel it: the server lifts the read deadline
+// once the body is read.)
+func extendWrite(w http.ResponseWriter, d time.Duration) {
+	// A writer without deadlines (a test's recorder) has nothing to extend.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 }
 
 type errorBody struct {
@@ -147,11 +170,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // decode reads a JSON body into v, refusing unknown fields and trailing
 // data, so that a typo is an error and not a silent no-op.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return badRequest("the request needs a JSON body")
+		}
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return err // 413, never a cut body read as whole
 		}
 		return badRequest("malformed JSON body: %v", err)
 	}
@@ -232,8 +258,10 @@ func (h *Handler) optIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 // requeue gives dead notices another chance once their cause is fixed (a
-// provider outage, a wrong template). It needs an explicit selection, so
-// that an empty body never requeues everything by accident.
+// provider outage, a wrong template), and resends notices of unknown
+// outcome (status unknown) once an officer decides a possible duplicate is
+// better than a possible loss. It needs an explicit selection, so that an
+// empty body never requeues everything by accident.
 func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		IDs      []int64 `json:"ids"`
@@ -244,7 +272,7 @@ func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(body.IDs) == 0 && body.PolicyID == "" && !body.All {
-		return badRequest(`say which dead notices to requeue: "ids", "policy_id", or "all": true`)
+		return badRequest(`say which dead notices (or notices of unknown outcome) to requeue: "ids", "policy_id", or "all": true`)
 	}
 	if body.All && (len(body.IDs) > 0 || body.PolicyID != "") {
 		return badRequest(`"all" cannot be combined with "ids" or "policy_id"`)
@@ -259,7 +287,7 @@ func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
 	if ids == nil {
 		ids = []int64{}
 	}
-	h.log.InfoContext(r.Context(), "dead notices requeued", "count", len(ids), "policy", body.PolicyID)
+	h.log.InfoContext(r.Context(), "dead and unknown notices requeued", "count", len(ids), "policy", body.PolicyID)
 	writeJSON(w, http.StatusOK, map[string]any{"requeued": ids})
 	return nil
 }
@@ -303,6 +331,8 @@ func (h *Handler) policies(w http.ResponseWriter, r *http.Request) error {
 		t.Failed += row.Failed
 		t.Suppressed += row.Suppressed
 		t.Cancelled += row.Cancelled
+		t.WaitingForChannel += row.WaitingForChannel
+		t.WaitingForConsent += row.WaitingForConsent
 	}
 	for _, v := range out {
 		v.Total.PolicyID, v.Total.Channel = v.ID, "all"
@@ -315,6 +345,7 @@ func (h *Handler) policies(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) preview(w http.ResponseWriter, r *http.Request) error {
+	extendWrite(w, previewWrite)
 	rep, err := h.rules.Preview(r.Context(), r.PathValue("id"), nil)
 	if err != nil {
 		return err
@@ -326,13 +357,17 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request) error {
 // previewDraft previews a rule file that is not in force: the body is the
 // file's YAML.
 func (h *Handler) previewDraft(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(r.Body)
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+		return err // 413: a cut draft would be evaluated as another rule
+	}
 	if err != nil {
 		return badRequest("reading the body: %v", err)
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return badRequest("the request needs a rule file (YAML) as its body")
 	}
+	extendWrite(w, previewWrite)
 	rep, err := h.rules.Preview(r.Context(), "", body)
 	if err != nil {
 		return err

@@ -45,6 +45,8 @@ type Options struct {
 	Reload <-chan struct{}
 	// Sweeps adjusts the sweeps' settings, such as how often they plan.
 	Sweeps func(*sweep.Config)
+	// HTTP adjusts the HTTP server's timeouts and size limits.
+	HTTP func(*httpapi.Limits)
 }
 
 // Migrate applies the database migrations.
@@ -103,6 +105,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := publish(ctx, st, set); err != nil {
+		return fmt.Errorf("load rules from %s:\n%w", cfg.RulesDir, err)
+	}
 
 	dlqTopic := cfg.KafkaTopic + ".dlq"
 	if cfg.KafkaEmbedded {
@@ -151,7 +156,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	h := &handler{proc: proc, m: m, log: log}
 	icfg := ingest.Config{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup, DLQTopic: dlqTopic,
-		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait,
+		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, Security: cfg.KafkaSecurity,
 	}
 	if o.Consumer != nil {
 		o.Consumer(&icfg)
@@ -180,8 +185,12 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return fmt.Errorf("listen on POLICYPUSH_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{
-		Handler: httpapi.New(o.Registry, map[string]httpapi.Check{
+	limits := httpapi.DefaultLimits()
+	if o.HTTP != nil {
+		o.HTTP(&limits)
+	}
+	srv := httpapi.NewServer(
+		httpapi.New(o.Registry, map[string]httpapi.Check{
 			"database": st.Ping,
 			"kafka":    func(ctx context.Context) error { return dial(ctx, cfg.KafkaBrokers) },
 			"rules": func(context.Context) error {
@@ -195,13 +204,12 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				c := console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log)
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
-			}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
+			}), limits)
 	if o.Ready != nil {
 		o.Ready(lis.Addr().String())
 	}
-	log.Info("serving", "http", lis.Addr().String(), "brokers", cfg.KafkaBrokers, "group", cfg.KafkaGroup)
+	log.Info("serving", "http", lis.Addr().String(), "brokers", cfg.KafkaBrokers, "group", cfg.KafkaGroup,
+		"kafka_security", cfg.KafkaSecurity.String())
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(ctx) })
@@ -245,6 +253,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			}
 			if n, err := st.RemainingChunks(ctx); err == nil {
 				m.sweepChunks.Set(float64(n))
+			}
+			if n, err := st.OutboxUnknown(ctx); err == nil {
+				m.unknown.Set(float64(n))
 			}
 			select {
 			case <-ctx.Done():

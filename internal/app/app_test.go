@@ -20,6 +20,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/policypush/policypush/internal/config"
+	"github.com/policypush/policypush/internal/httpapi"
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/kafkaembed"
 	"github.com/policypush/policypush/internal/pgtest"
@@ -44,6 +45,8 @@ type env struct {
 	clock  func() time.Time    // the service's clock; nil is the fixed now
 	logs   io.Writer           // receives the service's log at Info; nil discards it
 	sweeps func(*sweep.Config) // adjusts the sweeps' settings
+
+	http func(*httpapi.Limits) // adjusts the HTTP server's limits
 }
 
 func newEnv(t testing.TB) *env {
@@ -116,7 +119,7 @@ func (e *env) start(hooks ingest.Hooks) *service {
 		c.SessionTimeout, c.RebalanceTimeout, c.HeartbeatInterval = 3*time.Second, 3*time.Second, 100*time.Millisecond
 	}
 	go func() {
-		s.err = Serve(ctx, &cfg, log, Options{Now: clock, Sweeps: e.sweeps, Hooks: hooks, Consumer: fast, Registry: s.reg,
+		s.err = Serve(ctx, &cfg, log, Options{Now: clock, Sweeps: e.sweeps, HTTP: e.http, Hooks: hooks, Consumer: fast, Registry: s.reg,
 			Ready: func(a string) { s.addr <- a }})
 		close(s.done)
 	}()

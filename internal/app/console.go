@@ -58,6 +58,8 @@ func (c *consoleSource) Snapshot(ctx context.Context) (console.Snapshot, error) 
 		p.Failed += r.Failed
 		p.Suppressed += r.Suppressed
 		p.Cancelled += r.Cancelled
+		p.WaitingForChannel += r.WaitingForChannel
+		p.WaitingForConsent += r.WaitingForConsent
 		ch := byChannel[r.Channel]
 		if ch == nil {
 			ch = &console.ChannelHealth{Channel: r.Channel}
@@ -89,6 +91,9 @@ func (c *consoleSource) Snapshot(ctx context.Context) (console.Snapshot, error) 
 
 	if due, ok, err := c.st.OldestDue(ctx, c.now()); err == nil && ok {
 		snap.Backlog.OldestDueSeconds = c.now().Sub(due).Seconds()
+	}
+	if n, err := c.st.OutboxUnknown(ctx); err == nil {
+		snap.Backlog.UnknownOutcome = n
 	}
 	var d dto.Metric
 	if c.m.dlq.Write(&d) == nil {

@@ -72,6 +72,7 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 		QuietHours:   cfg.QuietHours,
 		FrequencyCap: cfg.FrequencyCap,
 		Rates:        map[string]float64{notify.WeChat: cfg.WeChatRate, notify.SMS: cfg.SMSRate},
+		Lease:        cfg.DispatchLease,
 		Now:          now,
 	})
 }
@@ -168,6 +169,17 @@ func (w *wechatChannel) Name() string { return notify.WeChat }
 // DedupWindow implements notify.IdempotentChannel: WeChat drops a repeated
 // client_msg_id within it.
 func (w *wechatChannel) DedupWindow() time.Duration { return w.c.DedupWindow() }
+
+// Dedups implements notify.Deduper: a subscribe message (bizsend) has no
+// client_msg_id, so WeChat delivers a repeat of it again. A notice whose
+// policy has left the rule set counts as not deduplicated: never guess.
+func (w *wechatChannel) Dedups(n *notify.Notice) bool {
+	p := w.set.Load().Policy(n.PolicyID)
+	if p == nil {
+		return false
+	}
+	return p.Notify == nil || p.Notify.WeChat == nil || !p.Notify.WeChat.Subscribe
+}
 
 func (w *wechatChannel) Send(ctx context.Context, n *notify.Notice, to notify.Recipient) (notify.Result, error) {
 	p := w.set.Load().Policy(n.PolicyID)

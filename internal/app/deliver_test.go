@@ -77,7 +77,7 @@ func TestDelivery(t *testing.T) {
 		t.Fatal("no notice queued: the fixture no longer qualifies for any policy")
 	}
 	e.waitFor("every notice settled", func() bool {
-		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending','sending','deferred')") == 0
+		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending','claimed','sending','deferred')") == 0
 	})
 	status := func(subject string) string {
 		rows, err := e.db.Query(context.Background(), `SELECT o.channel || ':' || o.status FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = $1 ORDER BY 1`, subject)
@@ -93,7 +93,7 @@ func TestDelivery(t *testing.T) {
 		}
 		return out
 	}
-	for subject, want := range map[string]string{"p_wx": "wechat:sent", "p_fb": "sms:sent", "p_nc": "wechat:suppressed"} {
+	for subject, want := range map[string]string{"p_wx": "wechat:sent", "p_fb": "sms:sent", "p_nc": "wechat:waiting"} {
 		if got := status(subject); got == "" || !allEqual(got, want) {
 			t.Errorf("%s: notices %q, want every one %q", subject, got, want)
 		}
@@ -193,7 +193,7 @@ func TestDeliveryAliyun(t *testing.T) {
 	e.produce([]byte(`{"event_id":"a-1","subject_type":"resident","subject_id":"p_sms","occurred_at":"2026-11-20T10:00:00+08:00","source":"jinbao","type":"snapshot","data":{"person_id":"p_sms","birth_date":"1999-04-12","education":{"level":"master","graduation_date":"2024-06-30","is_regular_college":true,"is_full_time":true},"employment":{"status":"employed"},"insurance":{"pension":{"scheme":"employee","status":"active","cumulative_months":24,"last_paid_month":"2026-10"}},"hukou":{"is_local":true},"contact":{"mobile":"13800135678"},"consent":{"personalized_push":true}}}`))
 	e.waitFor("the event", func() bool { return s.processed.Load() >= 1 })
 	e.waitFor("the notices sent", func() bool {
-		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending','sending','deferred')") == 0
+		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending','claimed','sending','deferred')") == 0
 	})
 	if n := e.count("SELECT count(*) FROM outbox WHERE channel = 'sms' AND status = 'sent' AND provider_msg_id = 'biz-1'"); n == 0 {
 		t.Errorf("no SMS sent through Aliyun; calls: %v", calls)
@@ -243,5 +243,40 @@ func TestSMSTemplate(t *testing.T) {
 				t.Errorf("message %q lacks the opt-out hint or has an unfilled placeholder", msg)
 			}
 		})
+	}
+}
+
+// WeChat drops a repeated template message (client_msg_id) but not a
+// subscribe message, and a notice of a policy gone from the rules is never
+// taken as deduplicated.
+func TestWeChatDedups(t *testing.T) {
+	set, err := ruledir.Load("../../rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur atomic.Pointer[rules.Set]
+	cur.Store(set)
+	w := &wechatChannel{set: &cur}
+	var tmpl, sub *rules.Policy
+	for _, p := range set.Policies() {
+		if p.Notify != nil && p.Notify.WeChat != nil {
+			if tmpl == nil {
+				tmpl = p
+			} else if sub == nil {
+				sub = p
+			}
+		}
+	}
+	if tmpl == nil || sub == nil {
+		t.Fatal("rules/ has fewer than two policies with notify.wechat")
+	}
+	sub.Notify.WeChat.Subscribe = true // this test's own copy of the set
+	for _, tt := range []struct {
+		policy string
+		want   bool
+	}{{tmpl.ID, true}, {sub.ID, false}, {"no-such-policy", false}} {
+		if got := w.Dedups(&notify.Notice{PolicyID: tt.policy}); got != tt.want {
+			t.Errorf("Dedups(%s) = %v, want %v", tt.policy, got, tt.want)
+		}
 	}
 }

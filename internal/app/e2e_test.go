@@ -189,7 +189,7 @@ func TestDeliveryEndToEnd(t *testing.T) {
 
 	// Night: everything reachable waits for the morning.
 	e.waitFor("quiet hours to defer every notice", func() bool {
-		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')") == 0
+		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending', 'claimed', 'sending')") == 0
 	})
 	if n := e.count("SELECT count(*) FROM outbox WHERE status = 'deferred' AND reason <> 'quiet_hours'"); n != 0 {
 		t.Errorf("%d notices deferred for another reason than quiet hours", n)
@@ -232,7 +232,7 @@ func TestDeliveryEndToEnd(t *testing.T) {
 	wx.outage.Store(true)
 	c.set(morning.Add(30 * time.Minute))
 	settledNow := func() bool {
-		return e.countOr(fmt.Sprintf("SELECT count(*) FROM outbox WHERE status = 'sending' OR (status IN ('pending', 'deferred') AND due_at <= '%s')", c.now().Format(time.RFC3339Nano))) == 0
+		return e.countOr(fmt.Sprintf("SELECT count(*) FROM outbox WHERE status IN ('claimed', 'sending') OR (status IN ('pending', 'deferred') AND due_at <= '%s')", c.now().Format(time.RFC3339Nano))) == 0
 	}
 	e.waitFor("the morning's first round", settledNow)
 	if n := e.count("SELECT count(*) FROM notice_attempts WHERE channel = 'wechat' AND outcome = 'retry' AND reason = 'server_error'"); n == 0 {
@@ -333,11 +333,11 @@ FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = $1 ORDER 
 		"unf_0": "sms:delivered", "unf_2": "sms:delivered",
 		"sms_0": "sms:failed:undelivered", "sms_1": "sms:delivered",
 		"blk_0":  "sms:delivered",
-		"nc_0":   "wechat:suppressed:no_consent",
+		"nc_0":   "wechat:waiting:no_consent",
 		"oo_0":   "sms:delivered",
 		"api_0":  "wechat:suppressed:opted_out",
 		"td_0":   "sms:suppressed:opted_out",
-		"none_0": "wechat:suppressed:unreachable",
+		"none_0": "wechat:waiting:unreachable",
 	}
 	for subject, w := range want {
 		if got := states(subject); got != w {

@@ -44,9 +44,12 @@ func TestEarlyReceipt(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := st.ClaimOutbox(ctx, at, 10)
+	rows, err := st.ClaimOutbox(ctx, store.Claim{Token: "t", Lease: time.Minute}, at, 10)
 	if err != nil || len(rows) != 1 {
 		t.Fatalf("claim: %v %v", rows, err)
+	}
+	if err := st.BeginSend(ctx, rows[0], at); err != nil {
+		t.Fatal(err)
 	}
 
 	h, err := receipt.New(receipt.Config{}, receiptStore{st: st, metrics: newDeliveryMetrics(prometheus.NewRegistry())},
@@ -66,7 +69,7 @@ func TestEarlyReceipt(t *testing.T) {
 	if code := post(); code != http.StatusServiceUnavailable {
 		t.Fatalf("a receipt while its send is in flight: %d, want 503 so that the provider retries", code)
 	}
-	if err := st.RecordOutcome(context.Background(), store.Outcome{ID: rows[0].ID, ClaimedAt: rows[0].ClaimedAt, Status: "sent",
+	if err := st.RecordOutcome(context.Background(), store.Outcome{ID: rows[0].ID, ClaimedAt: rows[0].ClaimedAt, ClaimToken: rows[0].ClaimToken, Status: "sent",
 		SentAt: at, ProviderMsgID: "biz-early"}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,12 +16,14 @@ type metrics struct {
 	latency      prometheus.Histogram
 	matches      *prometheus.CounterVec
 	lapsed       *prometheus.CounterVec
+	released     *prometheus.CounterVec
 	outbox       prometheus.Gauge
 	oldestDue    prometheus.Gauge
 	rulesLoaded  prometheus.Gauge
 	reloadOK     prometheus.Gauge
 	reloadTime   prometheus.Gauge
 	sweepChunks  prometheus.Gauge
+	unknown      prometheus.Gauge
 }
 
 func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
@@ -58,6 +60,10 @@ func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
 			Name: "policypush_matches_lapsed_total",
 			Help: "Matches whose subject stopped qualifying, by policy.",
 		}, []string{"policy"}),
+		released: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "policypush_notices_released_total",
+			Help: "Notices that waited for a channel or for consent and were queued when a later profile event (or a sweep) brought it, by policy.",
+		}, []string{"policy"}),
 		outbox: f.NewGauge(prometheus.GaugeOpts{
 			Name: "policypush_outbox_pending",
 			Help: "Outbox rows waiting to be sent.",
@@ -83,6 +89,10 @@ func newMetrics(r prometheus.Registerer, lag func() float64) *metrics {
 		Name: "policypush_sweep_chunks_remaining",
 		Help: "Chunks of running backfills and time sweeps not done yet, over all replicas.",
 	})
+	m.unknown = f.NewGauge(prometheus.GaugeOpts{
+		Name: "policypush_outbox_unknown",
+		Help: "Notices whose provider call may or may not have got through and that nobody could settle (status unknown), over all replicas.",
+	})
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "policypush_consumer_lag",
 		Help: "Messages of the profile-events topic not yet consumed by this process.",
@@ -100,6 +110,9 @@ func (m *metrics) Matched(policyID string) { m.matches.WithLabelValues(policyID)
 
 // Lapsed implements match.Observer.
 func (m *metrics) Lapsed(policyID string) { m.lapsed.WithLabelValues(policyID).Inc() }
+
+// Released implements match.Observer.
+func (m *metrics) Released(policyID string) { m.released.WithLabelValues(policyID).Inc() }
 
 // sweepMetrics counts sweep work.
 type sweepMetrics struct {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -60,10 +61,17 @@ func (r *ruleSet) Reload(ctx context.Context) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	set, err := ruledir.Load(r.dir)
+	status := http.StatusUnprocessableEntity
+	if err == nil {
+		err = publish(ctx, r.st, set)
+		if _, changed := errors.AsType[rules.Errors](err); err != nil && !changed {
+			status = http.StatusServiceUnavailable // the database: try again
+		}
+	}
 	if err != nil {
 		r.loaded(time.Now(), false)
 		r.log.ErrorContext(ctx, "rules not reloaded; the old set keeps serving", "dir", r.dir, "err", err)
-		return 0, &adminapi.Error{Status: http.StatusUnprocessableEntity,
+		return 0, &adminapi.Error{Status: status,
 			Message: fmt.Sprintf("rules not reloaded; the old set keeps serving:\n%v", err)}
 	}
 	r.cur.Store(set)
@@ -74,6 +82,32 @@ func (r *ruleSet) Reload(ctx context.Context) (int, error) {
 		r.swapped()
 	}
 	return len(set.Policies()), nil
+}
+
+// publish records the meaning of each published policy of set the first
+// time its (id, version) is seen. It refuses, with rules.Errors naming each
+// file and saying to bump version, a set in which a policy changed meaning
+// under a version already published: a backfill is keyed by id@version,
+// so the change would reach no one who newly qualifies.
+func publish(ctx context.Context, st *store.Store, set *rules.Set) error {
+	var ms []store.Meaning
+	for _, p := range set.Policies() {
+		if rules.Published(p.Rule) {
+			ms = append(ms, store.Meaning{PolicyID: p.ID, Version: p.Version, Hash: rules.MeaningHash(p.Rule)})
+		}
+	}
+	changed, err := st.RecordMeanings(ctx, ms)
+	if err != nil {
+		return fmt.Errorf("check the policies' meaning against the database: %w", err)
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	es := make(rules.Errors, 0, len(changed))
+	for _, c := range changed {
+		es = append(es, rules.MeaningChanged(set.Policy(c.PolicyID).Rule, c.Hash))
+	}
+	return es.Sorted()
 }
 
 // Policies implements adminapi.Rules.

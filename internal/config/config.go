@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/policypush/policypush/internal/kafkasec"
 	"github.com/policypush/policypush/internal/pii"
 )
 
@@ -56,8 +57,11 @@ type Config struct {
 	KafkaEmbeddedAddr string
 	KafkaTopic        string
 	KafkaGroup        string
-	RulesDir          string
-	HTTPAddr          string
+	// KafkaSecurity is TLS and SASL to the cluster (POLICYPUSH_KAFKA_TLS*
+	// and _SASL_*); an addition to the contract. Its String hides the password.
+	KafkaSecurity kafkasec.Settings
+	RulesDir      string
+	HTTPAddr      string
 	// PublicURL is where citizens reach the HTTP server: notices link to
 	// PublicURL/r/{token}. An addition to the contract.
 	PublicURL string
@@ -96,6 +100,11 @@ type Config struct {
 	SweepWorkers int
 	SweepChunk   int
 	SweepPause   time.Duration
+
+	// DispatchLease is how long a dispatcher's claim on outbox rows lasts
+	// without renewal: a dead replica's rows are settled within about
+	// DispatchLease plus a quarter of it (at most 5s more).
+	DispatchLease time.Duration
 }
 
 // WeChatEnabled reports whether the official account is configured.
@@ -123,6 +132,8 @@ var defaults = map[string]string{
 	"POLICYPUSH_SWEEP_WORKERS":       "1",
 	"POLICYPUSH_SWEEP_CHUNK":         "1000",
 	"POLICYPUSH_SWEEP_PAUSE":         "0s",
+	"POLICYPUSH_KAFKA_TLS":           "off",
+	"POLICYPUSH_DISPATCH_LEASE":      "20s",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -137,6 +148,9 @@ var known = []string{
 	"POLICYPUSH_PII_KEY", "POLICYPUSH_ADMIN_TOKEN", "POLICYPUSH_BATCH_SIZE", "POLICYPUSH_BATCH_WAIT",
 	"POLICYPUSH_PUBLIC_URL", "POLICYPUSH_SWEEP_EVERY", "POLICYPUSH_SWEEP_WORKERS", "POLICYPUSH_SWEEP_CHUNK",
 	"POLICYPUSH_SWEEP_PAUSE",
+	"POLICYPUSH_KAFKA_TLS", "POLICYPUSH_KAFKA_TLS_CA", "POLICYPUSH_KAFKA_TLS_CERT", "POLICYPUSH_KAFKA_TLS_KEY",
+	"POLICYPUSH_KAFKA_SASL_MECHANISM", "POLICYPUSH_KAFKA_SASL_USERNAME", "POLICYPUSH_KAFKA_SASL_PASSWORD",
+	"POLICYPUSH_DISPATCH_LEASE",
 }
 
 // Need says which settings a command requires.
@@ -264,6 +278,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 			c.KafkaBrokers = append(c.KafkaBrokers, s)
 		}
 	}
+	c.KafkaSecurity = parseKafkaSecurity(v, c.KafkaEmbedded, bad)
 	for _, k := range []string{"POLICYPUSH_KAFKA_TOPIC", "POLICYPUSH_KAFKA_GROUP", "POLICYPUSH_RULES_DIR"} {
 		if strings.TrimSpace(v[k]) == "" {
 			bad(k, "must not be empty")
@@ -329,6 +344,10 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	if c.SweepPause, err = time.ParseDuration(v["POLICYPUSH_SWEEP_PAUSE"]); err != nil || c.SweepPause < 0 {
 		bad("POLICYPUSH_SWEEP_PAUSE", "%q is not a duration such as 0s or 100ms", v["POLICYPUSH_SWEEP_PAUSE"])
 	}
+	if c.DispatchLease, err = time.ParseDuration(v["POLICYPUSH_DISPATCH_LEASE"]); err != nil ||
+		c.DispatchLease < time.Second || c.DispatchLease > 10*time.Minute {
+		bad("POLICYPUSH_DISPATCH_LEASE", "%q is not a duration from 1s to 10m, such as 20s", v["POLICYPUSH_DISPATCH_LEASE"])
+	}
 	if need == NeedServe {
 		if c.PIIKey == "" {
 			bad("POLICYPUSH_PII_KEY", "required: base64 of a 32-byte key (for example: openssl rand -base64 32)")
@@ -342,6 +361,48 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		}
 	}
 	return c, problems
+}
+
+// parseKafkaSecurity reads TLS and SASL to the cluster. The embedded broker
+// speaks neither, so asking for them there is a mistake worth stopping on.
+func parseKafkaSecurity(v map[string]string, embedded bool, bad func(name, format string, args ...any)) kafkasec.Settings {
+	s := kafkasec.Settings{
+		CAFile:    v["POLICYPUSH_KAFKA_TLS_CA"],
+		CertFile:  v["POLICYPUSH_KAFKA_TLS_CERT"],
+		KeyFile:   v["POLICYPUSH_KAFKA_TLS_KEY"],
+		Mechanism: strings.ToUpper(strings.TrimSpace(v["POLICYPUSH_KAFKA_SASL_MECHANISM"])),
+		Username:  v["POLICYPUSH_KAFKA_SASL_USERNAME"],
+		Password:  v["POLICYPUSH_KAFKA_SASL_PASSWORD"],
+	}
+	switch v["POLICYPUSH_KAFKA_TLS"] {
+	case "on":
+		s.TLS = true
+	case "off":
+	default:
+		bad("POLICYPUSH_KAFKA_TLS", "%q is not on or off", v["POLICYPUSH_KAFKA_TLS"])
+	}
+	if !s.TLS && (s.CAFile != "" || s.CertFile != "" || s.KeyFile != "") {
+		bad("POLICYPUSH_KAFKA_TLS", "POLICYPUSH_KAFKA_TLS_CA, _CERT or _KEY is set but TLS is off")
+	}
+	if (s.CertFile == "") != (s.KeyFile == "") {
+		bad("POLICYPUSH_KAFKA_TLS_CERT", "a client certificate needs both POLICYPUSH_KAFKA_TLS_CERT and POLICYPUSH_KAFKA_TLS_KEY")
+	}
+	switch s.Mechanism {
+	case "":
+		if s.Username != "" || s.Password != "" {
+			bad("POLICYPUSH_KAFKA_SASL_MECHANISM", "required when POLICYPUSH_KAFKA_SASL_USERNAME or _PASSWORD is set")
+		}
+	case kafkasec.Plain, kafkasec.ScramSHA256, kafkasec.ScramSHA512:
+		if s.Username == "" || s.Password == "" {
+			bad("POLICYPUSH_KAFKA_SASL_MECHANISM", "%s needs POLICYPUSH_KAFKA_SASL_USERNAME and _PASSWORD", s.Mechanism)
+		}
+	default:
+		bad("POLICYPUSH_KAFKA_SASL_MECHANISM", "%q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+	}
+	if embedded && (s.TLS || s.Mechanism != "") {
+		bad("POLICYPUSH_KAFKA_BROKERS", "the embedded broker speaks neither TLS nor SASL; name the cluster's brokers")
+	}
+	return s
 }
 
 func parseWindow(s string) (Window, error) {

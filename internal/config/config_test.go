@@ -45,6 +45,23 @@ func TestProblems(t *testing.T) {
 			"POLICYPUSH_WECHAT_RATE":   "-1",
 			"POLICYPUSH_WECHAT_APPID":  "wx1",
 		}, NeedDatabase, []string{"POLICYPUSH_DATABASE_URL", `"nope" is not host:port`, "POLICYPUSH_QUIET_HOURS", "POLICYPUSH_FREQUENCY_CAP", "POLICYPUSH_SMS_PROVIDER", "POLICYPUSH_WECHAT_RATE", "both POLICYPUSH_WECHAT_APPID"}},
+		{"kafka security", map[string]string{
+			"POLICYPUSH_KAFKA_BROKERS":        "k1:9093",
+			"POLICYPUSH_KAFKA_TLS":            "yes",
+			"POLICYPUSH_KAFKA_TLS_CERT":       "client.pem",
+			"POLICYPUSH_KAFKA_SASL_MECHANISM": "GSSAPI",
+			"POLICYPUSH_KAFKA_SASL_PASSWORD":  "hunter2",
+		}, NeedDatabase, []string{`"yes" is not on or off`, "set but TLS is off", "both POLICYPUSH_KAFKA_TLS_CERT and POLICYPUSH_KAFKA_TLS_KEY", `"GSSAPI" is not PLAIN`}},
+		{"kafka sasl incomplete", map[string]string{
+			"POLICYPUSH_KAFKA_BROKERS":        "k1:9093",
+			"POLICYPUSH_KAFKA_SASL_MECHANISM": "scram-sha-512",
+			"POLICYPUSH_KAFKA_SASL_USERNAME":  "svc",
+		}, NeedDatabase, []string{"SCRAM-SHA-512 needs POLICYPUSH_KAFKA_SASL_USERNAME and _PASSWORD"}},
+		{"kafka password without mechanism", map[string]string{
+			"POLICYPUSH_KAFKA_BROKERS":       "k1:9093",
+			"POLICYPUSH_KAFKA_SASL_PASSWORD": "hunter2",
+		}, NeedDatabase, []string{"required when POLICYPUSH_KAFKA_SASL_USERNAME or _PASSWORD is set"}},
+		{"embedded with tls", map[string]string{"POLICYPUSH_KAFKA_TLS": "on"}, NeedDatabase, []string{"the embedded broker speaks neither"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +79,32 @@ func TestProblems(t *testing.T) {
 				t.Error("the error shows the database password")
 			}
 		})
+	}
+}
+
+func TestKafkaSecurity(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"POLICYPUSH_KAFKA_BROKERS":        "k1:9093,k2:9093",
+		"POLICYPUSH_KAFKA_TLS":            "on",
+		"POLICYPUSH_KAFKA_TLS_CA":         "/etc/kafka/ca.pem",
+		"POLICYPUSH_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+		"POLICYPUSH_KAFKA_SASL_USERNAME":  "policypush",
+		"POLICYPUSH_KAFKA_SASL_PASSWORD":  "hunter2",
+	}), "", NeedDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.KafkaSecurity
+	if !s.TLS || s.CAFile != "/etc/kafka/ca.pem" || s.Mechanism != "SCRAM-SHA-256" || s.Username != "policypush" || s.Password != "hunter2" {
+		t.Errorf("KafkaSecurity = %s", s)
+	}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := fmt.Sprintf(f, c); strings.Contains(out, "hunter2") {
+			t.Errorf("%s of the config shows the SASL password", f)
+		}
+	}
+	if d, _ := Load(env(nil), "", NeedDatabase); d.KafkaSecurity.TLS || d.KafkaSecurity.Mechanism != "" {
+		t.Errorf("default KafkaSecurity = %s, want plaintext", d.KafkaSecurity)
 	}
 }
 
@@ -102,5 +145,38 @@ func TestWindow(t *testing.T) {
 	}
 	if off, _ := parseWindow("off"); off.Contains(0) {
 		t.Error("off contains nothing")
+	}
+}
+
+func TestDispatchLease(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    time.Duration
+		problem bool
+	}{
+		{"", 20 * time.Second, false},
+		{"3s", 3 * time.Second, false},
+		{"10m", 10 * time.Minute, false},
+		{"500ms", 0, true},
+		{"11m", 0, true},
+		{"soon", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			e := map[string]string{}
+			if tt.value != "" {
+				e["POLICYPUSH_DISPATCH_LEASE"] = tt.value
+			}
+			c, err := Load(env(e), "", NeedDatabase)
+			if tt.problem {
+				if err == nil || !strings.Contains(err.Error(), "POLICYPUSH_DISPATCH_LEASE") {
+					t.Fatalf("want a POLICYPUSH_DISPATCH_LEASE problem, got %v", err)
+				}
+				return
+			}
+			if err != nil || c.DispatchLease != tt.want {
+				t.Fatalf("lease %v, %v; want %v", c.DispatchLease, err, tt.want)
+			}
+		})
 	}
 }

@@ -58,6 +58,10 @@ type PolicyFunnel struct {
 	Failed     int64  `json:"failed"`
 	Suppressed int64  `json:"suppressed"`
 	Cancelled  int64  `json:"cancelled"`
+	// Notices no channel reaches yet, and notices the subject has not
+	// consented to: they go out when a later profile event brings either.
+	WaitingForChannel int64 `json:"waiting_for_channel"`
+	WaitingForConsent int64 `json:"waiting_for_consent"`
 }
 
 // ChannelHealth is one channel's (wechat, sms) delivery counts.
@@ -76,6 +80,10 @@ type Backlog struct {
 	OutboxWaiting    int64   `json:"outbox_waiting"`
 	OldestDueSeconds float64 `json:"oldest_due_seconds"` // how long the oldest due notice has waited; 0 when none
 	DLQMessages      int64   `json:"dlq_messages"`
+	// UnknownOutcome counts notices whose provider call may or may not have
+	// got through, and that nobody could settle: an officer decides, and
+	// POST /api/notices/requeue resends them.
+	UnknownOutcome int64 `json:"unknown_outcome"`
 }
 
 // RulesState is the rule set in force and how its last reload went.

@@ -54,7 +54,8 @@ func testSnapshot() Snapshot {
 		GeneratedAt: time.Date(2026, 11, 27, 9, 30, 15, 0, time.UTC),
 		Policies: []PolicyFunnel{
 			{ID: "skill-upgrade-subsidy", Title: "职业技能提升补贴", Subject: "resident", Status: "active", InForce: true,
-				Matched: 1200, Waiting: 40, Sent: 1100, Delivered: 990, Clicked: 123, Failed: 60, Suppressed: 7, Cancelled: 3},
+				Matched: 1200, Waiting: 40, Sent: 1100, Delivered: 990, Clicked: 123, Failed: 60, Suppressed: 7, Cancelled: 3,
+				WaitingForChannel: 1025, WaitingForConsent: 4},
 			{ID: "job-retention-refund", Title: escapeTitle, Subject: "enterprise", Status: "draft", InForce: false,
 				Matched: 5, Waiting: 0, Sent: 4, Delivered: 2, Clicked: 1, Failed: 1, Suppressed: 0, Cancelled: 0},
 			{ID: "nothing-yet", Title: "尚无匹配", Subject: "resident", Status: "active", InForce: true},
@@ -63,7 +64,7 @@ func testSnapshot() Snapshot {
 			{Channel: "wechat", Sent: 800, Delivered: 640, Failed: 50, Waiting: 30, Suppressed: 5, Fallbacks: 45},
 			{Channel: "sms", Sent: 345, Delivered: 345, Failed: 10, Waiting: 10, Suppressed: 2, Fallbacks: 0},
 		},
-		Backlog: Backlog{OutboxWaiting: 40, OldestDueSeconds: 125.4, DLQMessages: 3},
+		Backlog: Backlog{OutboxWaiting: 40, OldestDueSeconds: 125.4, DLQMessages: 3, UnknownOutcome: 2},
 		Rules:   RulesState{Loaded: 12, LastReload: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), LastReloadOK: true},
 		Sweeps: []SweepProgress{
 			{ID: 7, Kind: "backfill", SubjectType: "resident", Status: "running", DoneChunks: 3, TotalChunks: 10, Profiles: 30000, Matched: 1200},
@@ -239,7 +240,7 @@ func TestDataJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantKeys(t, "snapshot", raw, "generated_at", "policies", "channels", "backlog", "rules", "sweeps")
-			wantKeys(t, "backlog", raw["backlog"], "outbox_waiting", "oldest_due_seconds", "dlq_messages")
+			wantKeys(t, "backlog", raw["backlog"], "outbox_waiting", "oldest_due_seconds", "dlq_messages", "unknown_outcome")
 			wantKeys(t, "rules", raw["rules"], "loaded", "last_reload", "last_reload_ok")
 			for _, list := range []string{"policies", "channels", "sweeps"} {
 				items, ok := raw[list].([]any)
@@ -250,7 +251,7 @@ func TestDataJSON(t *testing.T) {
 					switch list {
 					case "policies":
 						wantKeys(t, list, it, "id", "title", "subject", "status", "in_force", "matched", "waiting", "sent",
-							"delivered", "clicked", "failed", "suppressed", "cancelled")
+							"delivered", "clicked", "failed", "suppressed", "cancelled", "waiting_for_channel", "waiting_for_consent")
 					case "channels":
 						wantKeys(t, list, it, "channel", "sent", "delivered", "failed", "waiting", "suppressed", "fallbacks")
 					case "sweeps":
@@ -361,7 +362,8 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	for _, pf := range snap.Policies {
 		stages := map[string]int64{"matched": pf.Matched, "sent": pf.Sent, "delivered": pf.Delivered, "clicked": pf.Clicked,
-			"waiting": pf.Waiting, "failed": pf.Failed, "suppressed": pf.Suppressed, "cancelled": pf.Cancelled}
+			"waiting": pf.Waiting, "failed": pf.Failed, "suppressed": pf.Suppressed, "cancelled": pf.Cancelled,
+			"waiting_for_channel": pf.WaitingForChannel, "waiting_for_consent": pf.WaitingForConsent}
 		for stage, want := range stages {
 			wantNumber(t, texts, "policy/"+pf.ID+"/"+stage, want)
 		}
@@ -388,6 +390,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"backlog/outbox_waiting":               "40",
 		"backlog/oldest_due":                   "2 分 5 秒",
 		"backlog/dlq_messages":                 "3",
+		"backlog/unknown_outcome":              "2",
 		"rules/loaded":                         "12 条",
 		"rules/last_reload_ok":                 "成功",
 		"rules/last_reload":                    local(snap.Rules.LastReload),

@@ -464,11 +464,11 @@ func printSummary(out io.Writer, sum []store.PolicySummary, published string) {
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	pad := func(name string) string { return name + strings.Repeat(" ", width-len(name)) }
-	fmt.Fprintf(tw, "%s\tmatched\tsent WeChat\tsent SMS\tdelivered\tfallbacks\tdeferred\tsuppressed\tfailed\t\n", pad("policy"))
+	fmt.Fprintf(tw, "%s\tmatched\tsent WeChat\tsent SMS\tdelivered\tfallbacks\tdeferred\tsuppressed\ton hold\tfailed\t\n", pad("policy"))
 	var t store.PolicySummary
 	sort.Slice(sum, func(i, j int) bool { return sum[i].Matched > sum[j].Matched })
 	for _, s := range sum {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", pad(label(s.PolicyID)), s.Matched, s.SentWeChat, s.SentSMS, s.Delivered, s.Fallbacks, s.Deferred, s.Suppressed, s.Failed)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", pad(label(s.PolicyID)), s.Matched, s.SentWeChat, s.SentSMS, s.Delivered, s.Fallbacks, s.Deferred, s.Suppressed, s.OnHold, s.Failed)
 		t.Matched += s.Matched
 		t.SentWeChat += s.SentWeChat
 		t.SentSMS += s.SentSMS
@@ -476,11 +476,13 @@ func printSummary(out io.Writer, sum []store.PolicySummary, published string) {
 		t.Fallbacks += s.Fallbacks
 		t.Deferred += s.Deferred
 		t.Suppressed += s.Suppressed
+		t.OnHold += s.OnHold
 		t.Failed += s.Failed
 	}
-	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", pad("total"), t.Matched, t.SentWeChat, t.SentSMS, t.Delivered, t.Fallbacks, t.Deferred, t.Suppressed, t.Failed)
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", pad("total"), t.Matched, t.SentWeChat, t.SentSMS, t.Delivered, t.Fallbacks, t.Deferred, t.Suppressed, t.OnHold, t.Failed)
 	_ = tw.Flush()
-	fmt.Fprintln(out, "deferred: over the frequency cap (POLICYPUSH_FREQUENCY_CAP), sent when the period allows; suppressed: no consent, opted out or unreachable")
+	fmt.Fprintln(out, "deferred: over the frequency cap (POLICYPUSH_FREQUENCY_CAP), sent when the period allows; suppressed: opted out or unreachable at send time; "+
+		"on hold: no channel reached the subject, or no consent, when matched; a later profile event that brings either sends it")
 }
 
 // quantiles estimates the 50th and 99th percentiles of a histogram in reg

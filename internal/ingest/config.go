@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/policypush/policypush/internal/kafkasec"
 )
 
 // Defaults for the zero fields of [Config].
@@ -51,6 +53,10 @@ type Config struct {
 	// (handling, dead-letter write and commit) once Run's context is
 	// cancelled. Default 10s.
 	ShutdownTimeout time.Duration
+
+	// Security is how to reach a cluster that wants TLS or SASL; the zero
+	// value is plaintext without authentication.
+	Security kafkasec.Settings
 }
 
 func (c Config) withDefaults() Config {

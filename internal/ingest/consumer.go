@@ -52,6 +52,7 @@ type Consumer struct {
 	handler Handler
 	log     *slog.Logger
 	hooks   Hooks
+	clients clients // carry cfg.Security
 
 	started atomic.Bool
 	reader  atomic.Pointer[kafka.Reader] // set by Run; read by Lag
@@ -74,10 +75,15 @@ func NewConsumer(cfg Config, h Handler, opts ...Option) (*Consumer, error) {
 		return nil, err
 	}
 	cfg.Brokers = append([]string(nil), cfg.Brokers...)
+	cl, err := newClients(cfg.Security)
+	if err != nil {
+		return nil, err
+	}
 	c := &Consumer{
 		cfg:     cfg,
 		handler: h,
 		log:     slog.New(slog.DiscardHandler),
+		clients: cl,
 	}
 	for _, o := range opts {
 		o(c)
@@ -311,6 +317,7 @@ func (c *Consumer) retry(ctx context.Context, step string, size int, fn func(con
 func (c *Consumer) readerConfig() kafka.ReaderConfig {
 	return kafka.ReaderConfig{
 		Brokers:           c.cfg.Brokers,
+		Dialer:            c.clients.dialer,
 		GroupID:           c.cfg.Group,
 		Topic:             c.cfg.Topic,
 		MinBytes:          1,
@@ -331,6 +338,7 @@ func (c *Consumer) readerConfig() kafka.ReaderConfig {
 func (c *Consumer) dlqWriter() *kafka.Writer {
 	return &kafka.Writer{
 		Addr:         kafka.TCP(c.cfg.Brokers...),
+		Transport:    c.clients.transport,
 		Topic:        c.cfg.DLQTopic,
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/policypush/policypush/internal/kafkasec"
 )
 
 // writeBatchTimeout is how long a kafka-go writer waits for more messages
@@ -31,7 +33,20 @@ type Producer struct {
 // Values up to [DefaultMaxMessageBytes] are accepted, if the broker accepts
 // them too (Kafka's default message.max.bytes is 1 MB).
 func NewProducer(brokers []string, topic string) *Producer {
-	return &Producer{w: &kafka.Writer{
+	return newProducer(brokers, topic, nil)
+}
+
+// NewSecureProducer is [NewProducer] for a cluster that wants TLS or SASL.
+func NewSecureProducer(brokers []string, topic string, sec kafkasec.Settings) (*Producer, error) {
+	cl, err := newClients(sec)
+	if err != nil {
+		return nil, err
+	}
+	return newProducer(brokers, topic, cl.transport), nil
+}
+
+func newProducer(brokers []string, topic string, t *kafka.Transport) *Producer {
+	w := &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
 		Topic:        topic,
 		Balancer:     &kafka.Murmur2Balancer{},
@@ -39,7 +54,11 @@ func NewProducer(brokers []string, topic string) *Producer {
 		BatchSize:    1000,
 		BatchBytes:   DefaultMaxMessageBytes,
 		BatchTimeout: writeBatchTimeout,
-	}}
+	}
+	if t != nil { // a nil *Transport in the interface would not be kafka-go's default
+		w.Transport = t
+	}
+	return &Producer{w: w}
 }
 
 // Produce writes one record and waits for its acknowledgement.

@@ -5,10 +5,12 @@
 // [Broker.Addr].
 //
 // It is a development and test broker: data lives in memory only and is lost
-// on [Broker.Close]; there is no replication, TLS or authentication.
+// on [Broker.Close], and there is no replication. [StartSecure] turns on TLS
+// and SASL, so that tests can prove the service speaks to a secured cluster.
 package kafkaembed
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -44,6 +46,23 @@ type Broker struct {
 // interface but advertises 127.0.0.1, so remote clients cannot follow the
 // metadata it returns.
 func Start(addr string, partitions int, topics ...string) (*Broker, error) {
+	return StartSecure(addr, partitions, Security{}, topics...)
+}
+
+// Security turns on TLS, SASL or both on an embedded broker.
+type Security struct {
+	TLS   *tls.Config // the server's configuration; nil is plaintext
+	Users []User      // SASL users; none is no SASL
+}
+
+// User is a SASL user: Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+// Users are superusers, since the broker enforces no ACLs for them.
+type User struct {
+	Mechanism, Name, Password string
+}
+
+// StartSecure is [Start] with TLS and SASL as sec says.
+func StartSecure(addr string, partitions int, sec Security, topics ...string) (*Broker, error) {
 	if partitions < 1 {
 		return nil, fmt.Errorf("kafkaembed: partitions must be at least 1, got %d", partitions)
 	}
@@ -73,6 +92,15 @@ func Start(addr string, partitions int, topics ...string) (*Broker, error) {
 		kfake.BrokerConfigs(map[string]string{
 			"message.max.bytes": strconv.Itoa(MaxMessageBytes),
 		}),
+	}
+	if sec.TLS != nil {
+		opts = append(opts, kfake.TLS(sec.TLS))
+	}
+	if len(sec.Users) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+		for _, u := range sec.Users {
+			opts = append(opts, kfake.Superuser(u.Mechanism, u.Name, u.Password))
+		}
 	}
 	if len(topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(int32(partitions), topics...))

@@ -62,6 +62,7 @@ type txStore interface {
 	Profiles(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey]store.Profile, error)
 	Watermarks(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey]map[string]time.Time, error)
 	Matches(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey]map[string]store.MatchState, error)
+	WaitingNotices(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey][]store.WaitingNotice, error)
 	Save(ctx context.Context, b *store.Batch) (int, error)
 }
 
@@ -71,6 +72,9 @@ type Observer interface {
 	Event(subjectType, outcome string)
 	Matched(policyID string)
 	Lapsed(policyID string)
+	// Released counts a waiting notice that a later event (or a sweep)
+	// queued, a channel or consent having come.
+	Released(policyID string)
 }
 
 // Config holds what the processor needs besides its collaborators.
@@ -183,6 +187,7 @@ func (p *Processor) HandlePrepared(ctx context.Context, batch []Event, pr *Prepa
 	for _, l := range b.Lapsed {
 		p.obs.Lapsed(l.PolicyID)
 	}
+	released(p.obs, b)
 	return append(rejected, late...), nil
 }
 
@@ -309,7 +314,11 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		if err := p.evaluate(dirty, states, existing, &b); err != nil {
+		waiting, err := tx.WaitingNotices(ctx, withMatches(dirty, existing))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if err := p.evaluate(dirty, states, existing, waiting, &b); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -364,8 +373,10 @@ func (p *Processor) next(cur map[string]any, env *profile.Envelope) (map[string]
 }
 
 // evaluate finds, for each changed subject, the policies its changes touch,
-// and records new matches, lapses and revivals.
-func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectKey]*state, existing map[store.SubjectKey]map[string]store.MatchState, b *store.Batch) error {
+// and records new matches, lapses and revivals, and routes its waiting
+// notices again.
+func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectKey]*state, existing map[store.SubjectKey]map[string]store.MatchState,
+	waiting map[store.SubjectKey][]store.WaitingNotice, b *store.Batch) error {
 	set := p.rules.Load()
 	if set != p.set {
 		p.set, p.ev = set, set.NewEvaluator()
@@ -377,6 +388,9 @@ func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectK
 		data, _ := json.Marshal(s.doc)
 		pick := func(pol *rules.Policy) bool { return s.all || touches(pol, s.changed) }
 		if err := p.judge.subject(p.ev, at, now, k, data, existing[k], s.eventID, pick, b); err != nil {
+			return err
+		}
+		if err := p.judge.reroute(p.ev, at, now, k, data, waiting[k], b); err != nil {
 			return err
 		}
 	}
@@ -457,7 +471,9 @@ func (j judge) newMatch(ev *rules.Evaluator, pol *rules.Policy, in *rules.Input,
 	ch, fallback, reason := Route(reach, j.cfg.ChannelsOf(pol), j.cfg.WeChatEnabled)
 	n := store.Notice{Channel: ch, Fallback: fallback, Status: "pending", DueAt: now}
 	if reason != "" {
-		n.Status, n.Reason = "suppressed", reason
+		// Waiting, not suppressed: a later event that gives a channel, or
+		// consent, sends it (see reroute).
+		n.Status, n.Reason = "waiting", reason
 	}
 	return store.NewMatch{Match: m, Notices: []store.Notice{n}}, nil
 }

@@ -74,6 +74,10 @@ func (w *SweepWorker) Next(ctx context.Context) (done ChunkDone, ok bool, err er
 		if err != nil {
 			return err
 		}
+		waiting, err := tx.WaitingNotices(ctx, withMatches(keys, existing))
+		if err != nil {
+			return err
+		}
 		set := s.rules.Load()
 		if w.ev == nil || w.ev.Set() != set {
 			w.ev = set.NewEvaluator()
@@ -87,6 +91,11 @@ func (w *SweepWorker) Next(ctx context.Context) (done ChunkDone, ok bool, err er
 				continue // deleted meanwhile
 			}
 			if err := s.judge.subject(w.ev, at, now, k, p.Data, existing[k], "", pick, &b); err != nil {
+				return err
+			}
+			// A sweep re-checks what time changes: a notice whose policy
+			// did not hold when its channel came may hold now.
+			if err := s.judge.reroute(w.ev, at, now, k, p.Data, waiting[k], &b); err != nil {
 				return err
 			}
 		}
@@ -106,5 +115,6 @@ func (w *SweepWorker) Next(ctx context.Context) (done ChunkDone, ok bool, err er
 	for _, l := range b.Lapsed {
 		s.obs.Lapsed(l.PolicyID)
 	}
+	released(s.obs, &b)
 	return done, ok, nil
 }

@@ -26,6 +26,26 @@ type IdempotentChannel interface {
 	DedupWindow() time.Duration
 }
 
+// Deduper is an IdempotentChannel whose provider drops repeats of some
+// notices only: WeChat drops a repeated template message by client_msg_id,
+// but a subscribe message (bizsend) has no such id, and a repeat reaches
+// the user twice.
+type Deduper interface {
+	Dedups(n *Notice) bool
+}
+
+// dedups reports whether the provider behind c drops a repeat of n within
+// its DedupWindow.
+func dedups(c Channel, n *Notice) bool {
+	if _, ok := c.(IdempotentChannel); !ok {
+		return false
+	}
+	if dd, ok := c.(Deduper); ok {
+		return dd.Dedups(n)
+	}
+	return true
+}
+
 // LookupChannel is a Channel whose provider can be asked what became of an
 // earlier send whose answer was lost, such as by a crash between the call
 // and its recording. The SMS providers can (Aliyun QuerySendDetails by
@@ -80,6 +100,8 @@ const (
 	ReasonQuietHours     Reason = "quiet_hours"
 	ReasonFrequencyCap   Reason = "frequency_cap"
 	ReasonUnknownOutcome Reason = "unknown_outcome" // a crash between sending and the answer
+	ReasonNotFound       Reason = "not_found"       // the provider, asked, has no record of the call
+	ReasonLookupFailed   Reason = "lookup_failed"   // the provider could not be asked for MaxLookupAge
 	ReasonMaxAttempts    Reason = "max_attempts"
 	ReasonMaxAge         Reason = "max_age"
 	ReasonNoChannel      Reason = "no_channel" // the row names a channel the dispatcher lacks
@@ -95,6 +117,10 @@ type SendError struct {
 	Retry     bool // try again later with backoff
 	Permanent bool // this channel will never reach the recipient: fall back
 	Quota     bool // the channel's quota is spent: defer to tomorrow
+	// Ambiguous: the call may have reached the provider, and its answer was
+	// lost (a timeout). Unless the provider drops repeats, the notice is
+	// not resent blindly: a LookupChannel is asked, others become unknown.
+	Ambiguous bool
 	Err       error
 }
 
@@ -111,10 +137,15 @@ func (e *SendError) Unwrap() error { return e.Err }
 func classify(err error) *SendError {
 	var se *SendError
 	if errors.As(err, &se) {
+		if se.Reason == ReasonTimeout && !se.Ambiguous {
+			c := *se
+			c.Ambiguous = true
+			return &c
+		}
 		return se
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &SendError{Reason: ReasonTimeout, Retry: true, Err: err}
+		return &SendError{Reason: ReasonTimeout, Retry: true, Ambiguous: true, Err: err}
 	}
 	return &SendError{Reason: ReasonUnknown, Retry: true, Err: err}
 }

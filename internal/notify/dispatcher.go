@@ -2,11 +2,14 @@ package notify
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -20,8 +23,12 @@ var ErrNoRecipient = errors.New("no recipient")
 
 // Outbox is the storage the dispatcher works on; *store.Store implements it.
 type Outbox interface {
-	ClaimOutbox(ctx context.Context, now time.Time, limit int) ([]store.OutboxRow, error)
-	StaleSending(ctx context.Context, before time.Time, limit int) ([]store.OutboxRow, error)
+	ClaimOutbox(ctx context.Context, c store.Claim, now time.Time, limit int) ([]store.OutboxRow, error)
+	BeginSend(ctx context.Context, r store.OutboxRow, at time.Time) error
+	RenewClaims(ctx context.Context, c store.Claim, ids []int64) (int64, error)
+	ReleaseClaims(ctx context.Context, token string) (int64, error)
+	RequeueLapsed(ctx context.Context) (map[string]int64, error)
+	TakeLapsedSending(ctx context.Context, c store.Claim, now time.Time, limit int) ([]store.OutboxRow, error)
 	RecordOutcome(ctx context.Context, o store.Outcome) error
 	SentTimes(ctx context.Context, k store.SubjectKey, since time.Time) ([]time.Time, error)
 }
@@ -48,11 +55,28 @@ type Options struct {
 	BatchSize    int           // rows claimed at a time; 100
 	Concurrency  int           // notices sent at once; 8
 	PollInterval time.Duration // wait when nothing was due; 1s
-	SendTimeout  time.Duration // per provider call; 30s
-	Lease        time.Duration // a row in 'sending' longer than this is reconciled; 5m
-	Backoff      Backoff       // 1m·2^n, at most 1h
-	MaxAttempts  int           // provider calls before a retried notice is dead; 8
-	MaxAge       time.Duration // age after which a retried notice is dead; 72h
+	// SendTimeout bounds each provider call; 10s, as the WeChat client's
+	// own HTTP timeout. A lost call is believed absent from the provider's
+	// records only SendTimeout + LookupGrace after it began.
+	SendTimeout time.Duration
+	// Lease is how long claimed rows stay this dispatcher's without a
+	// renewal (POLICYPUSH_DISPATCH_LEASE); 20s. Run renews it every third of
+	// it while it holds rows, and reconciles others' lapsed leases every
+	// ReconcileInterval, so a dead dispatcher's rows are settled within
+	// about Lease + ReconcileInterval of its death.
+	Lease             time.Duration
+	ReconcileInterval time.Duration // Lease/4, at most 5s
+	// LookupGrace: a provider that has no record of a call is believed only
+	// once SendTimeout + LookupGrace have passed since the call began (the
+	// call may still be arriving, and the provider's records lag); 5s.
+	LookupGrace time.Duration
+	// MaxLookupAge: a call whose provider could not be asked for this long
+	// after it began is marked unknown; 1h.
+	MaxLookupAge time.Duration
+
+	Backoff     Backoff       // 1m·2^n, at most 1h
+	MaxAttempts int           // provider calls before a retried notice is dead; 8
+	MaxAge      time.Duration // age after which a retried notice is dead; 72h
 
 	Now    func() time.Time                                 // time.Now
 	Jitter func() float64                                   // rand.Float64
@@ -65,6 +89,11 @@ type Dispatcher struct {
 	o        Options
 	channels map[string]Channel
 	buckets  map[string]*bucket
+	claim    store.Claim // the claim of due rows, renewed by Run
+	settle   store.Claim // the claim of rows under reconciliation, never renewed
+
+	mu   sync.Mutex
+	held map[int64]bool // claimed rows not yet settled, whose lease Run renews
 }
 
 // New checks o, fills in its defaults and returns a Dispatcher.
@@ -84,16 +113,19 @@ func New(o Options) (*Dispatcher, error) {
 	}
 	def(&o.MaxRateWait, 2*time.Second)
 	def(&o.PollInterval, time.Second)
-	def(&o.SendTimeout, 30*time.Second)
-	def(&o.Lease, 5*time.Minute)
+	def(&o.SendTimeout, 10*time.Second)
+	def(&o.Lease, 20*time.Second)
+	def(&o.ReconcileInterval, min(o.Lease/4, 5*time.Second))
+	def(&o.LookupGrace, 5*time.Second)
+	def(&o.MaxLookupAge, time.Hour)
 	def(&o.Backoff.Base, time.Minute)
 	def(&o.Backoff.Max, time.Hour)
 	def(&o.MaxAge, 72*time.Hour)
 	defInt(&o.BatchSize, 100)
 	defInt(&o.Concurrency, 8)
 	defInt(&o.MaxAttempts, 8)
-	if o.SendTimeout >= o.Lease {
-		return nil, fmt.Errorf("notify: SendTimeout %v must be shorter than Lease %v", o.SendTimeout, o.Lease)
+	if o.Lease < time.Second {
+		return nil, fmt.Errorf("notify: Lease %v is shorter than a second", o.Lease)
 	}
 	if o.Observer == nil {
 		o.Observer = NopObserver{}
@@ -105,12 +137,17 @@ func New(o Options) (*Dispatcher, error) {
 		o.Now = time.Now
 	}
 	if o.Jitter == nil {
-		o.Jitter = rand.Float64
+		o.Jitter = mrand.Float64
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleep
 	}
-	d := &Dispatcher{o: o, channels: make(map[string]Channel), buckets: make(map[string]*bucket)}
+	var tok [16]byte
+	_, _ = rand.Read(tok[:]) // never fails (crypto/rand)
+	token := hex.EncodeToString(tok[:])
+	d := &Dispatcher{o: o, channels: make(map[string]Channel), buckets: make(map[string]*bucket),
+		claim: store.Claim{Token: token, Lease: o.Lease}, settle: store.Claim{Token: token + "/reconcile", Lease: o.Lease},
+		held: make(map[int64]bool)}
 	for _, c := range o.Channels {
 		if _, dup := d.channels[c.Name()]; dup {
 			return nil, fmt.Errorf("notify: two channels named %q", c.Name())
@@ -134,22 +171,31 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Run reconciles rows left in 'sending', then claims and sends due rows
-// until ctx ends, reconciling again every half Lease. Notices being sent when
-// ctx ends are finished (within SendTimeout) and recorded. Database errors
-// are logged and retried after PollInterval. Run returns nil when ctx ends.
+// Run claims and sends due rows until ctx ends. Two goroutines it owns, and
+// stops before it returns, renew the lease of the rows it holds (every
+// Lease/3) and reconcile rows whose lease lapsed (every ReconcileInterval,
+// and at once). Notices whose provider call has begun when ctx ends are
+// finished (within SendTimeout) and recorded; claimed rows not yet called
+// are handed back. Database errors are logged and retried after
+// PollInterval. Run returns nil when ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	var lastReconcile time.Time
+	// The heartbeat outlives ctx until the last in-flight call is recorded.
+	hctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { d.heartbeat(hctx) })
+	wg.Go(func() { d.reconcileLoop(ctx) })
+	defer func() {
+		stop()
+		wg.Wait()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.SendTimeout)
+		defer cancel()
+		if _, err := d.o.Outbox.ReleaseClaims(rctx, d.claim.Token); err != nil {
+			d.o.Logger.ErrorContext(rctx, "hand back claimed notices", "err", err)
+		}
+	}()
 	for {
 		if ctx.Err() != nil {
 			return nil
-		}
-		if now := d.o.Now(); lastReconcile.IsZero() || now.Sub(lastReconcile) >= d.o.Lease/2 {
-			if err := d.Reconcile(ctx); err != nil {
-				d.o.Logger.ErrorContext(ctx, "reconcile outbox", "err", err)
-			} else {
-				lastReconcile = now
-			}
 		}
 		n, err := d.tick(ctx)
 		if err != nil {
@@ -163,13 +209,81 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
+// heartbeat renews the lease of the rows this dispatcher holds until ctx
+// ends. It uses real time, as the lease does, whatever Options.Now says.
+func (d *Dispatcher) heartbeat(ctx context.Context) {
+	t := time.NewTicker(d.o.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ids := d.heldIDs()
+		if len(ids) == 0 {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, d.o.Lease/3)
+		_, err := d.o.Outbox.RenewClaims(rctx, d.claim, ids)
+		cancel()
+		if err != nil {
+			// BeginSend refuses rows whose lease lapsed meanwhile, so a
+			// failed renewal costs a resend later, never a double send.
+			d.o.Logger.ErrorContext(ctx, "renew outbox lease", "err", err)
+		}
+	}
+}
+
+func (d *Dispatcher) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(d.o.ReconcileInterval)
+	defer t.Stop()
+	for {
+		if err := d.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			d.o.Logger.ErrorContext(ctx, "reconcile outbox", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Dispatcher) hold(rows []store.OutboxRow) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range rows {
+		d.held[r.ID] = true
+	}
+}
+
+func (d *Dispatcher) release(id int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.held, id)
+}
+
+func (d *Dispatcher) heldIDs() []int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := make([]int64, 0, len(d.held))
+	for id := range d.held {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // tick claims one batch and sends it, and returns how many rows it claimed.
+// Rows it did not call, because ctx ended or the database failed before
+// the call, are handed back at the end.
 func (d *Dispatcher) tick(ctx context.Context) (int, error) {
-	rows, err := d.o.Outbox.ClaimOutbox(ctx, d.o.Now(), d.o.BatchSize)
+	rows, err := d.o.Outbox.ClaimOutbox(ctx, d.claim, d.o.Now(), d.o.BatchSize)
 	if err != nil {
 		return 0, err
 	}
-	// The claimed rows are ours: finish them even if ctx ends meanwhile.
+	d.hold(rows)
+	// Recording and handing back outlive ctx.
 	wctx := context.WithoutCancel(ctx)
 	var g errgroup.Group
 	g.SetLimit(d.o.Concurrency)
@@ -190,15 +304,26 @@ func (d *Dispatcher) tick(ctx context.Context) (int, error) {
 	for _, k := range order {
 		g.Go(func() error {
 			for _, r := range bySubject[k] {
-				if err := d.process(wctx, r); err != nil {
-					// The row stays in 'sending' until reconciled.
-					d.o.Logger.ErrorContext(ctx, "dispatch notice", "notice", r.ID, "err", err)
+				if ctx.Err() != nil {
+					d.release(r.ID) // handed back below
+					continue
 				}
+				if err := d.process(ctx, r); err != nil {
+					// A row left in 'sending' is reconciled once its
+					// lease lapses; one left in 'claimed' is handed back.
+					d.o.Logger.ErrorContext(wctx, "dispatch notice", "notice", r.ID, "err", err)
+				}
+				d.release(r.ID)
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
+	rctx, cancel := context.WithTimeout(wctx, d.o.SendTimeout)
+	defer cancel()
+	if _, err := d.o.Outbox.ReleaseClaims(rctx, d.claim.Token); err != nil {
+		return len(rows), err
+	}
 	return len(rows), nil
 }
 
@@ -212,12 +337,15 @@ func noticeOf(r store.OutboxRow) *Notice {
 }
 
 // process applies the policies to one claimed row, sends it if they allow,
-// and records what became of it.
+// and records what became of it. Once ctx ends it stops before the call,
+// leaving the row claimed, to be handed back; a call begun is finished and
+// recorded whatever becomes of ctx.
 func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 	n := noticeOf(r)
-	out := store.Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt}
+	out := store.Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, ClaimToken: r.ClaimToken}
+	wctx := context.WithoutCancel(ctx)
 	record := func() error {
-		rctx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
+		rctx, cancel := context.WithTimeout(wctx, d.o.SendTimeout)
 		defer cancel()
 		return d.o.Outbox.RecordOutcome(rctx, out)
 	}
@@ -227,6 +355,8 @@ func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 	switch {
 	case errors.Is(err, ErrNoRecipient):
 		return d.suppress(&out, n.Channel, ReasonUnreachable, record)
+	case ctx.Err() != nil:
+		return nil // shutting down: handed back
 	case err != nil:
 		// Not the notice's fault: put it back briefly, with no attempt.
 		out.Status, out.DueAt = "pending", now.Add(d.o.PollInterval)
@@ -269,6 +399,9 @@ func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 	}
 	if c := d.o.FrequencyCap; c.N > 0 {
 		sent, err := d.o.Outbox.SentTimes(ctx, store.SubjectKey{Type: n.SubjectType, ID: n.SubjectID}, now.Add(-c.Period))
+		if err != nil && ctx.Err() != nil {
+			return nil // shutting down: handed back
+		}
 		if err != nil {
 			out.Status, out.DueAt = "pending", now.Add(d.o.PollInterval)
 			return errors.Join(err, record())
@@ -284,12 +417,29 @@ func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 		}
 		if wait > 0 {
 			if err := d.o.Sleep(ctx, wait); err != nil {
-				return err
+				return nil // shutting down: handed back
 			}
 		}
 	}
 
-	return d.send(ctx, n, to, &out, record)
+	// The last word before the call: the claim must still be ours.
+	if ctx.Err() != nil {
+		return nil
+	}
+	// The row names the channel called, so that a lost call is settled
+	// with the right provider.
+	r.Channel, r.Fallback = n.Channel, nonNil(n.Fallback)
+	bctx, cancel := context.WithTimeout(wctx, d.o.SendTimeout)
+	err = d.o.Outbox.BeginSend(bctx, r, d.o.Now())
+	cancel()
+	if errors.Is(err, store.ErrNotClaimed) {
+		d.o.Logger.WarnContext(ctx, "notice's claim lapsed before its call; not sent", "notice", r.ID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return d.send(wctx, n, to, &out, record)
 }
 
 // send makes the provider call and turns its answer into the outcome.
@@ -317,6 +467,15 @@ func (d *Dispatcher) send(ctx context.Context, n *Notice, to Recipient, out *sto
 	out.LastReason, att.Reason = string(reason), string(reason)
 	var outcome Outcome
 	switch {
+	case se.Ambiguous && !dedups(ch, n):
+		// The call may have got through: a resend could be a duplicate.
+		outcome = OutcomeUnknown
+		if _, ok := ch.(LookupChannel); ok {
+			// Reconciliation asks the provider once it would know.
+			out.Status, out.Recheck = "sending", d.o.SendTimeout+d.o.LookupGrace
+		} else {
+			out.Status, out.Reason = "unknown", string(ReasonUnknownOutcome)
+		}
 	case se.Quota:
 		outcome = OutcomeDeferred
 		out.Status, out.Reason, out.DueAt = "deferred", string(reason), nextMidnight(now)

@@ -199,7 +199,7 @@ func (h *Handlers) wechatEvent(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, "bad signature")
 		return
 	}
-	body, ok := readBody(w, r, wechatBodyLimit, "bad message")
+	body, ok := readBody(w, r, wechatBodyLimit, "bad message", "message too large")
 	if !ok {
 		return
 	}
@@ -375,7 +375,7 @@ type aliyunItem struct {
 
 func (h *Handlers) aliyun(w http.ResponseWriter, r *http.Request) {
 	answer := func(code int, body string) { answerJSON(w, code, body) }
-	body, ok := readBody(w, r, smsBodyLimit, `{"code":1,"msg":"bad report"}`)
+	body, ok := readBody(w, r, smsBodyLimit, `{"code":1,"msg":"bad report"}`, `{"code":1,"msg":"report too large"}`)
 	if !ok {
 		return
 	}
@@ -417,7 +417,7 @@ type tencentReply struct {
 
 func (h *Handlers) tencent(w http.ResponseWriter, r *http.Request) {
 	answer := func(code int, body string) { answerJSON(w, code, body) }
-	body, ok := readBody(w, r, smsBodyLimit, `{"result":1,"errmsg":"bad report"}`)
+	body, ok := readBody(w, r, smsBodyLimit, `{"result":1,"errmsg":"bad report"}`, `{"result":1,"errmsg":"report too large"}`)
 	if !ok {
 		return
 	}
@@ -452,15 +452,16 @@ func (h *Handlers) tencent(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads at most limit bytes of r's body; on failure it answers
-// 413 or 400 with bad and returns false.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, bad string) ([]byte, bool) {
+// 413 with tooLarge or 400 with bad, in the provider's format, and returns
+// false. A cut body is never parsed.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, bad, tooLarge string) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err == nil {
 		return body, true
 	}
 	code := http.StatusBadRequest
-	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-		code = http.StatusRequestEntityTooLarge
+	if _, over := errors.AsType[*http.MaxBytesError](err); over {
+		code, bad = http.StatusRequestEntityTooLarge, tooLarge
 	}
 	if strings.HasPrefix(bad, "{") {
 		w.Header().Set("Content-Type", "application/json")

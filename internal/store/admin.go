@@ -19,23 +19,30 @@ type FunnelRow struct {
 	PolicyID   string `json:"policy_id"`
 	Channel    string `json:"channel"`
 	Matched    int64  `json:"matched"`
-	Waiting    int64  `json:"waiting"` // pending, sending or deferred
+	Waiting    int64  `json:"waiting"` // pending, claimed, sending or deferred
 	Sent       int64  `json:"sent"`    // accepted by the provider (delivered ones included)
 	Delivered  int64  `json:"delivered"`
 	Clicked    int64  `json:"clicked"`
 	Failed     int64  `json:"failed"` // failed or dead
 	Suppressed int64  `json:"suppressed"`
 	Cancelled  int64  `json:"cancelled"`
+	// Notices in 'waiting': for a channel to reach the subject, or for the
+	// subject's consent. A later profile event that brings either sends
+	// them, while the policy applies.
+	WaitingForChannel int64 `json:"waiting_for_channel"`
+	WaitingForConsent int64 `json:"waiting_for_consent"`
 }
 
 // Funnel returns every policy's funnel by channel.
 func (s *Store) Funnel(ctx context.Context) ([]FunnelRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT m.policy_id, o.channel, count(*),
-       count(*) FILTER (WHERE o.status IN ('pending', 'sending', 'deferred')),
+       count(*) FILTER (WHERE o.status IN ('pending', 'claimed', 'sending', 'deferred')),
        count(o.sent_at), count(o.delivered_at), count(o.clicked_at),
        count(*) FILTER (WHERE o.status IN ('failed', 'dead')),
        count(*) FILTER (WHERE o.status = 'suppressed'),
-       count(*) FILTER (WHERE o.status = 'cancelled')
+       count(*) FILTER (WHERE o.status = 'cancelled'),
+       count(*) FILTER (WHERE o.status = 'waiting' AND o.reason IS DISTINCT FROM 'no_consent'),
+       count(*) FILTER (WHERE o.status = 'waiting' AND o.reason = 'no_consent')
 FROM matches m JOIN outbox o ON o.match_id = m.id
 GROUP BY 1, 2 ORDER BY 1, 2`)
 	if err != nil {
@@ -232,6 +239,7 @@ type PolicySummary struct {
 	Suppressed int64  `json:"suppressed"`
 	Failed     int64  `json:"failed"` // failed or dead
 	Waiting    int64  `json:"waiting"`
+	OnHold     int64  `json:"on_hold"` // in 'waiting': for a channel, or for consent
 }
 
 // Summary returns every policy's PolicySummary.
@@ -247,7 +255,8 @@ SELECT m.policy_id, count(*),
        count(*) FILTER (WHERE o.status = 'deferred'),
        count(*) FILTER (WHERE o.status = 'suppressed'),
        count(*) FILTER (WHERE o.status IN ('failed', 'dead')),
-       count(*) FILTER (WHERE o.status IN ('pending', 'sending'))
+       count(*) FILTER (WHERE o.status IN ('pending', 'claimed', 'sending')),
+       count(*) FILTER (WHERE o.status = 'waiting')
 FROM matches m JOIN outbox o ON o.match_id = m.id LEFT JOIN fb ON fb.outbox_id = o.id
 GROUP BY 1 ORDER BY 1`)
 	if err != nil {

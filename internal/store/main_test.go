@@ -147,3 +147,6 @@ func inTx(t *testing.T, s *Store, fn func(tx *Tx) error) {
 		t.Fatal(err)
 	}
 }
+
+// testClaim is the claim of the tests that claim rows by hand.
+var testClaim = Claim{Token: "test-claim", Lease: time.Minute}

@@ -198,16 +198,21 @@ ORDER BY o.sent_at LIMIT 1 FOR UPDATE OF o`, s.contactIndex(ContactOpenID, r.Ope
 			}
 		}
 		if errors.Is(err, pgx.ErrNoRows) && r.NoticeID != "" {
-			// A crash lost the send's answer, so reconciliation failed the
-			// row with unknown_outcome and no provider id; the provider
-			// echoes our id, and the receipt tells what happened after all.
+			// A crash or a timeout lost the send's answer: the row is
+			// unknown, or in 'sending' waiting for a look-up (no claim, or
+			// a lapsed one), or failed with unknown_outcome by an older
+			// version; it has no provider id. The provider echoes our id,
+			// and the receipt tells what happened after all.
 			if nid, perr := strconv.ParseInt(r.NoticeID, 10, 64); perr == nil {
 				err = scan(tx.tx.QueryRow(ctx, `SELECT o.id, 'sent', o.fallback, o.attempts, m.subject_type, m.subject_id
 FROM outbox o JOIN matches m ON m.id = o.match_id
-WHERE o.id = $1 AND o.channel = $2 AND o.status = 'failed' AND o.reason = 'unknown_outcome'
+WHERE o.id = $1 AND o.channel = $2 AND (o.status = 'unknown'
+    OR o.status = 'sending' AND (o.claim_token IS NULL OR o.lease_until < now())
+    OR o.status = 'failed' AND o.reason = 'unknown_outcome')
 FOR UPDATE OF o`, nid, r.Channel))
 				if err == nil {
-					_, err = tx.tx.Exec(ctx, `UPDATE outbox SET provider_msg_id = $2, sent_at = coalesce(sent_at, $3) WHERE id = $1`, id, r.ProviderMsgID, r.At)
+					_, err = tx.tx.Exec(ctx, `UPDATE outbox SET provider_msg_id = $2, sent_at = coalesce(sent_at, call_started_at, $3),
+       claim_token = NULL, lease_until = NULL, claimed_at = NULL WHERE id = $1`, id, r.ProviderMsgID, r.At)
 				}
 			}
 		}

@@ -23,12 +23,12 @@ func sentNotice(t *testing.T, s *Store, k SubjectKey, profile, policy, channel s
 		})
 		return err
 	})
-	rows, err := s.ClaimOutbox(t.Context(), at, 1000)
+	rows, err := s.ClaimOutbox(t.Context(), testClaim, at, 1000)
 	if err != nil || len(rows) != 1 {
 		t.Fatalf("claim: %d rows, %v", len(rows), err)
 	}
 	r := rows[0]
-	if err := s.RecordOutcome(t.Context(), Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, Status: "sent", SentAt: at, ProviderMsgID: msgID,
+	if err := s.RecordOutcome(t.Context(), Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, ClaimToken: r.ClaimToken, Status: "sent", SentAt: at, ProviderMsgID: msgID,
 		Attempt: &Attempt{Channel: channel, Outcome: "sent", ProviderMsgID: msgID, At: at}}); err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +119,11 @@ func TestRecordReceipt(t *testing.T) {
 	k4 := subject(t, "resident", "bizsend")
 	id4 := sentNotice(t, s, k4, contactJSON(k4, "13800000014", "o_4"), "p", "wechat", []string{"sms"}, "", at)
 
-	// k5's send was lost in a crash: reconciliation failed it with
-	// unknown_outcome, and Aliyun's report carries our id as OutId.
+	// k5's send was lost in a crash: reconciliation could not settle it
+	// (unknown), and Aliyun's report carries our id as OutId.
 	k5 := subject(t, "resident", "crashed")
 	id5 := sentNotice(t, s, k5, contactJSON(k5, "13800000015", ""), "p", "sms", nil, "", at)
-	if _, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'failed', reason = 'unknown_outcome', provider_msg_id = NULL, sent_at = NULL WHERE id = $1`, id5); err != nil {
+	if _, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'unknown', reason = 'unknown_outcome', provider_msg_id = NULL, sent_at = NULL WHERE id = $1`, id5); err != nil {
 		t.Fatal(err)
 	}
 	nid5 := fmt.Sprint(id5)
@@ -182,7 +182,7 @@ func TestRecordReceipt(t *testing.T) {
 		t.Errorf("attempts after a block: %+v", as)
 	}
 	// The fallen-back row is due again, on SMS.
-	rows, err := s.ClaimOutbox(ctx, later, 10)
+	rows, err := s.ClaimOutbox(ctx, testClaim, later, 10)
 	if err != nil || len(rows) != 1 || rows[0].ID != id2 || rows[0].Channel != "sms" {
 		t.Errorf("claim after fallback = %+v, %v", rows, err)
 	}
@@ -216,7 +216,7 @@ func TestRequeueCancelOldestDue(t *testing.T) {
 		t.Fatalf("OldestDue = %v, %v, %v; want %v", due, ok, err, at)
 	}
 	// Kill the first three after 8 attempts each.
-	rows, err := s.ClaimOutbox(ctx, at.Add(2*time.Minute), 3)
+	rows, err := s.ClaimOutbox(ctx, testClaim, at.Add(2*time.Minute), 3)
 	if err != nil || len(rows) != 3 {
 		t.Fatalf("claim: %d, %v", len(rows), err)
 	}
@@ -224,7 +224,7 @@ func TestRequeueCancelOldestDue(t *testing.T) {
 		if _, err := s.pool.Exec(ctx, `UPDATE outbox SET attempts = 8 WHERE id = $1`, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RecordOutcome(ctx, Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, Status: "dead", Reason: "max_attempts"}); err != nil {
+		if err := s.RecordOutcome(ctx, Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, ClaimToken: r.ClaimToken, Status: "dead", Reason: "max_attempts"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -249,7 +249,7 @@ WHERE m.id = o.match_id AND m.subject_id = $1`, keys[5].ID); err != nil {
 	if again, _ := s.RequeueDead(ctx, ids, "", requeueAt); len(again) != 0 {
 		t.Errorf("requeueing pending rows = %v, want none", again)
 	}
-	claimed, err := s.ClaimOutbox(ctx, requeueAt, 10)
+	claimed, err := s.ClaimOutbox(ctx, testClaim, requeueAt, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,19 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ErrNotClaimed is returned by RecordOutcome when the row is no longer in
-// 'sending' under the caller's claim: its lease ran out and reconciliation
-// (or another dispatcher) has moved it on. The caller's outcome is dropped.
+// ErrNotClaimed is returned by BeginSend and RecordOutcome when the row is
+// no longer claimed under the caller's claim: its lease ran out and
+// reconciliation (or another dispatcher) has moved it on. The caller must
+// not call the provider, and its outcome is dropped.
 var ErrNotClaimed = errors.New("outbox row is no longer claimed")
+
+// Claim is a dispatcher's hold on the rows it takes: Token is random per
+// dispatcher instance, and the rows are its until Lease after the claim or
+// the last renewal, in the database's clock.
+type Claim struct {
+	Token string
+	Lease time.Duration
+}
 
 // OutboxRow is an outbox row with the match it notifies about, as the
 // dispatcher sees it.
@@ -29,26 +38,35 @@ type OutboxRow struct {
 	Attempts      int       // provider calls made so far, since the last requeue
 	DueAt         time.Time // when it became due
 	CreatedAt     time.Time // or when it was last requeued: its age counts from there
-	ClaimedAt     time.Time // the claim; RecordOutcome must be given it back
+	ClaimedAt     time.Time // the claim; BeginSend and RecordOutcome must be given it back
+	ClaimToken    string    // with the claimant's token
+	CallStartedAt time.Time // when the provider call of a row found in 'sending' began; zero otherwise
 	ClickToken    string    // the notice's link is /r/{ClickToken}
 }
 
 const outboxColumns = `o.id, o.match_id, m.subject_type, m.subject_id, m.policy_id, m.policy_version,
        m.result, m.amount::float8, o.channel, o.fallback, o.attempts - o.requeue_attempts, o.due_at,
-       coalesce(o.requeued_at, o.created_at), o.claimed_at, o.click_token`
+       coalesce(o.requeued_at, o.created_at), o.claimed_at, coalesce(o.claim_token, ''),
+       o.call_started_at, o.click_token`
 
 func scanOutbox(rows pgx.Rows) ([]OutboxRow, error) {
 	var (
-		out []OutboxRow
-		r   OutboxRow
+		out  []OutboxRow
+		r    OutboxRow
+		call *time.Time
 	)
 	_, err := pgx.ForEachRow(rows, []any{&r.ID, &r.MatchID, &r.Key.Type, &r.Key.ID, &r.PolicyID, &r.PolicyVersion,
-		&r.Result, &r.Amount, &r.Channel, &r.Fallback, &r.Attempts, &r.DueAt, &r.CreatedAt, &r.ClaimedAt, &r.ClickToken}, func() error {
+		&r.Result, &r.Amount, &r.Channel, &r.Fallback, &r.Attempts, &r.DueAt, &r.CreatedAt, &r.ClaimedAt, &r.ClaimToken,
+		&call, &r.ClickToken}, func() error {
 		c := r
 		c.Fallback = append([]string(nil), r.Fallback...)
 		if r.Amount != nil {
 			a := *r.Amount
 			c.Amount = &a
+		}
+		c.CallStartedAt = time.Time{}
+		if call != nil {
+			c.CallStartedAt = *call
 		}
 		out = append(out, c)
 		return nil
@@ -57,10 +75,12 @@ func scanOutbox(rows pgx.Rows) ([]OutboxRow, error) {
 }
 
 // ClaimOutbox moves up to limit due rows (pending or deferred, due_at <=
-// now, earliest first) to 'sending' with claimed_at = now, and returns them.
-// It is one statement, hence one short transaction; FOR UPDATE SKIP LOCKED
-// lets several dispatchers claim at once without waiting for or sharing rows.
-func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxRow, error) {
+// now, earliest first) to 'claimed' under c, with claimed_at = now, and
+// returns them. It is one statement, hence one short transaction; FOR
+// UPDATE SKIP LOCKED lets several dispatchers claim at once without waiting
+// for or sharing rows. A claimed row has not been sent: BeginSend moves it
+// to 'sending' just before its provider call.
+func (s *Store) ClaimOutbox(ctx context.Context, c Claim, now time.Time, limit int) ([]OutboxRow, error) {
 	rows, err := s.pool.Query(ctx, `
 WITH due AS (
     SELECT id FROM outbox
@@ -69,13 +89,14 @@ WITH due AS (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
-    UPDATE outbox o SET status = 'sending', claimed_at = $1, updated_at = now(),
+    UPDATE outbox o SET status = 'claimed', claimed_at = $1, claim_token = $3,
+           lease_until = now() + $4::interval, call_started_at = NULL, updated_at = now(),
            click_token = coalesce(o.click_token, replace(gen_random_uuid()::text, '-', ''))
     FROM due WHERE o.id = due.id
     RETURNING o.*
 )
 SELECT `+outboxColumns+` FROM claimed o JOIN matches m ON m.id = o.match_id
-ORDER BY o.due_at, o.id`, now, limit)
+ORDER BY o.due_at, o.id`, now, limit, c.Token, c.Lease)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
@@ -86,20 +107,106 @@ ORDER BY o.due_at, o.id`, now, limit)
 	return out, nil
 }
 
-// StaleSending returns up to limit rows left in 'sending' with a claim older
-// than before: a dispatcher crashed, or lost its database, between claiming
-// them and recording the provider's answer.
-func (s *Store) StaleSending(ctx context.Context, before time.Time, limit int) ([]OutboxRow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+outboxColumns+`
-FROM outbox o JOIN matches m ON m.id = o.match_id
-WHERE o.status = 'sending' AND o.claimed_at < $1
-ORDER BY o.claimed_at LIMIT $2`, before, limit)
+// BeginSend moves one claimed row to 'sending', with call_started_at = at
+// and the channel (and fallbacks) of r, which are those of the call about to
+// be made, if the claim is still the caller's and its lease has not run
+// out. Only then may the caller call the provider; otherwise it gets
+// ErrNotClaimed.
+func (s *Store) BeginSend(ctx context.Context, r OutboxRow, at time.Time) error {
+	fallback := r.Fallback
+	if fallback == nil {
+		fallback = []string{}
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'sending', call_started_at = $4, channel = $5, fallback = $6,
+       updated_at = now()
+WHERE id = $1 AND status = 'claimed' AND claim_token = $2 AND claimed_at = $3 AND lease_until > now()`,
+		r.ID, r.ClaimToken, r.ClaimedAt, at, r.Channel, fallback)
 	if err != nil {
-		return nil, fmt.Errorf("stale sending: %w", err)
+		return fmt.Errorf("begin send of notice %d: %w", r.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("begin send of notice %d: %w", r.ID, ErrNotClaimed)
+	}
+	return nil
+}
+
+// RenewClaims extends the lease of the rows of ids still held under c and
+// whose lease has not run out yet, and returns how many. A lapsed lease is
+// never revived: someone else may already be settling the row.
+func (s *Store) RenewClaims(ctx context.Context, c Claim, ids []int64) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET lease_until = now() + $2::interval
+WHERE id = ANY($3) AND claim_token = $1 AND status IN ('claimed', 'sending') AND lease_until > now()`, c.Token, c.Lease, ids)
+	if err != nil {
+		return 0, fmt.Errorf("renew claims: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ReleaseClaims hands back the rows claimed under token and not called: they
+// become pending again, due when they were. Rows in 'sending' stay.
+func (s *Store) ReleaseClaims(ctx context.Context, token string) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'pending', claimed_at = NULL, claim_token = NULL,
+       lease_until = NULL, updated_at = now()
+WHERE claim_token = $1 AND status = 'claimed'`, token)
+	if err != nil {
+		return 0, fmt.Errorf("release claims: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// RequeueLapsed hands back every claimed row whose lease ran out: its
+// dispatcher died or lost the database before calling the provider, so the
+// row goes back to pending at once, due when it was. It returns how many,
+// by channel.
+func (s *Store) RequeueLapsed(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `WITH back AS (
+    UPDATE outbox SET status = 'pending', claimed_at = NULL, claim_token = NULL,
+           lease_until = NULL, updated_at = now()
+    WHERE status = 'claimed' AND lease_until < now()
+    RETURNING channel
+)
+SELECT channel, count(*) FROM back GROUP BY channel`)
+	if err != nil {
+		return nil, fmt.Errorf("requeue lapsed claims: %w", err)
+	}
+	out := map[string]int64{}
+	var (
+		ch string
+		n  int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&ch, &n}, func() error { out[ch] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("requeue lapsed claims: %w", err)
+	}
+	return out, nil
+}
+
+// TakeLapsedSending takes over, under c with claimed_at = now, up to limit
+// rows left in 'sending' whose lease ran out (oldest lease first): a
+// dispatcher died, or lost its database, during their provider call, or
+// left them for a later look-up. They stay in 'sending'; the caller settles
+// each with RecordOutcome.
+func (s *Store) TakeLapsedSending(ctx context.Context, c Claim, now time.Time, limit int) ([]OutboxRow, error) {
+	rows, err := s.pool.Query(ctx, `
+WITH lapsed AS (
+    SELECT id FROM outbox
+    WHERE status = 'sending' AND lease_until < now()
+    ORDER BY lease_until
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), taken AS (
+    UPDATE outbox o SET claimed_at = $1, claim_token = $3, lease_until = now() + $4::interval,
+           call_started_at = coalesce(o.call_started_at, o.claimed_at, $1), updated_at = now()
+    FROM lapsed WHERE o.id = lapsed.id
+    RETURNING o.*
+)
+SELECT `+outboxColumns+` FROM taken o JOIN matches m ON m.id = o.match_id
+ORDER BY o.id`, now, limit, c.Token, c.Lease)
+	if err != nil {
+		return nil, fmt.Errorf("take lapsed sending: %w", err)
 	}
 	out, err := scanOutbox(rows)
 	if err != nil {
-		return nil, fmt.Errorf("stale sending: %w", err)
+		return nil, fmt.Errorf("take lapsed sending: %w", err)
 	}
 	return out, nil
 }
@@ -128,11 +235,19 @@ type Outcome struct {
 	SentAt        time.Time
 	ProviderMsgID string
 	Attempt       *Attempt // recorded as attempt number attempts+1
+	ClaimToken    string   // the claim being answered, with ClaimedAt
+	// Recheck, for Status 'sending' (an outcome still unknown), is when the
+	// row's lease lapses so that reconciliation looks at it again; the
+	// claim is given up.
+	Recheck time.Duration
+	// DeliveredAt, for Status 'delivered', is when the provider says it was.
+	DeliveredAt time.Time
 }
 
 // RecordOutcome applies o to its row in one statement, if the row is still
-// in 'sending' under o.ClaimedAt, and records o.Attempt. It returns
-// ErrNotClaimed, and changes nothing, otherwise.
+// claimed or sending under o's claim (ClaimToken and ClaimedAt), and
+// records o.Attempt. It returns ErrNotClaimed, and changes nothing,
+// otherwise. Any status but 'sending' ends the claim.
 func (s *Store) RecordOutcome(ctx context.Context, o Outcome) error {
 	var (
 		a        Attempt
@@ -159,8 +274,12 @@ WITH upd AS (
         provider_msg_id = coalesce($10, provider_msg_id),
         attempts        = attempts + $11,
         claimed_at      = CASE WHEN $3 = 'sending' THEN claimed_at END,
+        claim_token     = NULL,
+        lease_until     = CASE WHEN $3 = 'sending' THEN now() + $18::interval END,
+        call_started_at = CASE WHEN $3 = 'sending' THEN call_started_at END,
+        delivered_at    = coalesce($19, delivered_at),
         updated_at      = now()
-    WHERE id = $1 AND status = 'sending' AND claimed_at = $2
+    WHERE id = $1 AND status IN ('claimed', 'sending') AND claimed_at = $2 AND claim_token = $17
     RETURNING id, attempts
 ), ins AS (
     INSERT INTO notice_attempts (outbox_id, attempt, channel, outcome, reason, provider_msg_id, at)
@@ -170,6 +289,7 @@ SELECT count(*) FROM upd`,
 		o.ID, o.ClaimedAt, o.Status, nullString(o.Reason), nullString(o.LastReason), nullTime(o.DueAt),
 		nullString(o.Channel), fallback, nullTime(o.SentAt), nullString(o.ProviderMsgID), inc,
 		a.Channel, a.Outcome, nullString(a.Reason), nullString(a.ProviderMsgID), a.At,
+		o.ClaimToken, o.Recheck, nullTime(o.DeliveredAt),
 	).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("record outcome of notice %d: %w", o.ID, err)
@@ -263,16 +383,17 @@ RETURNING m.policy_id`, token, at).Scan(&policyID)
 	return policyID, true, nil
 }
 
-// RequeueDead gives dead notices a fresh retry budget: they become pending,
-// due at once, and their attempts and age count from now. ids selects the
-// rows; an empty ids with a policy selects that policy's dead notices; both
-// empty select every dead notice. It returns the ids requeued. Rows that
-// are not dead are left alone.
+// RequeueDead gives dead notices, and notices whose outcome is unknown (an
+// officer decides a resend is wanted), a fresh retry budget: they become
+// pending, due at once, and their attempts and age count from now. ids
+// selects the rows; an empty ids with a policy selects that policy's dead
+// and unknown notices; both empty select every one. It returns the ids
+// requeued. Rows in any other status are left alone.
 func (s *Store) RequeueDead(ctx context.Context, ids []int64, policyID string, at time.Time) ([]int64, error) {
 	rows, err := s.pool.Query(ctx, `UPDATE outbox o SET status = 'pending', reason = NULL, due_at = $3,
        requeued_at = $3, requeue_attempts = o.attempts, updated_at = now()
 FROM matches m
-WHERE m.id = o.match_id AND o.status = 'dead'
+WHERE m.id = o.match_id AND o.status IN ('dead', 'unknown')
   AND (coalesce(cardinality($1::bigint[]), 0) = 0 OR o.id = ANY($1))
   AND ($2 = '' OR m.policy_id = $2)
 RETURNING o.id`, ids, policyID, at)
@@ -286,13 +407,13 @@ RETURNING o.id`, ids, policyID, at)
 	return out, nil
 }
 
-// CancelPolicy cancels the notices of a policy that are still waiting
-// (pending or deferred) with reason, and returns how many. A notice being
-// sent finishes; one already sent stays sent.
+// CancelPolicy cancels the notices of a policy that are still to send
+// (pending, deferred, or waiting for a channel) with reason, and returns
+// how many. A notice being sent finishes; one already sent stays sent.
 func (s *Store) CancelPolicy(ctx context.Context, policyID, reason string) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox o SET status = 'cancelled', reason = $2, updated_at = now()
 FROM matches m
-WHERE m.id = o.match_id AND m.policy_id = $1 AND o.status IN ('pending', 'deferred')`, policyID, reason)
+WHERE m.id = o.match_id AND m.policy_id = $1 AND o.status IN ('pending', 'deferred', 'waiting')`, policyID, reason)
 	if err != nil {
 		return 0, fmt.Errorf("cancel notices of %s: %w", policyID, err)
 	}
@@ -316,7 +437,7 @@ WHERE status IN ('pending', 'deferred') AND due_at <= $1`, now).Scan(&t)
 }
 
 // Sending reports whether a notice on channel is being sent right now:
-// claimed, its provider's answer not recorded yet.
+// its provider call begun, its answer not recorded yet.
 func (s *Store) Sending(ctx context.Context, channel string) (bool, error) {
 	var yes bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'sending' AND channel = $1)`, channel).Scan(&yes)
@@ -324,4 +445,14 @@ func (s *Store) Sending(ctx context.Context, channel string) (bool, error) {
 		return false, fmt.Errorf("sending notices: %w", err)
 	}
 	return yes, nil
+}
+
+// OutboxUnknown returns how many notices have an outcome nobody could
+// settle (status 'unknown'): an officer must decide whether to resend them.
+func (s *Store) OutboxUnknown(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'unknown'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count unknown outbox: %w", err)
+	}
+	return n, nil
 }

@@ -22,7 +22,7 @@ func TestOutboxClaimRecord(t *testing.T) {
 		}}})
 		return err
 	})
-	rows, err := s.ClaimOutbox(t.Context(), at.Add(time.Second), 1000)
+	rows, err := s.ClaimOutbox(t.Context(), testClaim, at.Add(time.Second), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,16 +34,16 @@ func TestOutboxClaimRecord(t *testing.T) {
 	if r.PolicyVersion != 2 || r.Channel != "wechat" || !slices.Equal(r.Fallback, []string{"sms"}) {
 		t.Errorf("claimed %+v", r)
 	}
-	if again, err := s.ClaimOutbox(t.Context(), at.Add(time.Second), 1000); err != nil || slices.ContainsFunc(again, func(x OutboxRow) bool { return x.ID == r.ID }) {
+	if again, err := s.ClaimOutbox(t.Context(), testClaim, at.Add(time.Second), 1000); err != nil || slices.ContainsFunc(again, func(x OutboxRow) bool { return x.ID == r.ID }) {
 		t.Fatalf("claimed twice: %v", err)
 	}
 
-	wrong := Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt.Add(time.Microsecond), Status: "sent"}
+	wrong := Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt.Add(time.Microsecond), ClaimToken: r.ClaimToken, Status: "sent"}
 	if err := s.RecordOutcome(t.Context(), wrong); !errors.Is(err, ErrNotClaimed) {
 		t.Fatalf("record under another claim: %v, want ErrNotClaimed", err)
 	}
 	sentAt := at.Add(2 * time.Second)
-	err = s.RecordOutcome(t.Context(), Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, Status: "sent", SentAt: sentAt, ProviderMsgID: "m1",
+	err = s.RecordOutcome(t.Context(), Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, ClaimToken: r.ClaimToken, Status: "sent", SentAt: sentAt, ProviderMsgID: "m1",
 		Attempt: &Attempt{Channel: "wechat", Outcome: "sent", ProviderMsgID: "m1", At: sentAt}})
 	if err != nil {
 		t.Fatal(err)

@@ -207,6 +207,13 @@ func (tx *Tx) Save(ctx context.Context, b *Batch) (inserted int, err error) {
 	if len(b.Revived) > 0 {
 		queue("revived", reviveMatches, refArgs(b.Revived)...)
 	}
+	if len(b.Rerouted) > 0 {
+		args, err := reroutedArgs(b.Rerouted)
+		if err != nil {
+			return 0, fmt.Errorf("save: %w", err)
+		}
+		queue("rerouted", rerouteNotices, args...)
+	}
 	if len(names) == 0 {
 		return 0, nil
 	}

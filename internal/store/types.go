@@ -44,7 +44,8 @@ type Match struct {
 }
 
 // Notice is an outbox row to create with a match. Status is "pending", or
-// "suppressed" with a Reason; Fallback lists the channels to try next.
+// "waiting" or "suppressed" with a Reason; Fallback lists the channels to
+// try next.
 type Notice struct {
 	Channel  string
 	Fallback []string
@@ -81,4 +82,5 @@ type Batch struct {
 	Matches    []NewMatch     // inserted unless the (subject, policy) pair exists; notices only with new matches
 	Lapsed     []PolicyRef    // active → lapsed
 	Revived    []PolicyRef    // lapsed → active, without notices
+	Rerouted   []Rerouted     // waiting notices routed again; rows no longer waiting are left alone
 }

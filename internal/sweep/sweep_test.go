@@ -212,6 +212,7 @@ type nopMatchObs struct{}
 func (nopMatchObs) Event(string, string) {}
 func (nopMatchObs) Matched(string)       {}
 func (nopMatchObs) Lapsed(string)        {}
+func (nopMatchObs) Released(string)      {}
 
 // A backfill planned twice (two replicas) is planned once; a chunk whose
 // transaction dies goes back to the pool; the resumed backfill makes

@@ -24,6 +24,8 @@
   ];
   const OTHER = [
     ['waiting', '待发送'],
+    ['waiting_for_channel', '待渠道'],
+    ['waiting_for_consent', '待同意'],
     ['failed', '失败'],
     ['suppressed', '已屏蔽'],
     ['cancelled', '已撤销'],
@@ -102,6 +104,7 @@
       setText('oldest-due', age(b.oldest_due_seconds), b.oldest_due_seconds > SLOW_DUE_SECONDS ? 'warn' : '');
     }
     setText('dlq', num(b.dlq_messages), b.dlq_messages > 0 ? 'bad' : '');
+    setText('unknown-outcome', num(b.unknown_outcome), b.unknown_outcome > 0 ? 'bad' : '');
   }
 
   function renderRules(r) {
@@ -148,7 +151,7 @@
   function renderPolicies(list) {
     const body = document.getElementById('policies');
     if (list.length === 0) {
-      body.replaceChildren(emptyRow(10, '暂无政策'));
+      body.replaceChildren(emptyRow(12, '暂无政策'));
       return;
     }
     const max = list.reduce((m, p) => Math.max(m, Number(p.matched) || 0), 1);

@@ -22,10 +22,11 @@
 //
 //	updated                              the snapshot's time, "2006-01-02 15:04:05" in local time
 //	error                                the error banner's text; empty when there is none
-//	backlog/outbox_waiting, backlog/oldest_due, backlog/dlq_messages
+//	backlog/outbox_waiting, backlog/oldest_due, backlog/dlq_messages, backlog/unknown_outcome
 //	rules/last_reload, rules/last_reload_ok, rules/loaded
 //	policy/<id>/title, policy/<id>/state
-//	policy/<id>/<stage>                  stage: matched sent delivered clicked waiting failed suppressed cancelled
+//	policy/<id>/<stage>                  stage: matched sent delivered clicked waiting waiting_for_channel
+//	                                     waiting_for_consent failed suppressed cancelled
 //	channel/<channel>/<stage>            stage: sent delivered rate failed waiting suppressed fallbacks
 //	sweep/<id>/status, sweep/<id>/progress, sweep/<id>/profiles, sweep/<id>/matched
 //
@@ -74,6 +75,18 @@ func ExecPath() (string, error) {
 		"or run go test -short to skip the browser tests", strings.Join(browsers, ", "))
 }
 
+// ChineseFont returns an error that says how to install one when fontconfig
+// knows no font for Chinese: without one every Chinese character renders as
+// a box, and a screenshot proves nothing.
+func ChineseFont() error {
+	out, err := exec.Command("fc-list", ":lang=zh", "family").Output()
+	if err != nil || len(strings.TrimSpace(string(out))) == 0 {
+		return errors.New("no Chinese font is installed: install one with `make browser` " +
+			"(or `apt-get install -y fonts-wqy-microhei`), or run go test -short to skip the browser tests")
+	}
+	return nil
+}
+
 // Page is a page open in headless Chromium. The browser is closed when the
 // test ends.
 type Page struct {
@@ -103,6 +116,9 @@ func Open(t testing.TB, url, waitSelector string) (texts map[string]string, cons
 func Start(t testing.TB, url, waitSelector string) *Page {
 	t.Helper()
 	exe, err := ExecPath()
+	if err == nil {
+		err = ChineseFont()
+	}
 	if err != nil {
 		if testing.Short() {
 			t.Skip(err)
