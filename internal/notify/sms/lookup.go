@@ -16,7 +16,7 @@ var ErrNotSettled = errors.New("the provider may not list the send yet")
 
 // DefaultLookupSettle is how long after a call its absence from a
 // provider's records is taken to mean it was never accepted.
-const DefaultLookupSettle = 20 * time.Second
+const DefaultLookupSettle = 10 * time.Second
 
 // Shanghai is the provider's calendar: Aliyun keys its send records by the
 // date in China Standard Time, which has no daylight saving.
