@@ -285,7 +285,7 @@ func TestKillLoop(t *testing.T) {
 	last := start()
 	settled := func() bool {
 		return prov.distinct() >= want &&
-			count("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending', 'deferred')") == 0
+			count("SELECT count(*) FROM outbox WHERE status IN ('pending', 'claimed', 'sending', 'deferred')") == 0
 	}
 	ok := waitFor(killSettle, exited, settled)
 	took := time.Since(last)
@@ -295,21 +295,22 @@ func TestKillLoop(t *testing.T) {
 	rows := count("SELECT count(*) FROM outbox")
 	var missing []string
 	byStatus := map[string]int{}
-	dbRows, err := db.Query(ctx, `SELECT o.id, o.status, coalesce(o.reason, ''), m.subject_id, m.policy_id FROM outbox o JOIN matches m ON m.id = o.match_id`)
+	dbRows, err := db.Query(ctx, `SELECT o.id, o.status, coalesce(o.reason, ''), o.channel, m.subject_id, m.policy_id FROM outbox o JOIN matches m ON m.id = o.match_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	perPair := map[string]int{}
 	for dbRows.Next() {
 		var id int64
-		var status, reason, subject, policy string
-		if err := dbRows.Scan(&id, &status, &reason, &subject, &policy); err != nil {
+		var status, reason, channel, subject, policy string
+		if err := dbRows.Scan(&id, &status, &reason, &channel, &subject, &policy); err != nil {
 			t.Fatal(err)
 		}
 		key := status
 		if reason != "" {
 			key += "/" + reason
 		}
+		key += "@" + channel
 		byStatus[key]++
 		n := prov.count(strconv.FormatInt(id, 10))
 		perPair[subject+" "+policy] += n
@@ -341,8 +342,8 @@ func TestKillLoop(t *testing.T) {
 		slices.Sort(missing)
 		t.Errorf("%d notices never accepted within %s of the last restart, such as %v", len(missing), killSettle, missing[:min(len(missing), 20)])
 	}
-	if n := count("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending', 'deferred')"); n != 0 {
-		t.Errorf("%d notices still pending, sending or deferred %s after the last restart", n, killSettle)
+	if n := count("SELECT count(*) FROM outbox WHERE status IN ('pending', 'claimed', 'sending', 'deferred')"); n != 0 {
+		t.Errorf("%d notices still pending, claimed, sending or deferred %s after the last restart", n, killSettle)
 	}
 	if n := count("SELECT count(*) FROM outbox WHERE status NOT IN ('sent', 'delivered')"); n != 0 {
 		t.Errorf("%d notices neither sent nor delivered: %v", n, byStatus)

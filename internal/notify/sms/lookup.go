@@ -14,16 +14,13 @@ import (
 // so an early "not found" is no evidence. Ask again later.
 var ErrNotSettled = errors.New("the provider may not list the send yet")
 
-// DefaultLookupSettle is how long after a call its absence from a
-// provider's records is taken to mean it was never accepted.
-const DefaultLookupSettle = 10 * time.Second
-
 // Shanghai is the provider's calendar: Aliyun keys its send records by the
 // date in China Standard Time, which has no daylight saving.
 var Shanghai = time.FixedZone("CST", 8*3600)
 
 // NotFound returns the answer to a lookup that found nothing: a plain
-// not-found once settle has passed since the call, else a retryable error.
+// not-found once settle has passed since the call, else a retryable error
+// wrapping ErrNotSettled.
 func NotFound(provider string, since, now time.Time, settle time.Duration) (notify.Lookup, error) {
 	if now.Sub(since) < settle {
 		return notify.Lookup{}, fmt.Errorf("%s sms lookup: %w", provider, ErrNotSettled)

@@ -44,9 +44,11 @@ type Config struct {
 	HTTPClient *http.Client
 	// Template chooses the template code and params of a notice.
 	Template sms.TemplateFunc
-	// LookupSettle is how long after a call Lookup takes its absence
-	// from QuerySendDetails as never accepted; 0 means
-	// sms.DefaultLookupSettle.
+	// LookupSettle is how long after a call Lookup answers its absence
+	// from QuerySendDetails with sms.ErrNotSettled rather than not found.
+	// 0, the default, means never: Aliyun lists a send within seconds, and
+	// the dispatcher believes a not-found only SendTimeout + LookupGrace
+	// after the call began.
 	LookupSettle time.Duration
 	// Now is the clock of Lookup; nil means time.Now.
 	Now func() time.Time
@@ -84,9 +86,6 @@ func New(cfg Config) (*Channel, error) {
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
-	}
-	if cfg.LookupSettle <= 0 {
-		cfg.LookupSettle = sms.DefaultLookupSettle
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

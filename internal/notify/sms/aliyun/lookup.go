@@ -57,7 +57,7 @@ func (n *num) UnmarshalJSON(b []byte) error {
 // earlier send of the notice counts as well: OutId names the notice, not
 // the attempt, and an accepted notice must not be sent again.
 //
-// A notice not found within the settle time after since is an
+// A notice not found within Config.LookupSettle after since is an
 // sms.ErrNotSettled error: Aliyun lists a send a few seconds after
 // accepting it.
 func (c *Channel) Lookup(ctx context.Context, n *notify.Notice, to notify.Recipient, since time.Time) (notify.Lookup, error) {

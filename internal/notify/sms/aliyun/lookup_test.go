@@ -25,6 +25,7 @@ func TestLookup(t *testing.T) {
 		id      int64
 		since   time.Time // zero: a minute ago
 		now     time.Time // zero: time.Now
+		settle  time.Duration
 		want    notify.Lookup
 		wantErr func(error) bool
 		queries int // QuerySendDetails calls, 0: not checked
@@ -40,7 +41,7 @@ func TestLookup(t *testing.T) {
 			want: notify.Lookup{Found: true, Delivered: &yes}},
 		{name: "not found once settled", sent: []sentSMS{{testMobile, "40", time.Now()}, {"13900000000", "41", time.Now()}}, id: 41,
 			want: notify.Lookup{}},
-		{name: "not found too early", id: 41, since: time.Now().Add(-time.Second),
+		{name: "not found right after the call, with a settle time", id: 41, since: time.Now().Add(-time.Second), settle: 20 * time.Second,
 			wantErr: func(err error) bool { return errors.Is(err, sms.ErrNotSettled) }},
 		{name: "on the second page", sent: append(manySends(60, "7"), sentSMS{testMobile, "41", time.Now()}), id: 41,
 			want: notify.Lookup{Found: true}, queries: 2},
@@ -62,6 +63,7 @@ func TestLookup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fake{t: t, sent: tc.sent, status: tc.status, answer: tc.answer}
 			c := newChannel(t, f, func(cfg *Config) {
+				cfg.LookupSettle = tc.settle
 				if !tc.now.IsZero() {
 					cfg.Now = func() time.Time { return tc.now }
 				}
@@ -127,12 +129,11 @@ func manySends(n int, out string) []sentSMS {
 // lost is found by its notice id.
 func TestLookupAfterSend(t *testing.T) {
 	f := &fake{t: t, status: func(string) int { return 3 }}
-	c := newChannel(t, f, func(cfg *Config) { cfg.LookupSettle = time.Millisecond })
+	c := newChannel(t, f)
 	since := time.Now()
 	if _, err := c.Send(context.Background(), &notify.Notice{ID: 77}, notify.Recipient{Mobile: testMobile}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Millisecond)
 	for id, found := range map[int64]bool{77: true, 78: false} {
 		got, err := c.Lookup(context.Background(), &notify.Notice{ID: id}, notify.Recipient{Mobile: " " + testMobile + " "}, since)
 		if err != nil || got.Found != found {
