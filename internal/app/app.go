@@ -115,7 +115,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		cfg.KafkaBrokers = []string{b.Addr()}
 	}
 
-	v, err := profile.NewValidator()
+	v, err := profile.NewValidator(profile.WithClock(o.Now))
 	if err != nil {
 		return err
 	}
