@@ -64,6 +64,25 @@ type Preparer interface {
 	HandlePrepared(ctx context.Context, msgs []Message, prepared any) ([]Reject, error)
 }
 
+// DataError is what a Handler returns when a batch failed because of the
+// content of some of its messages, not because a dependency failed: the
+// database refused a value, say, that validation let through. The consumer
+// then splits the batch and handles each half on its own, and so on down,
+// until it has found the messages that fail alone. Those go to the
+// dead-letter topic with Reason; the rest is handled, and the partition
+// moves on. Any other error retries the whole batch.
+type DataError struct {
+	// Reason is one line, as in [Reject]; it must not carry secrets or
+	// personal data.
+	Reason string
+	Err    error
+}
+
+func (e *DataError) Error() string { return "refused by its content: " + e.Reason }
+
+// Unwrap returns the handler's error.
+func (e *DataError) Unwrap() error { return e.Err }
+
 // HandlerFunc adapts a function to the [Handler] interface.
 type HandlerFunc func(ctx context.Context, msgs []Message) ([]Reject, error)
 
