@@ -81,11 +81,11 @@ END $$`,
 
 	events, want := fixture(t, 2)
 	poison := map[string]string{
-		string(eligible("poison-check-1", "p_poison_check")): "violates check constraint \"test_no_poison\" (SQLSTATE 23514)",
-		string(eligible("poison-trigger-1", "p_poison_trigger")): "the test trigger refuses this profile (SQLSTATE 22023)",
+		string(eligible("poison-check-1", "p_poison_check")):                                                   "violates check constraint \"test_no_poison\" (SQLSTATE 23514)",
+		string(eligible("poison-trigger-1", "p_poison_trigger")):                                               "the test trigger refuses this profile (SQLSTATE 22023)",
 		strings.Replace(string(eligible("nul-1", "p_nul")), `"source":"jinbao"`, `"source":"jin\u0000bao"`, 1): "at /source: a string holds U+0000",
-		strings.Replace(string(eligible("surrogate-1", "p_sur")), `"employed"`, `"employed\ud800"`, 1): `a lone UTF-16 surrogate \ud800`,
-		strings.Replace(string(eligible("future-1", "p_future")), "2026-11-20", "2026-11-29", 1): "ahead of this service's clock",
+		strings.Replace(string(eligible("surrogate-1", "p_sur")), `"employed"`, `"employed\ud800"`, 1):         `a lone UTF-16 surrogate \ud800`,
+		strings.Replace(string(eligible("future-1", "p_future")), "2026-11-20", "2026-11-29", 1):               "ahead of this service's clock",
 	}
 	var all [][]byte
 	i := 0

@@ -14,6 +14,14 @@ import (
 // must pass ValidateProfile and keep the id; it is returned decoded, with
 // numbers as json.Number, so that they are stored as written.
 func (v *Validator) ApplyPatch(kind Kind, id string, cur map[string]any, patch []byte) (map[string]any, error) {
+	// Checked before merging, so that the merge never walks a patch nested
+	// without bound; DecodeEnvelope has already done so for an event's.
+	if problem, nul := scanRaw(patch); problem != "" || nul {
+		if nul {
+			problem = "a string holds U+0000 (NUL), which the store cannot hold"
+		}
+		return nil, fmt.Errorf("invalid merge patch: %s", problem)
+	}
 	field := idField(kind)
 	base := cur
 	if base == nil {
