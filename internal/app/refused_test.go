@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/policypush/policypush/internal/ingest"
+	"github.com/policypush/policypush/internal/pii"
 	"github.com/policypush/policypush/internal/store"
 )
 
@@ -157,5 +159,37 @@ func TestWrongPIIKeyRefusedAtStart(t *testing.T) {
 	}
 	if strings.Contains(s2.err.Error(), "QkJC") || strings.Contains(s2.err.Error(), "MDEy") {
 		t.Errorf("the refusal %q shows key material", s2.err)
+	}
+}
+
+func TestRefusedForData(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		reason string // "" when the batch is to be retried whole
+	}{
+		{"check", fmt.Errorf("apply batch: %w", &pgconn.PgError{Code: "23514", Message: `new row for relation "x" violates check constraint "y"`}),
+			`the database refused it: new row for relation "x" violates check constraint "y" (SQLSTATE 23514)`},
+		{"data", &pgconn.PgError{Code: "22P05", Message: "unsupported Unicode escape sequence"},
+			"the database refused it: unsupported Unicode escape sequence (SQLSTATE 22P05)"},
+		{"damaged personal data", fmt.Errorf("profile resident/p1: personal fields: %w", pii.ErrOpen),
+			"the stored personal data of its subject does not open with this key"},
+		{"connection", &pgconn.PgError{Code: "08006", Message: "connection failure"}, ""},
+		{"deadlock", &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}, ""},
+		{"cancelled", fmt.Errorf("apply batch: %w", context.Canceled), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := refusedForData(tt.err)
+			var de *ingest.DataError
+			switch {
+			case tt.reason == "" && errors.As(err, &de):
+				t.Errorf("%v marked as a data error", tt.err)
+			case tt.reason != "" && (!errors.As(err, &de) || de.Reason != tt.reason):
+				t.Errorf("refusedForData(%v) = %v, want a DataError %q", tt.err, err, tt.reason)
+			case !errors.Is(err, tt.err):
+				t.Errorf("refusedForData(%v) = %v does not wrap it", tt.err, err)
+			}
+		})
 	}
 }

@@ -11,6 +11,11 @@
 // order, in one batch or in consecutive batches; messages of different
 // partitions may be interleaved.
 //
+// A batch the handler fails with a [DataError] (its content, not a
+// dependency, is at fault) is split in halves, recursively, until the
+// messages at fault stand alone; they go to the dead-letter topic, and the
+// rest is handled. So no message can stall a partition.
+//
 // The package speaks to Kafka through segmentio/kafka-go. It knows nothing of
 // the events' content: decoding, validation and storage belong to the
 // handler.
