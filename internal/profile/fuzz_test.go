@@ -89,6 +89,10 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			if id, ok := patch[idField(env.SubjectType)]; ok && id != env.SubjectID {
 				t.Fatalf("accepted a patch that sets the id to %v", id)
 			}
+			// Applied to no profile, it is refused or gives a storable one.
+			if next, err := v.ApplyPatch(env.SubjectType, env.SubjectID, nil, env.Data); err == nil {
+				storable(t, env.SubjectType, next)
+			}
 		}
 	})
 }
