@@ -16,7 +16,8 @@ import (
 // database: there a single one would fail its whole batch.
 const (
 	// MaxDepth is the deepest nesting of objects and arrays in a message,
-	// the envelope's own object counting as 1. Real profiles nest 5 deep.
+	// the envelope's own object counting as 1; events the schemas allow
+	// nest 4 deep.
 	MaxDepth = 32
 	// MaxSafeInteger bounds every number of a profile, integer or not: the
 	// range a float64, and so every JSON reader, holds exactly.
@@ -89,10 +90,7 @@ func scanRaw(raw []byte) (problem string, nul bool) {
 // nulProblem locates the first string or object key holding NUL in a
 // decoded document, as a JSON pointer.
 func nulProblem(doc any) string {
-	where, ok := findNUL(doc, "")
-	if !ok {
-		where = ""
-	}
+	where, _ := findNUL(doc, "")
 	return fmt.Sprintf("at /%s: a string holds U+0000 (NUL), which the store cannot hold", where)
 }
 
@@ -115,7 +113,7 @@ func findNUL(v any, path string) (string, bool) {
 		slices.Sort(keys)
 		for _, k := range keys {
 			if strings.IndexByte(k, 0) >= 0 {
-				// The key itself: name it by its parent, with NUL shown escaped.
+				// The key itself, with NUL shown escaped: a reason is text.
 				return join(strings.ReplaceAll(k, "\x00", `\u0000`)), true
 			}
 			if p, ok := findNUL(x[k], join(k)); ok {
