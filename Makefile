@@ -5,7 +5,7 @@ GOTESTFLAGS ?=
 # staticcheck 2026.2.2
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-short bench lint rules-lint rules-test demo clean browser
+.PHONY: all build test test-short bench lint rules-lint rules-test demo clean browser fuzz
 
 all: build
 
@@ -68,3 +68,11 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+## fuzz: each fuzz target for FUZZTIME; `make test` runs their corpora
+## (testdata/fuzz) only. New failing inputs land in testdata/fuzz too.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) ./internal/profile/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateProfile$$' -fuzztime $(FUZZTIME) ./internal/profile/
+	$(GO) test -run '^$$' -fuzz '^FuzzApplyPatch$$' -fuzztime $(FUZZTIME) ./internal/profile/

@@ -105,6 +105,12 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// A wrong key is refused here, once, rather than by every batch.
+	if err := st.CheckKey(ctx); errors.Is(err, store.ErrWrongKey) {
+		return fmt.Errorf("POLICYPUSH_PII_KEY: %w; start with the key it was sealed with", err)
+	} else if err != nil {
+		return err
+	}
 	if err := publish(ctx, st, set); err != nil {
 		return fmt.Errorf("load rules from %s:\n%w", cfg.RulesDir, err)
 	}
@@ -120,7 +126,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		cfg.KafkaBrokers = []string{b.Addr()}
 	}
 
-	v, err := profile.NewValidator()
+	v, err := profile.NewValidator(profile.WithClock(o.Now))
 	if err != nil {
 		return err
 	}
@@ -313,7 +319,7 @@ func (h *handler) Handle(ctx context.Context, msgs []ingest.Message) ([]ingest.R
 func (h *handler) HandlePrepared(ctx context.Context, msgs []ingest.Message, prepared any) ([]ingest.Reject, error) {
 	rejected, err := h.proc.HandlePrepared(ctx, events(msgs), prepared.(*match.Prepared))
 	if err != nil {
-		return nil, err
+		return nil, refusedForData(err)
 	}
 	committed := time.Now()
 	for _, msg := range msgs {
@@ -326,4 +332,19 @@ func (h *handler) HandlePrepared(ctx context.Context, msgs []ingest.Message, pre
 		h.log.Warn("event rejected to the DLQ", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "reason", r.Reason)
 	}
 	return out, nil
+}
+
+// refusedForData marks the errors the batch's content caused, so that the
+// consumer splits the batch to find the event at fault instead of retrying
+// it for ever: the database refusing a value validation let through, and
+// stored personal data that does not open (the key itself is checked at
+// start, so that is one damaged row, not a wrong key).
+func refusedForData(err error) error {
+	if reason, ok := store.Refused(err); ok {
+		return &ingest.DataError{Reason: reason, Err: err}
+	}
+	if errors.Is(err, pii.ErrOpen) {
+		return &ingest.DataError{Reason: "the stored personal data of its subject does not open with this key", Err: err}
+	}
+	return err
 }

@@ -103,7 +103,20 @@ FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = $1 AND m.
 	settled := func(what string, processed int64) {
 		t.Helper()
 		e.waitFor(what, func() bool {
-			return s.processed.Load() >= processed && e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending', 'deferred')") == 0
+			return s.processed.Load() >= processed && e.countOr("SELECT count(*) FROM outbox WHERE status IN ('pending', 'claimed', 'sending', 'deferred')") == 0
+		})
+	}
+	// processed counts a batch just before its commit, so the rows it
+	// releases may not be visible yet when settled returns: wait for them.
+	wantSoon := func(when string, states map[string]string) {
+		t.Helper()
+		e.waitFor(when, func() bool {
+			for id, w := range states {
+				if state(id) != w {
+					return false
+				}
+			}
+			return true
 		})
 	}
 
@@ -148,7 +161,7 @@ FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = $1 AND m.
 	e.produce(patches...)
 	processed := int64(len(snapshots) + len(patches))
 	settled("the patches", processed)
-	want("after the patches", map[string]string{
+	wantSoon("after the patches", map[string]string{
 		"late": "sms:sent", "nc": "sms:sent", "lapse": "wechat:waiting:unreachable",
 	})
 	got := sent()

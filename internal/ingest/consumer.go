@@ -114,7 +114,8 @@ func (c *Consumer) Lag() int64 {
 //
 // When Handle (or the dead-letter write, or the commit) fails, Run logs the
 // error, backs off (100ms doubling to 5s) and retries the same batch without
-// fetching again. When ctx is cancelled, the batch in flight is finished and
+// fetching again; when Handle fails with a [DataError], Run splits the batch
+// instead, to reject only the messages at fault. When ctx is cancelled, the batch in flight is finished and
 // committed under a context that is not cancelled, bounded by
 // [Config.ShutdownTimeout]; then Run returns nil. If that time runs out first,
 // Run returns an error and the batch, not committed, will be delivered again.
@@ -253,6 +254,9 @@ func (c *Consumer) process(ctx context.Context, r *kafka.Reader, w *kafka.Writer
 		}
 		return err
 	})
+	if de := (*DataError)(nil); errors.As(err, &de) {
+		rejects, err = c.bisect(wctx, msgs, de)
+	}
 	if err != nil {
 		return c.abandoned(err)
 	}
@@ -298,12 +302,50 @@ func (c *Consumer) abandoned(err error) error {
 	return fmt.Errorf("ingest: batch not committed before shutdown timeout %v: %w", c.cfg.ShutdownTimeout, err)
 }
 
-// retry calls fn until it succeeds or ctx ends, backing off between attempts.
+// bisect handles msgs, whose handling failed with de, in two halves, and
+// each half that fails with a DataError in turn in two, down to single
+// messages: those are rejected with their DataError's reason. It returns
+// the rejects of every part, in offset order. Parts are handled with
+// Handle, not HandlePrepared, since what Prepare returned is for the whole
+// batch. A part that fails otherwise is retried, as a whole batch is.
+func (c *Consumer) bisect(ctx context.Context, msgs []Message, de *DataError) ([]Reject, error) {
+	if len(msgs) == 1 {
+		m := msgs[0]
+		c.log.Warn("ingest: message refused for its content; sending it to the dead-letter topic",
+			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "reason", de.Reason)
+		return []Reject{{Message: m, Reason: de.Reason}}, nil
+	}
+	c.log.Info("ingest: batch refused for its content; splitting it", "size", len(msgs), "reason", de.Reason)
+	mid := len(msgs) / 2
+	var out []Reject
+	for _, part := range [][]Message{msgs[:mid], msgs[mid:]} {
+		var rejects []Reject
+		err := c.retry(ctx, "handle", len(part), func(ctx context.Context) error {
+			var err error
+			rejects, err = c.handler.Handle(ctx, part)
+			return err
+		})
+		if pde := (*DataError)(nil); errors.As(err, &pde) {
+			rejects, err = c.bisect(ctx, part, pde)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rejects...)
+	}
+	return out, nil
+}
+
+// retry calls fn until it succeeds or ctx ends, backing off between
+// attempts. A DataError is returned at once: retrying cannot cure it.
 func (c *Consumer) retry(ctx context.Context, step string, size int, fn func(context.Context) error) error {
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil {
 			return nil
+		}
+		if de := (*DataError)(nil); errors.As(err, &de) {
+			return err
 		}
 		d := backoff(attempt)
 		c.log.Warn("ingest: batch step failed; retrying the same batch",

@@ -11,6 +11,11 @@
 // order, in one batch or in consecutive batches; messages of different
 // partitions may be interleaved.
 //
+// A batch the handler fails with a [DataError] (its content, not a
+// dependency, is at fault) is split in halves, recursively, until the
+// messages at fault stand alone; they go to the dead-letter topic, and the
+// rest is handled. So no message can stall a partition.
+//
 // The package speaks to Kafka through segmentio/kafka-go. It knows nothing of
 // the events' content: decoding, validation and storage belong to the
 // handler.
@@ -63,6 +68,25 @@ type Preparer interface {
 	Prepare(ctx context.Context, msgs []Message) any
 	HandlePrepared(ctx context.Context, msgs []Message, prepared any) ([]Reject, error)
 }
+
+// DataError is what a Handler returns when a batch failed because of the
+// content of some of its messages, not because a dependency failed: the
+// database refused a value, say, that validation let through. The consumer
+// then splits the batch and handles each half on its own, and so on down,
+// until it has found the messages that fail alone. Those go to the
+// dead-letter topic with Reason; the rest is handled, and the partition
+// moves on. Any other error retries the whole batch.
+type DataError struct {
+	// Reason is one line, as in [Reject]; it must not carry secrets or
+	// personal data.
+	Reason string
+	Err    error
+}
+
+func (e *DataError) Error() string { return "refused by its content: " + e.Reason }
+
+// Unwrap returns the handler's error.
+func (e *DataError) Unwrap() error { return e.Err }
 
 // HandlerFunc adapts a function to the [Handler] interface.
 type HandlerFunc func(ctx context.Context, msgs []Message) ([]Reject, error)

@@ -19,8 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
-
 	"github.com/policypush/policypush/internal/notify"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/rules"
@@ -339,33 +337,14 @@ func orEmpty(m map[string]any) map[string]any {
 // patch is merged into it (or into an empty profile of the subject). The
 // result must fit the schema and keep the subject's id.
 func (p *Processor) next(cur map[string]any, env *profile.Envelope) (map[string]any, error) {
-	data := []byte(env.Data)
+	if env.Type == profile.Patch {
+		return p.v.ApplyPatch(env.SubjectType, env.SubjectID, cur, env.Data)
+	}
 	idField := "person_id"
 	if env.SubjectType == profile.KindEnterprise {
 		idField = "uscc"
 	}
-	if env.Type == profile.Patch {
-		base := cur
-		if base == nil {
-			base = map[string]any{idField: env.SubjectID}
-		}
-		doc, err := json.Marshal(base)
-		if err != nil {
-			return nil, fmt.Errorf("encode profile: %w", err)
-		}
-		if data, err = jsonpatch.MergePatch(doc, data); err != nil {
-			return nil, fmt.Errorf("invalid merge patch: %w", err)
-		}
-		if err := p.v.ValidateProfile(env.SubjectType, data); err != nil {
-			return nil, fmt.Errorf("the patched profile breaks the schema: %w", err)
-		}
-	}
 	next := env.Doc // a snapshot, decoded when it was validated
-	if env.Type == profile.Patch {
-		if err := json.Unmarshal(data, &next); err != nil {
-			return nil, fmt.Errorf("decode profile: %w", err)
-		}
-	}
 	if id, _ := next[idField].(string); id != env.SubjectID {
 		return nil, fmt.Errorf("the profile's %s %q is not the event's subject_id %q", idField, id, env.SubjectID)
 	}

@@ -308,7 +308,11 @@ func (d *Dispatcher) tick(ctx context.Context) (int, error) {
 					d.release(r.ID) // handed back below
 					continue
 				}
-				if err := d.process(ctx, r); err != nil {
+				if err := d.process(ctx, r); errors.Is(err, store.ErrNotClaimed) {
+					// Someone else settled the row meanwhile (a withdrawal
+					// cancelled it, or reconciliation took it): nothing to do.
+					d.o.Logger.InfoContext(wctx, "notice settled elsewhere while being dispatched", "notice", r.ID)
+				} else if err != nil {
 					// A row left in 'sending' is reconciled once its
 					// lease lapses; one left in 'claimed' is handed back.
 					d.o.Logger.ErrorContext(wctx, "dispatch notice", "notice", r.ID, "err", err)
@@ -433,7 +437,7 @@ func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 	err = d.o.Outbox.BeginSend(bctx, r, d.o.Now())
 	cancel()
 	if errors.Is(err, store.ErrNotClaimed) {
-		d.o.Logger.WarnContext(ctx, "notice's claim lapsed before its call; not sent", "notice", r.ID)
+		d.o.Logger.WarnContext(ctx, "notice no longer claimed before its call (lease lapsed, or policy withdrawn); not sent", "notice", r.ID)
 		return nil
 	}
 	if err != nil {
@@ -538,8 +542,15 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// suppress stops a notice that cannot go out now. An opt-out is the
+// person's answer and ends it; anything else (no consent given, no channel
+// that reaches them) keeps it waiting, so that a later profile event that
+// changes it sends the notice while its policy still applies.
 func (d *Dispatcher) suppress(out *store.Outcome, channel string, reason Reason, record func() error) error {
-	out.Status, out.Reason = "suppressed", string(reason)
+	out.Status, out.Reason = "waiting", string(reason)
+	if reason == ReasonOptedOut {
+		out.Status = "suppressed"
+	}
 	d.o.Observer.Suppressed(channel, reason)
 	return record()
 }

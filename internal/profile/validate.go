@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -38,15 +39,30 @@ const (
 	Patch    EventType = "patch"    // Data is a JSON Merge Patch (RFC 7396).
 )
 
-// Validator checks envelopes and profiles against the embedded schemas.
-// It is safe for concurrent use.
+// Validator checks envelopes and profiles against the embedded schemas,
+// and against the bounds of limits.go. It is safe for concurrent use.
 type Validator struct {
 	envelope, resident, enterprise *jsonschema.Schema
 	printer                        *message.Printer
+	now                            func() time.Time
+	numbers                        map[Kind]*numberShape
+}
+
+// Option configures a [Validator].
+type Option func(*Validator)
+
+// WithClock sets the clock an occurred_at is compared with (see MaxAhead);
+// the service passes its own. The default is the system clock.
+func WithClock(now func() time.Time) Option {
+	return func(v *Validator) {
+		if now != nil {
+			v.now = now
+		}
+	}
 }
 
 // NewValidator compiles the embedded schemas.
-func NewValidator() (*Validator, error) {
+func NewValidator(opts ...Option) (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	compile := func(name string) (*jsonschema.Schema, error) {
@@ -67,7 +83,17 @@ func NewValidator() (*Validator, error) {
 		}
 		return s, nil
 	}
-	v := &Validator{printer: message.NewPrinter(language.English)}
+	v := &Validator{
+		printer: message.NewPrinter(language.English),
+		now:     time.Now,
+		numbers: map[Kind]*numberShape{
+			KindResident:   shapeOf(reflect.TypeFor[Resident]()),
+			KindEnterprise: shapeOf(reflect.TypeFor[Enterprise]()),
+		},
+	}
+	for _, o := range opts {
+		o(v)
+	}
 	var err error
 	if v.envelope, err = compile(schemas.Envelope); err != nil {
 		return nil, err
@@ -100,16 +126,31 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
 // DecodeEnvelope parses and validates one event. The envelope's data is
 // validated against the profile schema only for snapshots: a patch is
-// validated after it has been applied (see ValidateProfile). For a
-// snapshot, Doc holds the decoded profile.
+// validated after it has been applied (see ApplyPatch). For a snapshot,
+// Doc holds the decoded profile.
+//
+// Besides the schemas it refuses what the store cannot hold or should not
+// believe (limits.go): text that is not UTF-8, NUL, a lone surrogate,
+// nesting deeper than MaxDepth, a number beyond ±MaxSafeInteger or an int
+// field written with a fraction, a subject_id other than the data's id,
+// and an occurred_at more than MaxAhead ahead of the clock.
 //
 // It parses the message once at the top level, validates the envelope
 // without its data, and parses the data once more to validate it: a
 // batch's cost is mostly this.
 func (v *Validator) DecodeEnvelope(raw []byte) (*Envelope, error) {
+	problem, nul := scanRaw(raw)
+	if problem != "" {
+		return nil, &InvalidError{What: "envelope", Problems: []string{problem}}
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, &InvalidError{What: "envelope", Problems: []string{"malformed JSON: " + err.Error()}}
+	}
+	if nul {
+		var doc any
+		_ = json.Unmarshal(raw, &doc) // it parsed just above
+		return nil, &InvalidError{What: "envelope", Problems: []string{nulProblem(doc)}}
 	}
 	shape := make(map[string]any, len(top))
 	for k, val := range top {
@@ -137,7 +178,12 @@ func (v *Validator) DecodeEnvelope(raw []byte) (*Envelope, error) {
 			return nil, &InvalidError{What: "envelope", Problems: []string{fmt.Sprintf("at /%s: %v", f.name, err)}}
 		}
 	}
-	if env.Type == Snapshot {
+	if ahead := env.OccurredAt.Sub(v.now()); ahead > MaxAhead {
+		return nil, &InvalidError{What: "envelope", Problems: []string{
+			fmt.Sprintf("at /occurred_at: %s ahead of this service's clock, more than %s", ahead.Round(time.Second), MaxAhead)}}
+	}
+	switch env.Type {
+	case Snapshot:
 		doc, err := v.profileDoc(env.SubjectType, env.Data)
 		if err != nil {
 			return nil, err
@@ -147,13 +193,75 @@ func (v *Validator) DecodeEnvelope(raw []byte) (*Envelope, error) {
 				fmt.Sprintf("at /subject_id: %q does not match the profile's id %q", env.SubjectID, id)}}
 		}
 		env.Doc = doc
+	case Patch:
+		if err := patchKeepsID(&env); err != nil {
+			return nil, err
+		}
 	}
 	return &env, nil
+}
+
+// patchKeepsID refuses a patch that sets the profile's id to anything but
+// the event's subject_id, or removes it.
+func patchKeepsID(env *Envelope) error {
+	var patch map[string]json.RawMessage
+	if err := json.Unmarshal(env.Data, &patch); err != nil {
+		return &InvalidError{What: "envelope", Problems: []string{"at /data: malformed JSON: " + err.Error()}}
+	}
+	field := idField(env.SubjectType)
+	raw, ok := patch[field]
+	if !ok {
+		return nil
+	}
+	var id *string
+	if err := json.Unmarshal(raw, &id); err != nil || id == nil {
+		return &InvalidError{What: "envelope", Problems: []string{
+			fmt.Sprintf("at /data/%s: a patch may not remove or retype the profile's id", field)}}
+	}
+	if *id != env.SubjectID {
+		return &InvalidError{What: "envelope", Problems: []string{
+			fmt.Sprintf("at /subject_id: %q does not match the patch's %s %q", env.SubjectID, field, *id)}}
+	}
+	return nil
+}
+
+func idField(kind Kind) string {
+	if kind == KindEnterprise {
+		return "uscc"
+	}
+	return "person_id"
 }
 
 // profileDoc validates a profile and returns it decoded (numbers as
 // json.Number).
 func (v *Validator) profileDoc(kind Kind, data []byte) (map[string]any, error) {
+	s, what, err := v.schemaOf(kind)
+	if err != nil {
+		return nil, err
+	}
+	problem, nul := scanRaw(data)
+	if problem != "" {
+		return nil, &InvalidError{What: what, Problems: []string{problem}}
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, &InvalidError{What: what, Problems: []string{"malformed JSON: " + err.Error()}}
+	}
+	if nul {
+		return nil, &InvalidError{What: what, Problems: []string{nulProblem(inst)}}
+	}
+	if err := v.check(s, what, inst); err != nil {
+		return nil, err
+	}
+	if problems := numberProblems(v.numbers[kind], inst, "", nil); len(problems) > 0 {
+		sort.Strings(problems)
+		return nil, &InvalidError{What: what, Problems: problems}
+	}
+	doc, _ := inst.(map[string]any) // the schema requires an object
+	return doc, nil
+}
+
+func (v *Validator) schemaOf(kind Kind) (*jsonschema.Schema, string, error) {
 	var s *jsonschema.Schema
 	what := "resident profile"
 	switch kind {
@@ -162,29 +270,15 @@ func (v *Validator) profileDoc(kind Kind, data []byte) (map[string]any, error) {
 	case KindEnterprise:
 		s, what = v.enterprise, "enterprise profile"
 	default:
-		return nil, &InvalidError{What: "profile", Problems: []string{fmt.Sprintf("unknown subject_type %q", kind)}}
+		return nil, "", &InvalidError{What: "profile", Problems: []string{fmt.Sprintf("unknown subject_type %q", kind)}}
 	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		return nil, &InvalidError{What: what, Problems: []string{"malformed JSON: " + err.Error()}}
-	}
-	if err := v.check(s, what, inst); err != nil {
-		return nil, err
-	}
-	doc, _ := inst.(map[string]any) // the schema requires an object
-	return doc, nil
+	return s, what, nil
 }
 
 // ValidateProfile checks one profile document of the given kind.
 func (v *Validator) ValidateProfile(kind Kind, data []byte) error {
-	switch kind {
-	case KindResident:
-		return v.validate(v.resident, "resident profile", data)
-	case KindEnterprise:
-		return v.validate(v.enterprise, "enterprise profile", data)
-	default:
-		return &InvalidError{What: "profile", Problems: []string{fmt.Sprintf("unknown subject_type %q", kind)}}
-	}
+	_, err := v.profileDoc(kind, data)
+	return err
 }
 
 // DecodeResident validates and decodes a resident profile.
@@ -235,14 +329,6 @@ func (v *Validator) Decode(kind Kind, data []byte) (any, error) {
 	default:
 		return nil, &InvalidError{What: "profile", Problems: []string{fmt.Sprintf("unknown subject_type %q", kind)}}
 	}
-}
-
-func (v *Validator) validate(s *jsonschema.Schema, what string, raw []byte) error {
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return &InvalidError{What: what, Problems: []string{"malformed JSON: " + err.Error()}}
-	}
-	return v.check(s, what, inst)
 }
 
 // check validates a decoded document.

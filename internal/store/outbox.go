@@ -408,12 +408,15 @@ RETURNING o.id`, ids, policyID, at)
 }
 
 // CancelPolicy cancels the notices of a policy that are still to send
-// (pending, deferred, or waiting for a channel) with reason, and returns
+// (pending, deferred, claimed but not called, or waiting for a channel) with reason, and returns
 // how many. A notice being sent finishes; one already sent stays sent.
 func (s *Store) CancelPolicy(ctx context.Context, policyID, reason string) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE outbox o SET status = 'cancelled', reason = $2, updated_at = now()
+	// A claimed row is not called yet: cancelling it makes its dispatcher's
+	// BeginSend fail, so it is never sent and never handed back to pending.
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox o SET status = 'cancelled', reason = $2, updated_at = now(),
+       claimed_at = NULL, claim_token = NULL, lease_until = NULL
 FROM matches m
-WHERE m.id = o.match_id AND m.policy_id = $1 AND o.status IN ('pending', 'deferred', 'waiting')`, policyID, reason)
+WHERE m.id = o.match_id AND m.policy_id = $1 AND o.status IN ('pending', 'deferred', 'waiting', 'claimed')`, policyID, reason)
 	if err != nil {
 		return 0, fmt.Errorf("cancel notices of %s: %w", policyID, err)
 	}
