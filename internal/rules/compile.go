@@ -437,6 +437,8 @@ func compileExpr(spec *ExprSpec, index int, lay *layout, env *checkEnv, params m
 	}
 	if isCondition {
 		tree.Node = recordNode(tree.Node)
+	} else {
+		(&tri{}).value(&tree.Node)
 	}
 	prog, err := finish(tree, lay, paramTypes(params, env))
 	if err != nil {
