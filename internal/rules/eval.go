@@ -153,7 +153,7 @@ type Evaluator struct {
 
 	unk                 bool     // the current condition read absent data
 	quants              []qframe // the quantifiers in progress, innermost last
-	next                int  // the condition being evaluated
+	next                int      // the condition being evaluated
 	failed, unknownBits uint64
 }
 

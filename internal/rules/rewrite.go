@@ -22,18 +22,18 @@ const (
 	fnAnd3    = "__and3" // Kleene and, or, not on three-valued verdicts
 	fnOr3     = "__or3"
 	fnNot3    = "__not3"
-	fnLeaf    = "__leaf"    // __leaf(L): a fused comparison (see leaf.go), as a bool
-	fnLeafE   = "__leafE"   // __leafE(#, L): the same, reading the current element
-	fnLeaf3   = "__leaf3"   // three-valued forms of the two above
-	fnLeaf3E  = "__leaf3E"  //
-	fnMark    = "__mark"    // __mark(): the unknown flag so far, which it clears (see tri)
-	fnIs      = "__is"      // __is(mark, v3): v3 as a bool, the flag restored and set when v3 is unknown
-	fnCo      = "__co"      // __co(mark, v): v, or nil when it read absent data; the flag restored
-	fnQBegin  = "__qb"      // __qb(list, op): starts a quantifier over list
-	fnQStep   = "__qs"      // __qs(v3): one element's verdict; false stops the loop
-	fnQEnd    = "__qe"      // __qe(_): the quantifier's three-valued verdict
-	fnStrict  = "__strict"  // __strict(v): v; it keeps expr's optimizer from turning count into any
-	idEmpty   = "__empty"   // an empty list, shared so that [] does not allocate
+	fnLeaf    = "__leaf"   // __leaf(L): a fused comparison (see leaf.go), as a bool
+	fnLeafE   = "__leafE"  // __leafE(#, L): the same, reading the current element
+	fnLeaf3   = "__leaf3"  // three-valued forms of the two above
+	fnLeaf3E  = "__leaf3E" //
+	fnMark    = "__mark"   // __mark(): the unknown flag so far, which it clears (see tri)
+	fnIs      = "__is"     // __is(mark, v3): v3 as a bool, the flag restored and set when v3 is unknown
+	fnCo      = "__co"     // __co(mark, v): v, or nil when it read absent data; the flag restored
+	fnQBegin  = "__qb"     // __qb(list, op): starts a quantifier over list
+	fnQStep   = "__qs"     // __qs(v3): one element's verdict; false stops the loop
+	fnQEnd    = "__qe"     // __qe(_): the quantifier's three-valued verdict
+	fnStrict  = "__strict" // __strict(v): v; it keeps expr's optimizer from turning count into any
+	idEmpty   = "__empty"  // an empty list, shared so that [] does not allocate
 )
 
 // helper is a date helper: its run-time name, and whether it also
@@ -429,7 +429,6 @@ func leaf3(n ast.Node) (ast.Node, bool) {
 	}
 	return nil, false
 }
-
 
 // simplifyBoolCompare turns "flag == true" into "flag" and "flag == false"
 // into "!flag" when flag is a checked read of a boolean field: the result
