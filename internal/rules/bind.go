@@ -112,6 +112,12 @@ func (b *bindings) Visit(n *ast.Node) {
 			with = b.fnCall(t.qStep, boolType, args...)
 		case fnQEnd:
 			with = b.fnCall(t.qEnd, intType, args...)
+		case fnIndex:
+			with = b.fnCall(rtIndex, nil, args...)
+		case fnIndexS:
+			with = b.fnCall(t.check, kindType[intArg(2)], b.fnCall(rtOrAbsent, nil, b.fnCall(rtIndex, nil, args[0], args[1]), args[2]))
+		case fnMod:
+			with = b.fnCall(t.mod, intType, args...)
 		case fnStrict:
 			with = b.fnCall(rtStrict, nil, args...)
 			if bn, ok := args[0].(*ast.BuiltinNode); ok && bn.Name == "count" {
@@ -234,6 +240,36 @@ func (e *Evaluator) co(saved, v any) any {
 }
 
 func rtStrict(v any) any { return v }
+
+func (e *Evaluator) mod(a, b any) any {
+	x, y := a.(int), b.(int)
+	if y == 0 {
+		e.unk = true
+		return 0
+	}
+	return e.ints.box(x % y)
+}
+
+// rtOrAbsent marks a nil v as absent data of the kind.
+func rtOrAbsent(v, kind any) any {
+	if v == nil {
+		return absent(kind.(int))
+	}
+	return v
+}
+
+// rtIndex is list[i], negative i counting from the end; nil past the end.
+func rtIndex(list, i any) any {
+	l, _ := list.([]any)
+	k, _ := i.(int)
+	if k < 0 {
+		k += len(l)
+	}
+	if k < 0 || k >= len(l) {
+		return nil
+	}
+	return l[k]
+}
 
 // qframe is a quantifier in progress: its verdicts so far.
 type qframe struct {

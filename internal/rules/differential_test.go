@@ -175,7 +175,7 @@ func (g *gen) leafOr(t gtype, deep func() string) string {
 
 func (g *gen) boolean() string {
 	return g.leafOr(gBool, func() string {
-		switch g.r.IntN(14) {
+		switch g.r.IntN(15) {
 		case 0, 1:
 			return fmt.Sprintf("(%s and %s)", g.boolean(), g.boolean())
 		case 2, 3:
@@ -193,8 +193,13 @@ func (g *gen) boolean() string {
 		case 9:
 			return fmt.Sprintf("(%s in %s)", g.str(), g.strList())
 		case 10:
-			op := []string{"==", "!=", "<", "<=", ">="}[g.r.IntN(5)]
+			op := []string{"==", "!=", "<", "<=", ">=", "startsWith", "endsWith", "contains"}[g.r.IntN(8)]
 			return fmt.Sprintf("(%s %s %s)", g.str(), op, g.str())
+		case 11:
+			l, elem := g.objList()
+			g.scopes = append(g.scopes, elem)
+			defer func() { g.scopes = g.scopes[:len(g.scopes)-1] }()
+			return fmt.Sprintf("(%s in map(%s, %s))", g.lit(gString), l, g.str())
 		}
 		op := []string{"==", "!=", "<", "<=", ">", ">="}[g.r.IntN(6)]
 		return fmt.Sprintf("(%s %s %s)", g.number(), op, g.number())
@@ -254,9 +259,28 @@ func (g *gen) strList() string {
 
 func (g *gen) str() string {
 	return g.leafOr(gString, func() string {
-		switch g.r.IntN(5) {
+		switch g.r.IntN(8) {
 		case 0:
 			return "params.p_str"
+		case 3:
+			return fmt.Sprintf("(%s + %s)", g.str(), g.str())
+		case 4:
+			return fmt.Sprintf("%s(%s)", []string{"upper", "lower"}[g.r.IntN(2)], g.str())
+		case 5:
+			if s, ok := g.pick(gStrList); ok && g.r.IntN(2) == 0 {
+				return fmt.Sprintf("%s[%d]", s, g.r.IntN(3)-1)
+			}
+			l, elem := g.objList()
+			var fs []string
+			for _, f := range elem {
+				if f.t == gString || f.t == gDate {
+					fs = append(fs, f.path)
+				}
+			}
+			if len(fs) == 0 {
+				break
+			}
+			return fmt.Sprintf("%s[%d].%s", l, g.r.IntN(2), fs[g.r.IntN(len(fs))])
 		case 1:
 			if s, ok := g.pick(gString); ok {
 				return fmt.Sprintf("(%s ?? %s)", s, g.lit(gString))
@@ -288,7 +312,7 @@ func (g *gen) number() string {
 		})
 	}
 	return g.leafOr(gInt, func() string {
-		switch g.r.IntN(12) {
+		switch g.r.IntN(14) {
 		case 0, 1:
 			h := []string{"age", "months_since", "days_since", "year"}[g.r.IntN(4)]
 			return fmt.Sprintf("%s(%s)", h, g.date())
@@ -318,6 +342,28 @@ func (g *gen) number() string {
 			return fmt.Sprintf("len(%s)", l)
 		case 9:
 			return "now.Year()"
+		case 10:
+			switch g.r.IntN(4) {
+			case 0:
+				i, ok := g.pick(gInt)
+				if !ok {
+					i = g.lit(gInt)
+				}
+				return fmt.Sprintf("(%s %% %d)", i, g.r.IntN(5))
+			case 1:
+				return fmt.Sprintf("(-%s)", g.number())
+			case 2:
+				return fmt.Sprintf("len(%s)", g.str())
+			}
+			l, elem := g.objList()
+			g.scopes = append(g.scopes, elem)
+			defer func() { g.scopes = g.scopes[:len(g.scopes)-1] }()
+			return fmt.Sprintf("len(filter(%s, %s))", l, g.boolean())
+		case 11:
+			l, elem := g.objList()
+			g.scopes = append(g.scopes, elem)
+			defer func() { g.scopes = g.scopes[:len(g.scopes)-1] }()
+			return fmt.Sprintf("sum(%s, %s)", l, g.number())
 		}
 		if s, ok := g.pick(gInt); ok {
 			return s

@@ -195,7 +195,7 @@ func (s *Set) NewEvaluator() *Evaluator {
 // one method share their code pointer, whatever their receiver, which is
 // how bindProgram recognises the template's.
 func (e *Evaluator) methods() []any {
-	return []any{e.root, e.rootOpt, e.param, e.check, e.mark, e.is, e.co, e.qBegin, e.qStep, e.qEnd, e.rec, e.rec3, e.t3,
+	return []any{e.root, e.rootOpt, e.param, e.check, e.mark, e.is, e.co, e.mod, e.qBegin, e.qStep, e.qEnd, e.rec, e.rec3, e.t3,
 		e.age, e.monthsSince, e.daysSince, e.monthsBetween, e.year,
 		e.now, e.nowYear, e.nowMonth, e.nowDay, e.leafBool, e.leafBoolE, e.leaf3, e.leaf3E}
 }

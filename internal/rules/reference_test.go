@@ -75,11 +75,20 @@ func refEval(src string, env *refEnv) (v rv, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
+			if _, ok := r.(runError); ok {
+				v, err = unknownRV, nil
+				return
+			}
 			err = fmt.Errorf("reference: %v", r)
 		}
 	}()
 	return env.eval(tree.Node), nil
 }
+
+// runError is a run-time error: an index past the end of a list, or a
+// remainder by zero. It makes the whole expression unknown, whatever the
+// rest of it says.
+type runError string
 
 // refCondition is a condition's verdict by the reference.
 func refCondition(src string, env *refEnv) (kleene3, error) {
@@ -349,10 +358,20 @@ func cmpFloat(a, b float64) int {
 
 func (env *refEnv) binary(x *ast.BinaryNode) rv {
 	switch x.Operator {
+	// The right side is not evaluated when the left decides, which only
+	// matters for a run-time error on the right.
 	case "and", "&&":
-		return triValue(kAnd(truth(env.eval(x.Left)), truth(env.eval(x.Right))))
+		l := truth(env.eval(x.Left))
+		if l == triFalse {
+			return known(false)
+		}
+		return triValue(kAnd(l, truth(env.eval(x.Right))))
 	case "or", "||":
-		return triValue(kOr(truth(env.eval(x.Left)), truth(env.eval(x.Right))))
+		l := truth(env.eval(x.Left))
+		if l == triTrue {
+			return known(true)
+		}
+		return triValue(kOr(l, truth(env.eval(x.Right))))
 	case "??":
 		if l := env.eval(x.Left); l.ok {
 			return l
@@ -406,7 +425,7 @@ func arithRef(op string, a, b any) rv {
 			return known(ai * bi)
 		case "%":
 			if bi == 0 {
-				return unknownRV // no value
+				return unknownRV // no remainder
 			}
 			return known(ai % bi)
 		}
@@ -537,6 +556,10 @@ func (env *refEnv) builtin(x *ast.BuiltinNode) rv {
 		return unknownRV
 	}
 	switch x.Name {
+	case "upper":
+		return known(strings.ToUpper(coll.v.(string)))
+	case "lower":
+		return known(strings.ToLower(coll.v.(string)))
 	case "len":
 		switch c := coll.v.(type) {
 		case []any:
@@ -554,16 +577,27 @@ func (env *refEnv) builtin(x *ast.BuiltinNode) rv {
 	switch x.Name {
 	case "any", "all", "none", "one":
 		trues, unknowns := 0, 0
+		falses := 0
 		env.pred(list, body, func(_ any, v rv) bool {
 			switch truth(v) {
 			case triTrue:
 				trues++
 			case triUnknown:
 				unknowns++
+			default:
+				falses++
 			}
-			return true
+			// Stop once decided, which only matters for a run-time error
+			// in a later element.
+			switch x.Name {
+			case "any", "none":
+				return trues == 0
+			case "all":
+				return falses == 0
+			}
+			return trues < 2
 		})
-		n := len(list)
+		n := trues + unknowns + falses
 		switch x.Name {
 		case "any": // the OR over the elements
 			switch {

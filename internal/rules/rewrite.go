@@ -32,6 +32,9 @@ const (
 	fnQBegin  = "__qb"     // __qb(list, op): starts a quantifier over list
 	fnQStep   = "__qs"     // __qs(v3): one element's verdict; false stops the loop
 	fnQEnd    = "__qe"     // __qe(_): the quantifier's three-valued verdict
+	fnIndex   = "__ix"      // __ix(list, i): element i of a list of objects, or nil
+	fnIndexS  = "__ixs"     // __ixs(list, i, kind): element i of a list of scalars, or unknown
+	fnMod     = "__mod"     // __mod(a, b): a % b, or unknown when b is 0
 	fnStrict  = "__strict" // __strict(v): v; it keeps expr's optimizer from turning count into any
 	idEmpty   = "__empty"  // an empty list, shared so that [] does not allocate
 )
@@ -164,6 +167,10 @@ func (w *rewriter) rewrite(n *ast.Node, sc []*predScope, opt bool) ltype {
 		}
 		w.value(&x.Left, sc, opt)
 		w.value(&x.Right, sc, opt)
+		if x.Operator == "%" {
+			// A remainder by zero is unknown, not a run-time error.
+			w.replace(n, call(fnMod, x.Left, x.Right))
+		}
 	case *ast.UnaryNode:
 		w.value(&x.Node, sc, opt)
 	case *ast.ConditionalNode:
@@ -251,7 +258,9 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 			return ltype{}
 		}
 	}
-	base := w.rewrite(&x.Node, sc, false)
+	// An element of an absent list (list[0].field ?? d) is absent too.
+	_, indexed := x.Node.(*ast.MemberNode)
+	base := w.rewrite(&x.Node, sc, opt && indexed)
 	prop, isName := x.Property.(*ast.StringNode)
 	switch {
 	case base.obj != nil && isName:
@@ -287,10 +296,15 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 		}
 		return ltype{}
 	case base.arr != nil && !isName:
-		w.value(&x.Property, sc, opt)
+		// An index past the end is absent data, like a missing field,
+		// not a run-time error that would hide the rest of the condition.
+		w.value(&x.Property, sc, false)
 		if base.arr.elem.kind == objectField {
-			return ltype{obj: base.arr.elem, space: x, elem: true}
+			c := call(fnIndex, x.Node, x.Property)
+			w.replace(n, c)
+			return ltype{obj: base.arr.elem, space: c, elem: true}
 		}
+		w.replace(n, call(fnIndexS, x.Node, x.Property, &ast.IntegerNode{Value: kindOf(base.arr.elem)}))
 		return ltype{}
 	default:
 		if isName && base.obj == nil && base.arr == nil {
