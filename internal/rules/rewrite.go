@@ -32,9 +32,9 @@ const (
 	fnQBegin  = "__qb"     // __qb(list, op): starts a quantifier over list
 	fnQStep   = "__qs"     // __qs(v3): one element's verdict; false stops the loop
 	fnQEnd    = "__qe"     // __qe(_): the quantifier's three-valued verdict
-	fnIndex   = "__ix"      // __ix(list, i): element i of a list of objects, or nil
-	fnIndexS  = "__ixs"     // __ixs(list, i, kind): element i of a list of scalars, or unknown
-	fnMod     = "__mod"     // __mod(a, b): a % b, or unknown when b is 0
+	fnIndex   = "__ix"     // __ix(list, i): element i of a list of objects, or nil
+	fnIndexS  = "__ixs"    // __ixs(list, i, kind): element i of a list of scalars, or unknown
+	fnMod     = "__mod"    // __mod(a, b): a % b, or unknown when b is 0
 	fnStrict  = "__strict" // __strict(v): v; it keeps expr's optimizer from turning count into any
 	idEmpty   = "__empty"  // an empty list, shared so that [] does not allocate
 )
