@@ -278,7 +278,8 @@ type qframe struct {
 	listUnknown             bool
 }
 
-var emptyList = []any{}
+// emptyList is boxed once: returning a []any as any would allocate.
+var emptyList any = []any{}
 
 // qBegin starts a quantifier over list; an unknown list is not iterated.
 func (e *Evaluator) qBegin(list, op any) any {

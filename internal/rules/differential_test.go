@@ -493,6 +493,16 @@ func (b *diffBatch) check(t testing.TB, r *rand.Rand) int {
 		if got := verdictOf(o, i); got != v.verdict() {
 			t.Fatalf("condition %s\nprofile %s\nat %s: engine %s, reference %s", c, jsonOf(p), inst.Now.Format(time.RFC3339), got, v.verdict())
 		}
+		if r.IntN(16) == 0 {
+			// The explanation's walk gives the same verdict.
+			missing, wv, err := b.ev.missingFields(pol, c, in, inst)
+			if err != nil {
+				t.Fatalf("explaining %s: %v", c, err)
+			}
+			if wv != v.verdict() || (wv != VerdictUnknown && missing != nil) {
+				t.Fatalf("condition %s\nprofile %s\nat %s: explanation %s %v, reference %s", c, jsonOf(p), inst.Now.Format(time.RFC3339), wv, missing, v.verdict())
+			}
+		}
 	}
 	if o.Failed != failed || o.Unknown != unknown {
 		t.Fatalf("failed/unknown masks differ")

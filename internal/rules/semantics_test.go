@@ -166,3 +166,30 @@ func TestSemanticsTableAmountAndParams(t *testing.T) {
 		t.Errorf("row 28: the param's value in force: %+v", o)
 	}
 }
+
+// An explanation names only the absent fields that made a condition
+// unknown.
+func TestExplainNamesTheMissingFields(t *testing.T) {
+	tests := []struct {
+		expr, profile string
+		want          []string
+	}{
+		{`none(resident.benefits_received ?? [], .policy_id in ["a", "b"] and months_since(.granted_on) < 12)`,
+			`{"person_id":"p","benefits_received":[{"policy_id":"x"},{"policy_id":"a"}]}`,
+			[]string{"resident.benefits_received[1].granted_on"}},
+		{`resident.hukou.is_local or resident.veteran.is_veteran`,
+			`{"person_id":"p","veteran":{"is_veteran":false}}`, []string{"resident.hukou.is_local"}},
+		{`(resident.hukou.is_local and resident.veteran.is_veteran) or resident.hardship.certified`,
+			`{"person_id":"p","veteran":{"is_veteran":false}}`, []string{"resident.hardship.certified"}},
+		{`any(resident.skill_certificates, .level == "senior")`, `{"person_id":"p"}`, []string{"resident.skill_certificates"}},
+		{`resident.employment?.status != "employed"`, `{"person_id":"p"}`, []string{"resident.employment.status"}},
+	}
+	for _, tt := range tests {
+		s := mustSet(t, policyYAML("resident", "", "", yamlQuote(tt.expr)))
+		x := s.NewEvaluator().Explain(s.Policy("t"), prepare(t, s, profile.KindResident, tt.profile), s.At(at(t, "2026-11-27")))
+		c := x.Conditions[0]
+		if c.Verdict != "unknown" || strings.Join(c.Missing, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("%s on %s: %s, missing %v; want unknown, missing %v", tt.expr, tt.profile, c.Verdict, c.Missing, tt.want)
+		}
+	}
+}

@@ -26,7 +26,14 @@ type tri struct{ nvar int }
 // recordNode wraps a condition so that running it records its verdict.
 func recordNode(n ast.Node) ast.Node {
 	k := &tri{}
-	return call(fnRec3, k.b3(n))
+	v3 := k.b3(n)
+	if c, ok := v3.(*ast.CallNode); ok {
+		if id, ok := c.Callee.(*ast.IdentifierNode); ok && id.Value == fnT3 {
+			// An atom: rec reads the unknown flag itself, one call fewer.
+			return call(fnRec, c.Arguments[0])
+		}
+	}
+	return call(fnRec3, v3)
 }
 
 // Quantifier codes for __qb.
