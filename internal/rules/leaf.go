@@ -24,6 +24,7 @@ type leaf struct {
 	l, r operand
 	elem bool   // reads the current element of a predicate (#)
 	q    *quant // a fused any/all/none instead
+	p    *fpred // or leaves combined with and, or and not
 }
 
 // quant is any, all, none or one over a list of the profile whose
@@ -312,6 +313,9 @@ func (l *leaf) eval(e *Evaluator, el any) int {
 	if l.q != nil {
 		return l.q.eval(e)
 	}
+	if l.p != nil {
+		return l.p.eval(e, el)
+	}
 	a := l.l.eval(e, el)
 	if a.k < 0 {
 		return 1
@@ -565,6 +569,13 @@ func predOf(n ast.Node, top bool) (*fpred, bool) {
 		return &fpred{op: "not", a: a}, ok
 	}
 	return nil, false
+}
+
+func (p *fpred) readsElem() bool {
+	if p.op == "leaf" {
+		return p.leaf.elem
+	}
+	return p.a.readsElem() || (p.b != nil && p.b.readsElem())
 }
 
 // eval is the predicate's verdict, in Kleene's logic; el is the current

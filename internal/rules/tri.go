@@ -52,6 +52,15 @@ var predicateValues = map[string]bool{"count": true, "filter": true, "find": tru
 	"findLast": true, "findLastIndex": true}
 
 func (k *tri) b3(n ast.Node) ast.Node {
+	if p, ok := predOf(n, false); ok && p.op != "leaf" {
+		// and, or and not over fused leaves: one Go call, in Kleene's
+		// logic, instead of a let and a ternary per connective.
+		l := &leaf{p: p, elem: p.readsElem()}
+		if l.elem {
+			return call(fnLeaf3E, &ast.PointerNode{}, &ast.ConstantNode{Value: l})
+		}
+		return call(fnLeaf3, &ast.ConstantNode{Value: l})
+	}
 	switch x := n.(type) {
 	case *ast.BinaryNode:
 		switch x.Operator {
@@ -181,7 +190,20 @@ func (k *tri) value(n *ast.Node) {
 }
 
 // is computes a three-valued form inside a value, as a bool.
-func (k *tri) is(v3 ast.Node) ast.Node { return call(fnIs, call(fnMark), v3) }
+func (k *tri) is(v3 ast.Node) ast.Node {
+	if c, ok := v3.(*ast.CallNode); ok {
+		// A fused leaf as a bool sets the flag itself when it is unknown:
+		// one call instead of three.
+		if id, ok := c.Callee.(*ast.IdentifierNode); ok && (id.Value == fnLeaf3 || id.Value == fnLeaf3E) {
+			name := fnLeaf
+			if id.Value == fnLeaf3E {
+				name = fnLeafE
+			}
+			return call(name, c.Arguments...)
+		}
+	}
+	return call(fnIs, call(fnMark), v3)
+}
 
 // let is: let v = value; body(v).
 func (k *tri) let(value ast.Node, body func(v string) ast.Node) ast.Node {
