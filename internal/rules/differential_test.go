@@ -426,6 +426,7 @@ type diffBatch struct {
 	amount string
 	set    *Set
 	ev     *Evaluator
+	vm     *Evaluator // the same policy compiled without leaf fusion, or nil
 }
 
 func yamlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -448,6 +449,19 @@ func newDiffBatch(t testing.TB, r *rand.Rand, nconds int) *diffBatch {
 	// A second policy with one condition that always holds, so that the
 	// amount is computed every time.
 	b.ev = b.set.NewEvaluator()
+	if r.IntN(4) == 0 {
+		// Every condition in the VM too, so that the rewritten programs are
+		// held to the reference, not only the fused leaves.
+		rule, err := ParseRule("t.yaml", []byte(policyYAML(string(kind), diffParams, yamlQuote(b.amount), quoted...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vmSet, err := compile([]*Rule{rule}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.vm = vmSet.NewEvaluator()
+	}
 	return b
 }
 
@@ -506,6 +520,24 @@ func (b *diffBatch) check(t testing.TB, r *rand.Rand) int {
 	}
 	if o.Failed != failed || o.Unknown != unknown {
 		t.Fatalf("failed/unknown masks differ")
+	}
+	if b.vm != nil {
+		vp := b.vm.set.Policy("t")
+		vin, err := b.vm.set.Prepare(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vo := b.vm.Evaluate(vp, vin, b.vm.set.At(when))
+		for i, c := range b.conds {
+			if verdictOf(vo, i) != verdictOf(o, i) {
+				t.Fatalf("condition %s\nprofile %s\nat %s: VM without fusion %s, reference %s", c, jsonOf(p), inst.Now.Format(time.RFC3339), verdictOf(vo, i), verdictOf(o, i))
+			}
+		}
+		va, vhas := b.vm.amountOf(vp, vin, b.vm.set.At(when))
+		fa, fhas := b.ev.amountOf(pol, in, inst)
+		if va != fa || vhas != fhas {
+			t.Fatalf("amount %s: VM without fusion %v/%v, fused %v/%v", b.amount, va, vhas, fa, fhas)
+		}
 	}
 	want := Eligible
 	switch {
