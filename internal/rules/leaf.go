@@ -36,7 +36,6 @@ type quant struct {
 	code    int    // op as a quantifier code (qAny, ...)
 	slot    int
 	orEmpty bool // written "list ?? []": an absent list is empty
-	mask    int  // element fields the predicate reads
 	pred    *fpred
 }
 
@@ -506,11 +505,11 @@ func (e *Evaluator) leafVerdict(v int) any {
 
 // quantifier fuses any/all/none(list, predicate) when the list is a
 // profile list and the predicate is made of leaves.
-func (f *fuser) quantifier(x *ast.BuiltinNode, mask int) (ast.Node, bool) {
+func (f *fuser) quantifier(x *ast.BuiltinNode) (ast.Node, bool) {
 	if f == nil {
 		return nil, false
 	}
-	q := &quant{op: x.Name, code: quantifierCodes[x.Name], mask: mask}
+	q := &quant{op: x.Name, code: quantifierCodes[x.Name]}
 	switch c := x.Arguments[0].(type) {
 	case *ast.CallNode:
 		id, ok := c.Callee.(*ast.IdentifierNode)

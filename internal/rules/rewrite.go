@@ -91,7 +91,6 @@ type rewriter struct {
 type predScope struct {
 	elem *field // the element of the array being iterated, or nil
 	arr  *field
-	mask int // element slots read directly by this predicate
 }
 
 func newReads() *reads {
@@ -315,15 +314,11 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 	}
 }
 
-// markElem records an element field read, and adds it to the mask of the
-// predicate whose element it is.
+// markElem records an element field read.
 func (w *rewriter) markElem(sc []*predScope, base ltype, f *field) {
 	for i := len(sc) - 1; i >= 0; i-- {
 		s := sc[i]
 		if s.elem == base.obj {
-			if _, direct := base.space.(*ast.PointerNode); direct && i == len(sc)-1 {
-				s.mask |= 1 << f.slot
-			}
 			w.r.elems[s.arr.path+"[]."+f.path] = true
 			return
 		}
@@ -385,7 +380,7 @@ func (w *rewriter) builtin(n *ast.Node, x *ast.BuiltinNode, sc []*predScope, opt
 	switch x.Name {
 	case "any", "all", "none", "one":
 		// Otherwise tri.b3 gives the quantifier its three-valued form.
-		if q, ok := w.fuser.quantifier(x, s.mask); ok {
+		if q, ok := w.fuser.quantifier(x); ok {
 			w.replace(n, q)
 		}
 	case "filter":
