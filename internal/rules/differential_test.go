@@ -280,7 +280,19 @@ func (g *gen) str() string {
 			if len(fs) == 0 {
 				break
 			}
-			return fmt.Sprintf("%s[%d].%s", l, g.r.IntN(2), fs[g.r.IntN(len(fs))])
+			f := fs[g.r.IntN(len(fs))]
+			switch g.r.IntN(4) {
+			case 0:
+				return fmt.Sprintf("first(%s).%s", l, f)
+			case 1:
+				return fmt.Sprintf("last(%s).%s", l, f)
+			case 2:
+				g.scopes = append(g.scopes, elem)
+				p := g.boolean()
+				g.scopes = g.scopes[:len(g.scopes)-1]
+				return fmt.Sprintf("find(%s, %s).%s", l, p, f)
+			}
+			return fmt.Sprintf("%s[%d].%s", l, g.r.IntN(2), f)
 		case 1:
 			if s, ok := g.pick(gString); ok {
 				return fmt.Sprintf("(%s ?? %s)", s, g.lit(gString))

@@ -570,6 +570,16 @@ func (env *refEnv) builtin(x *ast.BuiltinNode) rv {
 		panic("len")
 	}
 	list := coll.v.([]any)
+	switch x.Name {
+	case "first", "last":
+		if len(list) == 0 {
+			return unknownRV // no such element: absent data
+		}
+		if x.Name == "first" {
+			return known(list[0])
+		}
+		return known(list[len(list)-1])
+	}
 	var body ast.Node
 	if len(x.Arguments) > 1 {
 		body = x.Arguments[1].(*ast.PredicateNode).Node
@@ -632,6 +642,21 @@ func (env *refEnv) builtin(x *ast.BuiltinNode) rv {
 			}
 			return known(trues == 1)
 		}
+	case "find":
+		// The first element that holds; unknown when an element before it
+		// is unknown, or when none holds (no such element).
+		found := unknownRV
+		env.pred(list, body, func(el any, v rv) bool {
+			switch truth(v) {
+			case triTrue:
+				found = known(el)
+				return false
+			case triUnknown:
+				return false
+			}
+			return true
+		})
+		return found
 	case "count", "filter":
 		var out []any
 		unknown := false

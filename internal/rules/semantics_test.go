@@ -108,6 +108,12 @@ func TestSemanticsTable(t *testing.T) {
 		{27, "startsWith on absent", `resident.residence_region_code startsWith "3301"`, empty, "", VerdictUnknown},
 		{27, "startsWith", `resident.residence_region_code startsWith "3301"`, `{"person_id":"p","residence_region_code":"330106"}`, "", True},
 		{27, "upper and concatenation", `upper(resident.gender + "x") == "FX"`, `{"person_id":"p","gender":"f"}`, "", True},
+		{31, "first of an empty list", `first(resident.skill_certificates).level == "senior" or true`, certs(), "", True},
+		{31, "first of an empty list alone", `first(resident.skill_certificates).level == "senior"`, certs(), "", VerdictUnknown},
+		{31, "last", `last(resident.skill_certificates).level == "junior"`, certs(`{"level":"senior"}`, `{"level":"junior"}`), "", True},
+		{32, "find after an unknown element", `find(resident.skill_certificates, .level == "senior").issue_date == "2026-01-01"`, certs(`{}`, `{"level":"senior","issue_date":"2026-01-01"}`), "", VerdictUnknown},
+		{32, "find the first that holds", `find(resident.skill_certificates, .level == "senior").issue_date == "2026-01-01"`, certs(`{"level":"senior","issue_date":"2026-01-01"}`, `{}`), "", True},
+		{32, "find when none holds", `(find(resident.skill_certificates, .level == "senior").issue_date ?? "none") == "none"`, certs(`{"level":"junior"}`), "", True},
 		{30, "let of an absent value", `let n = resident.insurance.pension.cumulative_months; n > 1 or true`, empty, "", VerdictUnknown},
 		{30, "let of a known value", `let n = resident.insurance.pension.cumulative_months; n > 1`, `{"person_id":"p","insurance":{"pension":{"cumulative_months":12}}}`, "", True},
 	}

@@ -544,6 +544,18 @@ func (w *walker) builtin(x *ast.BuiltinNode) wv {
 		return kv(strings.ToLower(coll.v.(string)))
 	}
 	list, ok := coll.v.([]any)
+	if ok && (x.Name == "first" || x.Name == "last") {
+		switch {
+		case len(list) == 0:
+			if p := w.pathOf(x.Arguments[0]); p != "" {
+				return absentAt(p + "[0]")
+			}
+			return wv{}
+		case x.Name == "first":
+			return kv(list[0])
+		}
+		return kv(list[len(list)-1])
+	}
 	if !ok || len(x.Arguments) != 2 {
 		unsupported("builtin %s", x.Name)
 	}
@@ -578,6 +590,24 @@ func (w *walker) builtin(x *ast.BuiltinNode) wv {
 			return kv(true)
 		}
 		return kv(false)
+	case "find":
+		var found *wv
+		w.each(list, body, func(el any, v wv) bool {
+			switch v.tri() {
+			case 2:
+				f := kv(el)
+				found = &f
+				return false
+			case 1:
+				found = &v
+				return false
+			}
+			return true
+		})
+		if found == nil {
+			return wv{} // no element holds: nothing absent to name
+		}
+		return *found
 	case "count", "filter":
 		w.each(list, body, func(el any, v wv) bool {
 			switch v.tri() {
