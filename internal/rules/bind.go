@@ -20,8 +20,9 @@ import (
 //
 // Absent data does not stop a run: a read of an absent field marks the
 // condition unknown and yields the zero value of the field's type, so the
-// rest of the expression runs on without a panic; the verdict is then
-// recorded as unknown.
+// rest of the expression runs on without a panic; the value is then
+// unknown, and tri.go's three-valued forms decide what that makes of the
+// condition.
 
 // bindings replaces the names the rewriter emitted with calls of the
 // run-time functions, and remembers the type each call returns.

@@ -540,9 +540,9 @@ func (f *fuser) quantifier(x *ast.BuiltinNode) (ast.Node, bool) {
 	return call(fnLeaf, &ast.ConstantNode{Value: &leaf{q: q}}), true
 }
 
-// predOf reads a predicate made of leaves, and, or and not. At the top of
-// a condition (top), and/or are Kleene's and the leaves may not read an
-// element; inside a quantifier they short-circuit as in expr.
+// predOf reads a predicate made of leaves, and, or and not, which are
+// Kleene's. At the top of a condition (top) the leaves may not read an
+// element.
 func predOf(n ast.Node, top bool) (*fpred, bool) {
 	switch x := n.(type) {
 	case *ast.CallNode:
