@@ -93,6 +93,8 @@ type gen struct {
 	root   []gfield
 	scopes [][]gfield // element fields of the enclosing object predicates; nil entry: a string list (#)
 	depth  int
+	vars   []string // int variables of the enclosing lets
+	nvar   int
 }
 
 func newGen(r *rand.Rand, kind profile.Kind) *gen {
@@ -122,6 +124,13 @@ func (g *gen) pick(t gtype) (string, bool) {
 				for i := 0; i < 3; i++ { // prefer the element's own fields
 					cands = append(cands, "."+f.path)
 				}
+			}
+		}
+	}
+	if t == gInt {
+		for _, v := range g.vars {
+			for i := 0; i < 3; i++ {
+				cands = append(cands, v)
 			}
 		}
 	}
@@ -175,7 +184,7 @@ func (g *gen) leafOr(t gtype, deep func() string) string {
 
 func (g *gen) boolean() string {
 	return g.leafOr(gBool, func() string {
-		switch g.r.IntN(15) {
+		switch g.r.IntN(16) {
 		case 0, 1:
 			return fmt.Sprintf("(%s and %s)", g.boolean(), g.boolean())
 		case 2, 3:
@@ -200,6 +209,18 @@ func (g *gen) boolean() string {
 			g.scopes = append(g.scopes, elem)
 			defer func() { g.scopes = g.scopes[:len(g.scopes)-1] }()
 			return fmt.Sprintf("(%s in map(%s, %s))", g.lit(gString), l, g.str())
+		case 12:
+			if g.r.IntN(3) == 0 {
+				g.nvar++
+				v := fmt.Sprintf("v%d", g.nvar)
+				x, ok := g.pick(gInt) // an int, so that % accepts it
+				if !ok || g.r.IntN(3) == 0 {
+					x = fmt.Sprintf("(%s + %s)", g.lit(gInt), g.lit(gInt))
+				}
+				g.vars = append(g.vars, v)
+				defer func() { g.vars = g.vars[:len(g.vars)-1] }()
+				return fmt.Sprintf("(let %s = %s; %s)", v, x, g.boolean())
+			}
 		}
 		op := []string{"==", "!=", "<", "<=", ">", ">="}[g.r.IntN(6)]
 		return fmt.Sprintf("(%s %s %s)", g.number(), op, g.number())

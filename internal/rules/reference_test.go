@@ -64,6 +64,7 @@ type refEnv struct {
 	now    time.Time // in Asia/Shanghai
 	params map[string]any
 	elems  []any // the current elements of the enclosing predicates, innermost last
+	vars   map[string]any
 }
 
 // refEval evaluates src; a problem in src (a construct the reference does
@@ -181,7 +182,30 @@ func (env *refEnv) eval(n ast.Node) rv {
 		case "now":
 			return known(env.now)
 		}
+		if v, ok := env.vars[x.Value]; ok {
+			return known(v)
+		}
 		panic("unknown name " + x.Value)
+	case *ast.VariableDeclaratorNode:
+		// let v = X; E is unknown when X is: Kleene's logic does not look
+		// through a variable.
+		v := env.eval(x.Value)
+		if !v.ok {
+			return v
+		}
+		if env.vars == nil {
+			env.vars = map[string]any{}
+		}
+		old, had := env.vars[x.Name]
+		env.vars[x.Name] = v.v
+		defer func() {
+			if had {
+				env.vars[x.Name] = old
+			} else {
+				delete(env.vars, x.Name)
+			}
+		}()
+		return env.eval(x.Expr)
 	case *ast.PointerNode:
 		if x.Name != "" {
 			panic("#" + x.Name)

@@ -42,6 +42,7 @@ type walker struct {
 	in    *Input
 	at    *Instant
 	elems []any
+	vars  map[string]any
 }
 
 // missingFields names the absent fields that made src unknown, sorted;
@@ -151,6 +152,9 @@ func (w *walker) eval(n ast.Node) wv {
 		case "now":
 			return kv(w.at.Now)
 		}
+		if v, ok := w.vars[x.Value]; ok {
+			return kv(v)
+		}
 		unsupported("name %s", x.Value)
 	case *ast.PointerNode:
 		if x.Name != "" || len(w.elems) == 0 {
@@ -199,7 +203,22 @@ func (w *walker) eval(n ast.Node) wv {
 	case *ast.BuiltinNode:
 		return w.builtin(x)
 	case *ast.VariableDeclaratorNode:
-		unsupported("let")
+		v := w.eval(x.Value)
+		if !v.ok {
+			return v // let is unknown when its value is
+		}
+		if w.vars == nil {
+			w.vars = map[string]any{}
+		}
+		old, had := w.vars[x.Name]
+		w.vars[x.Name] = v.v
+		r := w.eval(x.Expr)
+		if had {
+			w.vars[x.Name] = old
+		} else {
+			delete(w.vars, x.Name)
+		}
+		return r
 	}
 	unsupported("%T", n)
 	return wv{}
