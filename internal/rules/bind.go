@@ -157,9 +157,37 @@ func (b *bindings) Visit(n *ast.Node) {
 // retype gives the bound calls the types of the values they return, once
 // the checker (which sees them as returning any) is done. The compiler then
 // skips dereferencing and uses its typed opcodes, such as OpEqualInt.
-func (b *bindings) retype() {
+func (b *bindings) retype(root *ast.Node) {
 	for c, t := range b.types {
 		c.SetType(t)
+	}
+	ast.Walk(root, branchTypes{})
+}
+
+var anyType = reflect.TypeOf((*any)(nil)).Elem()
+
+// branchTypes corrects the type the checker gave a ternary or ?? that
+// chooses between an untyped call (seen as any) and a typed value: it took
+// the typed side, and the compiler would then use an int opcode on what may
+// be a float. Once the calls are retyped, a node whose two sides differ is
+// any. The walk is post-order, so inner nodes are corrected first.
+type branchTypes struct{}
+
+func (branchTypes) Visit(n *ast.Node) {
+	var a, b ast.Node
+	switch x := (*n).(type) {
+	case *ast.ConditionalNode:
+		a, b = x.Exp1, x.Exp2
+	case *ast.BinaryNode:
+		if x.Operator != "??" {
+			return
+		}
+		a, b = x.Left, x.Right
+	default:
+		return
+	}
+	if ta, tb := a.Type(), b.Type(); ta == nil || tb == nil || ta != tb {
+		(*n).SetType(anyType)
 	}
 }
 

@@ -486,7 +486,7 @@ func finish(tree *parser.Tree, lay *layout, params map[int]reflect.Type) (*vm.Pr
 	if err := optimizer.Optimize(&tree.Node, config); err != nil {
 		return nil, err
 	}
-	b.retype()
+	b.retype(&tree.Node)
 	return compiler.Compile(tree, config)
 }
 

@@ -54,6 +54,8 @@ func TestSemanticsTable(t *testing.T) {
 		{8, "not of false", `!resident.hukou.is_local`, `{"person_id":"p","hukou":{"is_local":false}}`, "", True},
 		{9, "ternary on an absent condition", `resident.hukou.is_local ? true : true`, empty, "", VerdictUnknown},
 		{9, "ternary takes its branch", `(resident.hukou.is_local ? 1 : resident.insurance.pension.cumulative_months) == 1`, `{"person_id":"p","hukou":{"is_local":true}}`, "", True},
+		{9, "branches of an int and a float", `(1 == (resident.hukou.is_local ? -1 : resident.benefits_received[0].amount)) and false`, `{"person_id":"p","hukou":{"is_local":false},"benefits_received":[{"amount":1.0}]}`, "", False},
+		{9, "branches of an int and a float, taken", `1 == (resident.hukou.is_local ? -1 : resident.benefits_received[0].amount)`, `{"person_id":"p","hukou":{"is_local":false},"benefits_received":[{"amount":1.0}]}`, "", True},
 		{9, "a Kleene or inside a branch", `resident.hukou.is_local ? (resident.veteran.is_veteran or true) : false`, `{"person_id":"p","hukou":{"is_local":true}}`, "", True},
 		{10, "arithmetic on absent", `resident.insurance.pension.cumulative_months * 0 == 0`, empty, "", VerdictUnknown},
 		{10, "division is float", `resident.insurance.pension.cumulative_months / 8 == 1.5`, `{"person_id":"p","insurance":{"pension":{"cumulative_months":12}}}`, "", True},
