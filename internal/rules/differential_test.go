@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -618,11 +619,17 @@ func diffCases() int {
 	return 1_000_000
 }
 
+// diffSeed repeats a run of TestEngineMatchesReference: each run draws a
+// new seed, so that runs add up to more cases, and logs it.
+var diffSeed = flag.Uint64("diff.seed", 0, "seed for TestEngineMatchesReference (0: a new one)")
+
 func TestEngineMatchesReference(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, uint64(time.Now().UnixNano())))
-	seed := r.Uint64()
-	r = rand.New(rand.NewPCG(11, seed))
-	t.Logf("seed %d", seed)
+	seed := *diffSeed
+	if seed == 0 {
+		seed = rand.New(rand.NewPCG(11, uint64(time.Now().UnixNano()))).Uint64()
+	}
+	r := rand.New(rand.NewPCG(11, seed))
+	t.Logf("seed %d (repeat with go test -run TestEngineMatchesReference -args -diff.seed %d)", seed, seed)
 	want, n, exprs := diffCases(), 0, 0
 	for n < want {
 		b := newDiffBatch(t, r, 32)
