@@ -20,8 +20,9 @@ import (
 //
 // Absent data does not stop a run: a read of an absent field marks the
 // condition unknown and yields the zero value of the field's type, so the
-// rest of the expression runs on without a panic; the verdict is then
-// recorded as unknown.
+// rest of the expression runs on without a panic; the value is then
+// unknown, and tri.go's three-valued forms decide what that makes of the
+// condition.
 
 // bindings replaces the names the rewriter emitted with calls of the
 // run-time functions, and remembers the type each call returns.
@@ -92,8 +93,6 @@ func (b *bindings) Visit(n *ast.Node) {
 			with = b.fnCall(t.check, kindType[intArg(1)>>16], b.fnCall(rtElem, nil, args...))
 		case fnOpt:
 			with = b.fnCall(rtElemOpt, nil, args...)
-		case fnGetG:
-			with = b.fnCall(rtElemOpt, kindType[intArg(1)>>16], args...)
 		case fnLeaf:
 			with = b.fnCall(t.leafBool, boolType, args...)
 		case fnLeafE:
@@ -102,10 +101,29 @@ func (b *bindings) Visit(n *ast.Node) {
 			with = b.fnCall(t.leaf3, intType, args...)
 		case fnLeaf3E:
 			with = b.fnCall(t.leaf3E, intType, args...)
-		case fnKnown:
-			with = b.fnCall(rtKnown, boolType, args...)
-		case fnUnknown:
-			with = b.fnCall(t.unknown, boolType)
+		case fnMark:
+			with = b.fnCall(t.mark, boolType)
+		case fnIs:
+			with = b.fnCall(t.is, boolType, args...)
+		case fnCo:
+			with = b.fnCall(t.co, nil, args...)
+		case fnQBegin:
+			with = b.fnCall(t.qBegin, listType, args...)
+		case fnQStep:
+			with = b.fnCall(t.qStep, boolType, args...)
+		case fnQEnd:
+			with = b.fnCall(t.qEnd, intType, args...)
+		case fnIndex:
+			with = b.fnCall(rtIndex, nil, args...)
+		case fnIndexS:
+			with = b.fnCall(t.check, kindType[intArg(2)], b.fnCall(rtOrAbsent, nil, b.fnCall(rtIndex, nil, args[0], args[1]), args[2]))
+		case fnMod:
+			with = b.fnCall(t.mod, intType, args...)
+		case fnStrict:
+			with = b.fnCall(rtStrict, nil, args...)
+			if bn, ok := args[0].(*ast.BuiltinNode); ok && bn.Name == "count" {
+				b.types[with.(*ast.CallNode)] = intType
+			}
 		case fnRec:
 			with = b.fnCall(t.rec, boolType, args[0])
 		case fnRec3:
@@ -139,9 +157,37 @@ func (b *bindings) Visit(n *ast.Node) {
 // retype gives the bound calls the types of the values they return, once
 // the checker (which sees them as returning any) is done. The compiler then
 // skips dereferencing and uses its typed opcodes, such as OpEqualInt.
-func (b *bindings) retype() {
+func (b *bindings) retype(root *ast.Node) {
 	for c, t := range b.types {
 		c.SetType(t)
+	}
+	ast.Walk(root, branchTypes{})
+}
+
+var anyType = reflect.TypeOf((*any)(nil)).Elem()
+
+// branchTypes corrects the type the checker gave a ternary or ?? that
+// chooses between an untyped call (seen as any) and a typed value: it took
+// the typed side, and the compiler would then use an int opcode on what may
+// be a float. Once the calls are retyped, a node whose two sides differ is
+// any. The walk is post-order, so inner nodes are corrected first.
+type branchTypes struct{}
+
+func (branchTypes) Visit(n *ast.Node) {
+	var a, b ast.Node
+	switch x := (*n).(type) {
+	case *ast.ConditionalNode:
+		a, b = x.Exp1, x.Exp2
+	case *ast.BinaryNode:
+		if x.Operator != "??" {
+			return
+		}
+		a, b = x.Left, x.Right
+	default:
+		return
+	}
+	if ta, tb := a.Type(), b.Type(); ta == nil || tb == nil || ta != tb {
+		(*n).SetType(anyType)
 	}
 }
 
@@ -195,20 +241,158 @@ func elemSlot(el any, i int) any {
 	return v[i]
 }
 
-func rtKnown(el, mask any) any {
-	v, _ := el.([]any)
-	m := mask.(int)
-	for i := 0; m != 0; i, m = i+1, m>>1 {
-		if m&1 == 1 && (i >= len(v) || v[i] == nil) {
-			return false
-		}
-	}
-	return true
+// mark returns the unknown flag and clears it, so that a three-valued
+// form can run inside a value (see tri).
+func (e *Evaluator) mark() any {
+	u := e.unk
+	e.unk = false
+	return u
 }
 
-func (e *Evaluator) unknown() any {
-	e.unk = true
-	return false
+// is turns a three-valued verdict into a bool inside a value: the flag is
+// what mark saved, and set when the verdict is unknown.
+func (e *Evaluator) is(saved, v any) any {
+	r := v.(int)
+	e.unk = saved.(bool) || r == 1
+	return r == 2
+}
+
+// co is the left side of ?? when it is more than a field read: nil, which
+// ?? replaces, when it read absent data.
+func (e *Evaluator) co(saved, v any) any {
+	u := e.unk
+	e.unk = saved.(bool)
+	if u {
+		return nil
+	}
+	return v
+}
+
+func rtStrict(v any) any { return v }
+
+func (e *Evaluator) mod(a, b any) any {
+	x, y := a.(int), b.(int)
+	if y == 0 {
+		e.unk = true
+		return 0
+	}
+	return e.ints.box(x % y)
+}
+
+// rtOrAbsent marks a nil v as absent data of the kind.
+func rtOrAbsent(v, kind any) any {
+	if v == nil {
+		return absent(kind.(int))
+	}
+	return v
+}
+
+// rtIndex is list[i], negative i counting from the end; nil past the end.
+func rtIndex(list, i any) any {
+	l, _ := list.([]any)
+	k, _ := i.(int)
+	if k < 0 {
+		k += len(l)
+	}
+	if k < 0 || k >= len(l) {
+		return nil
+	}
+	return l[k]
+}
+
+// qframe is a quantifier in progress: its verdicts so far.
+type qframe struct {
+	op                      int
+	trues, falses, unknowns int
+	listUnknown             bool
+}
+
+// emptyList is boxed once: returning a []any as any would allocate.
+var emptyList any = []any{}
+
+// qBegin starts a quantifier over list; an unknown list is not iterated.
+func (e *Evaluator) qBegin(list, op any) any {
+	e.quants = append(e.quants, qframe{op: op.(int), listUnknown: e.unk})
+	if e.unk {
+		e.unk = false
+		return emptyList
+	}
+	return list
+}
+
+// qStep records one element's verdict; it returns false when the
+// quantifier is decided, which stops the loop.
+func (e *Evaluator) qStep(v any) any {
+	f := &e.quants[len(e.quants)-1]
+	switch v.(int) {
+	case 0:
+		f.falses++
+	case 1:
+		f.unknowns++
+	default:
+		f.trues++
+	}
+	return !f.decided()
+}
+
+func (e *Evaluator) qEnd(any) any {
+	f := e.quants[len(e.quants)-1]
+	e.quants = e.quants[:len(e.quants)-1]
+	e.unk = false
+	if f.listUnknown {
+		return 1
+	}
+	return f.verdict()
+}
+
+// decided reports whether the elements seen so far decide the quantifier.
+func (f *qframe) decided() bool {
+	switch f.op {
+	case qAny, qNone:
+		return f.trues > 0
+	case qAll:
+		return f.falses > 0
+	}
+	return f.trues > 1 // one
+}
+
+// verdict is the quantifier's verdict over the elements seen, in Kleene's
+// logic: any is the or of the elements, all the and, none not any, and
+// one holds when exactly one element does.
+func (f *qframe) verdict() int {
+	switch f.op {
+	case qAny:
+		switch {
+		case f.trues > 0:
+			return 2
+		case f.unknowns > 0:
+			return 1
+		}
+		return 0
+	case qNone:
+		switch {
+		case f.trues > 0:
+			return 0
+		case f.unknowns > 0:
+			return 1
+		}
+		return 2
+	case qAll:
+		switch {
+		case f.falses > 0:
+			return 0
+		case f.unknowns > 0:
+			return 1
+		}
+		return 2
+	}
+	switch { // one
+	case f.trues > 1:
+		return 0
+	case f.unknowns > 0:
+		return 1
+	}
+	return verdict(f.trues == 1)
 }
 
 // rec records the verdict v of condition e.next and returns true, so that
@@ -259,7 +443,7 @@ func rtOr3(a, b any) any  { return max(a.(int), b.(int)) }
 func rtNot3(a any) any    { return 2 - a.(int) }
 
 func (e *Evaluator) age(d any) any {
-	return e.ints.box(monthsBetween(e.civil(d), e.at.date) / 12)
+	return e.ints.box(years(monthsBetween(e.civil(d), e.at.date)))
 }
 
 func (e *Evaluator) monthsSince(d any) any {

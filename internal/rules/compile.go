@@ -437,6 +437,8 @@ func compileExpr(spec *ExprSpec, index int, lay *layout, env *checkEnv, params m
 	}
 	if isCondition {
 		tree.Node = recordNode(tree.Node)
+	} else {
+		(&tri{}).value(&tree.Node)
 	}
 	prog, err := finish(tree, lay, paramTypes(params, env))
 	if err != nil {
@@ -484,7 +486,7 @@ func finish(tree *parser.Tree, lay *layout, params map[int]reflect.Type) (*vm.Pr
 	if err := optimizer.Optimize(&tree.Node, config); err != nil {
 		return nil, err
 	}
-	b.retype()
+	b.retype(&tree.Node)
 	return compiler.Compile(tree, config)
 }
 

@@ -43,8 +43,8 @@ func parseCivil(s string) (civil, bool) {
 		d, ok3 = num(s[8:10])
 		ok3 = ok3 && s[7] == '-'
 	}
-	if !ok1 || !ok2 || !ok3 || s[4] != '-' || m < 1 || m > 12 || d < 1 || d > 31 {
-		return civil{}, false
+	if !ok1 || !ok2 || !ok3 || s[4] != '-' || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return civil{}, false // 2025-02-30 is not a date
 	}
 	return civil{y, m, d}, true
 }
@@ -67,26 +67,39 @@ func (c civil) days() int {
 	return era*146097 + doe - 719468
 }
 
-// monthsBetween counts whole months from a to b; negative when b is before a.
+// monthsBetween counts whole months from a to b: the largest n such that
+// a plus n months is not after b. Adding months keeps the day of the
+// month, or takes the month's last day when it has no such day (民法典
+// 第二百零二条), so 01-31 plus one month is 02-28. n is negative when b is
+// before a: months_since a date later this month is -1, not 0.
 func monthsBetween(a, b civil) int {
-	if b.before(a) {
-		return -monthsBetween(b, a)
-	}
 	n := (b.y-a.y)*12 + b.m - a.m
-	if b.d < a.d {
+	if b.d < a.d && b.d < daysIn(b.y, b.m) {
 		n--
 	}
 	return n
 }
 
-func (c civil) before(o civil) bool {
-	if c.y != o.y {
-		return c.y < o.y
+// years is whole years in n months, rounded down: age of a date in the
+// future is negative.
+func years(months int) int {
+	if months < 0 {
+		return -((-months + 11) / 12)
 	}
-	if c.m != o.m {
-		return c.m < o.m
+	return months / 12
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
 	}
-	return c.d < o.d
+	return 31
 }
 
 // intBox holds pre-boxed ints, so that helpers return the common values

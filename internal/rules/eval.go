@@ -151,8 +151,9 @@ type Evaluator struct {
 	zeros []any // what an absent root slot reads as
 	at    *Instant
 
-	unk                 bool // the current condition read absent data
-	next                int  // the condition being evaluated
+	unk                 bool     // the current condition read absent data
+	quants              []qframe // the quantifiers in progress, innermost last
+	next                int      // the condition being evaluated
 	failed, unknownBits uint64
 }
 
@@ -171,7 +172,7 @@ func (e *Evaluator) Set() *Set { return e.set }
 
 // NewEvaluator returns an evaluator for the set.
 func (s *Set) NewEvaluator() *Evaluator {
-	e := &Evaluator{set: s, ints: s.ints}
+	e := &Evaluator{set: s, ints: s.ints, quants: make([]qframe, 0, 16)}
 	methods := map[uintptr]any{}
 	for _, m := range e.methods() {
 		methods[reflect.ValueOf(m).Pointer()] = m
@@ -194,7 +195,7 @@ func (s *Set) NewEvaluator() *Evaluator {
 // one method share their code pointer, whatever their receiver, which is
 // how bindProgram recognises the template's.
 func (e *Evaluator) methods() []any {
-	return []any{e.root, e.rootOpt, e.param, e.check, e.unknown, e.rec, e.rec3, e.t3,
+	return []any{e.root, e.rootOpt, e.param, e.check, e.mark, e.is, e.co, e.mod, e.qBegin, e.qStep, e.qEnd, e.rec, e.rec3, e.t3,
 		e.age, e.monthsSince, e.daysSince, e.monthsBetween, e.year,
 		e.now, e.nowYear, e.nowMonth, e.nowDay, e.leafBool, e.leafBoolE, e.leaf3, e.leaf3E}
 }
@@ -234,6 +235,7 @@ func (e *Evaluator) bind(in *Input, at *Instant) {
 // returns the run-time error that stopped it, if any.
 func (e *Evaluator) runCond(p *Policy, i int) error {
 	e.next, e.unk = i, false
+	e.quants = e.quants[:0]
 	_, err := e.vm.Run(e.bound[p.index].conds[i], nil)
 	return err
 }
@@ -242,6 +244,7 @@ func (e *Evaluator) runCond(p *Policy, i int) error {
 // known.
 func (e *Evaluator) run(prog *vm.Program) (any, bool) {
 	e.unk = false
+	e.quants = e.quants[:0]
 	v, err := e.vm.Run(prog, nil)
 	if err != nil || e.unk {
 		return nil, false
@@ -255,6 +258,7 @@ func (e *Evaluator) run(prog *vm.Program) (any, bool) {
 func (e *Evaluator) Evaluate(p *Policy, in *Input, at *Instant) Outcome {
 	e.bind(in, at)
 	e.failed, e.unknownBits, e.unk, e.next = 0, 0, false, 0
+	e.quants = e.quants[:0]
 	b := &e.bound[p.index]
 	var err error
 	if p.direct != nil {

@@ -32,7 +32,12 @@ type ConditionTrace struct {
 	Expr    string `json:"expr"`
 	Verdict string `json:"verdict"`
 	Error   string `json:"error,omitempty"`
-	Reads   []Read `json:"reads"`
+	// Missing names, for an unknown condition, the absent fields that made
+	// it unknown: not every field it reads, only those whose absence
+	// decided (rules/README.md), such as
+	// resident.benefits_received[1].granted_on.
+	Missing []string `json:"missing,omitempty"`
+	Reads   []Read   `json:"reads"`
 }
 
 // Read is one value an expression read. Absent values are unknown data,
@@ -72,6 +77,8 @@ func (e *Evaluator) ExplainOutcome(p *Policy, in *Input, at *Instant, o Outcome)
 			if err := e.runCond(p, i); err != nil {
 				t.Error = err.Error()
 			}
+			// A construct the walk does not know leaves Missing empty.
+			t.Missing, _, _ = e.missingFields(p, c.spec.Expr, in, at)
 		}
 		x.Conditions = append(x.Conditions, t)
 	}
@@ -157,6 +164,9 @@ func (x *Explanation) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  %s %-7s %s\n", mark, c.Verdict, c.Name)
 		fmt.Fprintf(&b, "              expr: %s\n", strings.Join(strings.Fields(c.Expr), " "))
 		writeReads(&b, c.Reads)
+		if len(c.Missing) > 0 {
+			fmt.Fprintf(&b, "              missing: %s\n", strings.Join(c.Missing, ", "))
+		}
 		if c.Error != "" {
 			fmt.Fprintf(&b, "              error: %s\n", strings.ReplaceAll(c.Error, "\n", " "))
 		}

@@ -24,25 +24,24 @@ type leaf struct {
 	l, r operand
 	elem bool   // reads the current element of a predicate (#)
 	q    *quant // a fused any/all/none instead
+	p    *fpred // or leaves combined with and, or and not
 }
 
-// quant is any, all or none over a list of the profile whose predicate is
-// made of leaves, run as one Go loop with the semantics of the VM's form
-// (see rewriter.threeValued): an element missing a field the predicate
-// reads is unknown; the others decide when they can.
+// quant is any, all, none or one over a list of the profile whose
+// predicate is made of leaves, run as one Go loop with the semantics of
+// the VM's form (see tri.b3): each element's verdict is three-valued, and
+// they combine in Kleene's logic.
 type quant struct {
-	op      string // any, all, none
+	op      string // any, all, none, one
+	code    int    // op as a quantifier code (qAny, ...)
 	slot    int
 	orEmpty bool // written "list ?? []": an absent list is empty
-	mask    int  // element fields the predicate reads
 	pred    *fpred
 }
 
-// fpred is a predicate made of leaves, and, or and not. Inside a
-// quantifier, and/or short-circuit as in expr; at the top of a condition
-// (kand, kor) they follow Kleene's logic.
+// fpred is a predicate made of leaves, and, or and not, in Kleene's logic.
 type fpred struct {
-	op   string // leaf, and, or, not, kand, kor
+	op   string // leaf, and, or, not
 	leaf *leaf
 	a, b *fpred
 }
@@ -234,7 +233,7 @@ func (f *fuser) operand(n ast.Node) (operand, bool) {
 		case fnParam:
 			k, _ := intArg(0)
 			return operand{kind: opParam, k: k, static: kindOfType(f.params[k])}, true
-		case fnGet, fnGetG:
+		case fnGet:
 			if _, own := x.Arguments[0].(*ast.PointerNode); !own {
 				return operand{}, false
 			}
@@ -312,6 +311,9 @@ func (v val) num() float64 {
 func (l *leaf) eval(e *Evaluator, el any) int {
 	if l.q != nil {
 		return l.q.eval(e)
+	}
+	if l.p != nil {
+		return l.p.eval(e, el)
 	}
 	a := l.l.eval(e, el)
 	if a.k < 0 {
@@ -462,7 +464,7 @@ func (o *operand) helper(e *Evaluator, el any) val {
 	var n int
 	switch o.name {
 	case "__age":
-		n = monthsBetween(c, e.at.date) / 12
+		n = years(monthsBetween(c, e.at.date))
 	case "__months_since":
 		n = monthsBetween(c, e.at.date)
 	case "__days_since":
@@ -503,11 +505,11 @@ func (e *Evaluator) leafVerdict(v int) any {
 
 // quantifier fuses any/all/none(list, predicate) when the list is a
 // profile list and the predicate is made of leaves.
-func (f *fuser) quantifier(x *ast.BuiltinNode, mask int) (ast.Node, bool) {
+func (f *fuser) quantifier(x *ast.BuiltinNode) (ast.Node, bool) {
 	if f == nil {
 		return nil, false
 	}
-	q := &quant{op: x.Name, mask: mask}
+	q := &quant{op: x.Name, code: quantifierCodes[x.Name]}
 	switch c := x.Arguments[0].(type) {
 	case *ast.CallNode:
 		id, ok := c.Callee.(*ast.IdentifierNode)
@@ -538,9 +540,9 @@ func (f *fuser) quantifier(x *ast.BuiltinNode, mask int) (ast.Node, bool) {
 	return call(fnLeaf, &ast.ConstantNode{Value: &leaf{q: q}}), true
 }
 
-// predOf reads a predicate made of leaves, and, or and not. At the top of
-// a condition (top), and/or are Kleene's and the leaves may not read an
-// element; inside a quantifier they short-circuit as in expr.
+// predOf reads a predicate made of leaves, and, or and not, which are
+// Kleene's. At the top of a condition (top) the leaves may not read an
+// element.
 func predOf(n ast.Node, top bool) (*fpred, bool) {
 	switch x := n.(type) {
 	case *ast.CallNode:
@@ -555,9 +557,6 @@ func predOf(n ast.Node, top bool) (*fpred, bool) {
 		if op == "" {
 			return nil, false
 		}
-		if top {
-			op = "k" + op
-		}
 		a, okA := predOf(x.Left, top)
 		b, okB := predOf(x.Right, top)
 		return &fpred{op: op, a: a, b: b}, okA && okB
@@ -571,35 +570,31 @@ func predOf(n ast.Node, top bool) (*fpred, bool) {
 	return nil, false
 }
 
-// eval is the predicate's value for a known element: 0 or 2, or 1 when it
-// read absent data outside the element, which makes the whole condition
-// unknown, as the VM's sticky flag does.
+func (p *fpred) readsElem() bool {
+	if p.op == "leaf" {
+		return p.leaf.elem
+	}
+	return p.a.readsElem() || (p.b != nil && p.b.readsElem())
+}
+
+// eval is the predicate's verdict, in Kleene's logic; el is the current
+// element of the enclosing quantifier.
 func (p *fpred) eval(e *Evaluator, el any) int {
 	switch p.op {
 	case "leaf":
 		return p.leaf.eval(e, el)
 	case "not":
 		return 2 - p.a.eval(e, el)
-	case "kand":
+	case "and":
 		if l := p.a.eval(e, el); l != 0 {
 			return min(l, p.b.eval(e, el))
 		}
 		return 0
-	case "kor":
-		if l := p.a.eval(e, el); l != 2 {
-			return max(l, p.b.eval(e, el))
-		}
-		return 2
 	}
-	l := p.a.eval(e, el)
-	decisive := 0
-	if p.op == "or" {
-		decisive = 2
+	if l := p.a.eval(e, el); l != 2 { // or
+		return max(l, p.b.eval(e, el))
 	}
-	if l == 1 || l == decisive {
-		return l
-	}
-	return p.b.eval(e, el)
+	return 2
 }
 
 func (q *quant) eval(e *Evaluator) int {
@@ -608,29 +603,19 @@ func (q *quant) eval(e *Evaluator) int {
 		return 1
 	}
 	list, _ := v.([]any)
-	sawUnknown := false
+	f := qframe{op: q.code}
 	for _, el := range list {
-		if rtKnown(el, q.mask) != true {
-			sawUnknown = true
-			continue
+		switch q.pred.eval(e, el) {
+		case 0:
+			f.falses++
+		case 1:
+			f.unknowns++
+		default:
+			f.trues++
 		}
-		r := q.pred.eval(e, el)
-		switch {
-		case r == 1:
-			return 1
-		case q.op == "any" && r == 2:
-			return 2
-		case q.op == "all" && r == 0:
-			return 0
-		case q.op == "none" && r == 2:
-			return 0
+		if f.decided() {
+			break
 		}
 	}
-	switch {
-	case sawUnknown:
-		return 1
-	case q.op == "any":
-		return 0
-	}
-	return 2
+	return f.verdict()
 }

@@ -22,14 +22,21 @@ const (
 	fnAnd3    = "__and3" // Kleene and, or, not on three-valued verdicts
 	fnOr3     = "__or3"
 	fnNot3    = "__not3"
-	fnLeaf    = "__leaf"    // __leaf(L): a fused comparison (see leaf.go), as a bool
-	fnLeafE   = "__leafE"   // __leafE(#, L): the same, reading the current element
-	fnLeaf3   = "__leaf3"   // three-valued forms of the two above
-	fnLeaf3E  = "__leaf3E"  //
-	fnGetG    = "__getg"    // __getg(#, k): an element read a guard made sure is present
-	fnKnown   = "__known"   // __known(elem, mask): every slot in mask is present
-	fnUnknown = "__unknown" // __unknown(): the condition is unknown
-	idEmpty   = "__empty"   // an empty list, shared so that [] does not allocate
+	fnLeaf    = "__leaf"   // __leaf(L): a fused comparison (see leaf.go), as a bool
+	fnLeafE   = "__leafE"  // __leafE(#, L): the same, reading the current element
+	fnLeaf3   = "__leaf3"  // three-valued forms of the two above
+	fnLeaf3E  = "__leaf3E" //
+	fnMark    = "__mark"   // __mark(): the unknown flag so far, which it clears (see tri)
+	fnIs      = "__is"     // __is(mark, v3): v3 as a bool, the flag restored and set when v3 is unknown
+	fnCo      = "__co"     // __co(mark, v): v, or nil when it read absent data; the flag restored
+	fnQBegin  = "__qb"     // __qb(list, op): starts a quantifier over list
+	fnQStep   = "__qs"     // __qs(v3): one element's verdict; false stops the loop
+	fnQEnd    = "__qe"     // __qe(_): the quantifier's three-valued verdict
+	fnIndex   = "__ix"     // __ix(list, i): element i of a list of objects, or nil
+	fnIndexS  = "__ixs"    // __ixs(list, i, kind): element i of a list of scalars, or unknown
+	fnMod     = "__mod"    // __mod(a, b): a % b, or unknown when b is 0
+	fnStrict  = "__strict" // __strict(v): v; it keeps expr's optimizer from turning count into any
+	idEmpty   = "__empty"  // an empty list, shared so that [] does not allocate
 )
 
 // helper is a date helper: its run-time name, and whether it also
@@ -84,7 +91,6 @@ type rewriter struct {
 type predScope struct {
 	elem *field // the element of the array being iterated, or nil
 	arr  *field
-	mask int // element slots read directly by this predicate
 }
 
 func newReads() *reads {
@@ -143,19 +149,27 @@ func (w *rewriter) rewrite(n *ast.Node, sc []*predScope, opt bool) ltype {
 			}
 		}
 	case *ast.ChainNode:
-		return w.rewrite(&x.Node, sc, true)
+		// ?. changes nothing: an absent link is unknown like any absent
+		// data (rules/README.md); only ?? gives it a value.
+		return w.rewrite(&x.Node, sc, opt)
 	case *ast.MemberNode:
-		return w.member(n, x, sc, opt || x.Optional)
+		return w.member(n, x, sc, opt)
 	case *ast.BinaryNode:
 		defer w.simplifyBoolCompare(n)
 		if x.Operator == "??" {
+			// A plain field read on the left reads absent as nil, which ??
+			// replaces; any other left side is handled by tri.value.
 			// A list defaulted with ?? is still the profile's list.
-			l := w.value(&x.Left, sc, true)
-			w.value(&x.Right, sc, opt)
+			l := w.value(&x.Left, sc, isFieldRead(x.Left))
+			w.value(&x.Right, sc, false)
 			return ltype{arr: l.arr}
 		}
 		w.value(&x.Left, sc, opt)
 		w.value(&x.Right, sc, opt)
+		if x.Operator == "%" {
+			// A remainder by zero is unknown, not a run-time error.
+			w.replace(n, call(fnMod, x.Left, x.Right))
+		}
 	case *ast.UnaryNode:
 		w.value(&x.Node, sc, opt)
 	case *ast.ConditionalNode:
@@ -243,7 +257,9 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 			return ltype{}
 		}
 	}
-	base := w.rewrite(&x.Node, sc, opt)
+	// An element of an absent list (list[0].field ?? d) is absent too.
+	_, indexed := x.Node.(*ast.MemberNode)
+	base := w.rewrite(&x.Node, sc, opt && indexed)
 	prop, isName := x.Property.(*ast.StringNode)
 	switch {
 	case base.obj != nil && isName:
@@ -279,10 +295,15 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 		}
 		return ltype{}
 	case base.arr != nil && !isName:
-		w.value(&x.Property, sc, opt)
+		// An index past the end is absent data, like a missing field,
+		// not a run-time error that would hide the rest of the condition.
+		w.value(&x.Property, sc, false)
 		if base.arr.elem.kind == objectField {
-			return ltype{obj: base.arr.elem, space: x, elem: true}
+			c := call(fnIndex, x.Node, x.Property)
+			w.replace(n, c)
+			return ltype{obj: base.arr.elem, space: c, elem: true}
 		}
+		w.replace(n, call(fnIndexS, x.Node, x.Property, &ast.IntegerNode{Value: kindOf(base.arr.elem)}))
 		return ltype{}
 	default:
 		if isName && base.obj == nil && base.arr == nil {
@@ -293,15 +314,11 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 	}
 }
 
-// markElem records an element field read, and adds it to the mask of the
-// predicate whose element it is.
+// markElem records an element field read.
 func (w *rewriter) markElem(sc []*predScope, base ltype, f *field) {
 	for i := len(sc) - 1; i >= 0; i-- {
 		s := sc[i]
 		if s.elem == base.obj {
-			if _, direct := base.space.(*ast.PointerNode); direct && i == len(sc)-1 {
-				s.mask |= 1 << f.slot
-			}
 			w.r.elems[s.arr.path+"[]."+f.path] = true
 			return
 		}
@@ -361,13 +378,10 @@ func (w *rewriter) builtin(n *ast.Node, x *ast.BuiltinNode, sc []*predScope, opt
 		w.value(&x.Arguments[i], inner, opt)
 	}
 	switch x.Name {
-	case "any", "all", "none":
-		if s.mask != 0 && !opt {
-			if q, ok := w.fuser.quantifier(x, s.mask); ok {
-				w.replace(n, q)
-				break
-			}
-			w.threeValued(n, x, s.mask)
+	case "any", "all", "none", "one":
+		// Otherwise tri.b3 gives the quantifier its three-valued form.
+		if q, ok := w.fuser.quantifier(x); ok {
+			w.replace(n, q)
 		}
 	case "filter":
 		return ltype{arr: coll.arr}
@@ -377,42 +391,6 @@ func (w *rewriter) builtin(n *ast.Node, x *ast.BuiltinNode, sc []*predScope, opt
 		}
 	}
 	return ltype{}
-}
-
-// threeValued rewrites any/all/none over elements with absent fields into
-// Kleene logic:
-//
-//	any(A, P)  → let a = A; any(a, known && P) || (all(a, known) ? false : unknown)
-//	all(A, P)  → let a = A; none(a, known && !P) && (all(a, known) ? true : unknown)
-//	none(A, P) → let a = A; !any(a, known && P) && (all(a, known) ? true : unknown)
-func (w *rewriter) threeValued(n *ast.Node, x *ast.BuiltinNode, mask int) {
-	w.nvar++
-	v := fmt.Sprintf("__a%d", w.nvar)
-	pred := x.Arguments[1].(*ast.PredicateNode).Node
-	// The guard below makes every field the predicate reads present, so
-	// its reads need no check for absence.
-	uncheckElemReads(&pred)
-	known := func() ast.Node { return call(fnKnown, &ast.PointerNode{}, &ast.IntegerNode{Value: mask}) }
-	guarded := func(p ast.Node) ast.Node {
-		return &ast.PredicateNode{Node: &ast.BinaryNode{Operator: "&&", Left: known(), Right: p}}
-	}
-	allKnown := &ast.BuiltinNode{Name: "all", Arguments: []ast.Node{ident(v), &ast.PredicateNode{Node: known()}}}
-	var body ast.Node
-	switch x.Name {
-	case "any":
-		body = &ast.BinaryNode{Operator: "||",
-			Left:  &ast.BuiltinNode{Name: "any", Arguments: []ast.Node{ident(v), guarded(pred)}},
-			Right: &ast.ConditionalNode{Ternary: true, Cond: allKnown, Exp1: &ast.BoolNode{Value: false}, Exp2: call(fnUnknown)}}
-	case "all":
-		body = &ast.BinaryNode{Operator: "&&",
-			Left:  &ast.BuiltinNode{Name: "none", Arguments: []ast.Node{ident(v), guarded(&ast.UnaryNode{Operator: "!", Node: pred})}},
-			Right: &ast.ConditionalNode{Ternary: true, Cond: allKnown, Exp1: &ast.BoolNode{Value: true}, Exp2: call(fnUnknown)}}
-	case "none":
-		body = &ast.BinaryNode{Operator: "&&",
-			Left:  &ast.UnaryNode{Operator: "!", Node: &ast.BuiltinNode{Name: "any", Arguments: []ast.Node{ident(v), guarded(pred)}}},
-			Right: &ast.ConditionalNode{Ternary: true, Cond: allKnown, Exp1: &ast.BoolNode{Value: true}, Exp2: call(fnUnknown)}}
-	}
-	w.replace(n, &ast.VariableDeclaratorNode{Name: v, Value: x.Arguments[0], Expr: body})
 }
 
 // Slot kinds, for the zero value an absent element field reads as.
@@ -443,59 +421,6 @@ func kindOf(f *field) int {
 	return kindString
 }
 
-// recordNode wraps a condition so that running it records its verdict.
-// A condition built from and, or and not is evaluated in Kleene's
-// three-valued logic: "A or B" is true when either side is known to be
-// true, even if the other reads absent data; false when both are known
-// false; otherwise unknown. The right side is skipped when the left one
-// decides: a known true for or, a known false for and.
-func recordNode(n ast.Node) ast.Node {
-	if l, ok := leaf3(n); ok {
-		return call(fnRec3, l)
-	}
-	if !isConnective(n) {
-		return call(fnRec, n)
-	}
-	k := &kleene{}
-	return call(fnRec3, k.node(n))
-}
-
-func isConnective(n ast.Node) bool {
-	switch x := n.(type) {
-	case *ast.BinaryNode:
-		switch x.Operator {
-		case "and", "&&", "or", "||":
-			return true
-		}
-	case *ast.UnaryNode:
-		return x.Operator == "not" || x.Operator == "!"
-	}
-	return false
-}
-
-// kleene builds three-valued forms (0 false, 1 unknown, 2 true).
-type kleene struct{ nvar int }
-
-func (k *kleene) node(n ast.Node) ast.Node {
-	switch x := n.(type) {
-	case *ast.BinaryNode:
-		switch x.Operator {
-		case "and", "&&":
-			return k.shortCircuit(fnAnd3, 0, x)
-		case "or", "||":
-			return k.shortCircuit(fnOr3, 2, x)
-		}
-	case *ast.UnaryNode:
-		if x.Operator == "not" || x.Operator == "!" {
-			return call(fnNot3, k.node(x.Node))
-		}
-	}
-	if l, ok := leaf3(n); ok {
-		return l
-	}
-	return call(fnT3, n)
-}
-
 // leaf3 turns a fused leaf into its three-valued form.
 func leaf3(n ast.Node) (ast.Node, bool) {
 	c, ok := n.(*ast.CallNode)
@@ -512,60 +437,6 @@ func leaf3(n ast.Node) (ast.Node, bool) {
 		return call(fnLeaf3E, c.Arguments...), true
 	}
 	return nil, false
-}
-
-// shortCircuit is: let l = L; l == decisive ? decisive : combine(l, R).
-func (k *kleene) shortCircuit(combine string, decisive int, x *ast.BinaryNode) ast.Node {
-	k.nvar++
-	v := fmt.Sprintf("__k%d", k.nvar)
-	return &ast.VariableDeclaratorNode{Name: v, Value: k.node(x.Left), Expr: &ast.ConditionalNode{
-		Ternary: true,
-		Cond:    &ast.BinaryNode{Operator: "==", Left: ident(v), Right: &ast.IntegerNode{Value: decisive}},
-		Exp1:    &ast.IntegerNode{Value: decisive},
-		Exp2:    call(combine, ident(v), k.node(x.Right)),
-	}}
-}
-
-// uncheckElemReads turns the element reads of a predicate body (those of
-// its own element, #, not of nested predicates) into reads without the
-// absence check.
-func uncheckElemReads(n *ast.Node) {
-	switch x := (*n).(type) {
-	case *ast.CallNode:
-		if id, ok := x.Callee.(*ast.IdentifierNode); ok && id.Value == fnGet {
-			if _, own := x.Arguments[0].(*ast.PointerNode); own {
-				id.Value = fnGetG
-			}
-		}
-		for i := range x.Arguments {
-			uncheckElemReads(&x.Arguments[i])
-		}
-	case *ast.BinaryNode:
-		uncheckElemReads(&x.Left)
-		uncheckElemReads(&x.Right)
-	case *ast.UnaryNode:
-		uncheckElemReads(&x.Node)
-	case *ast.ConditionalNode:
-		uncheckElemReads(&x.Cond)
-		uncheckElemReads(&x.Exp1)
-		uncheckElemReads(&x.Exp2)
-	case *ast.MemberNode:
-		uncheckElemReads(&x.Node)
-		uncheckElemReads(&x.Property)
-	case *ast.BuiltinNode:
-		for i := range x.Arguments {
-			if _, nested := x.Arguments[i].(*ast.PredicateNode); !nested {
-				uncheckElemReads(&x.Arguments[i])
-			}
-		}
-	case *ast.ArrayNode:
-		for i := range x.Nodes {
-			uncheckElemReads(&x.Nodes[i])
-		}
-	case *ast.VariableDeclaratorNode:
-		uncheckElemReads(&x.Value)
-		uncheckElemReads(&x.Expr)
-	}
 }
 
 // simplifyBoolCompare turns "flag == true" into "flag" and "flag == false"
