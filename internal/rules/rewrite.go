@@ -83,7 +83,6 @@ type rewriter struct {
 	params map[string]int // name → index into the params vector
 	r      *reads
 	vars   map[string]ltype
-	nvar   int
 	err    error
 	fuser  *fuser // nil: no fusion
 }
