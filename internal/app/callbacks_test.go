@@ -499,3 +499,62 @@ func TestWeChatDowngradeRefused(t *testing.T) {
 		t.Errorf("cb_1's unsubscribe in safe mode: %d rows", n)
 	}
 }
+
+// TestEarlyReceiptInABody: an SMS body with a report that may have
+// overtaken its send records the rest in its one transaction and asks for
+// the body again; the retry changes nothing of what was recorded and
+// takes the report once the send is. A WeChat message with such a report
+// is rolled back whole, nonce included, so that WeChat's retry of it is
+// not taken for a replay.
+func TestEarlyReceiptInABody(t *testing.T) {
+	c := newCallbackDB(t, 3)
+	const key = "early-receipt-key-0123"
+	base, m := c.server(receipt.Config{SMSKey: key, WeChatToken: cbToken})
+	// cb_2's notices are being sent: their provider ids are not recorded yet.
+	if _, err := c.db.Exec(t.Context(), `UPDATE outbox SET status = 'sending', provider_msg_id = NULL, call_started_at = now()
+WHERE match_id IN (SELECT id FROM matches WHERE subject_id = 'cb_2')`); err != nil {
+		t.Fatal(err)
+	}
+	u := base + "/sms/callback/aliyun?key=" + key
+	body := `[{"biz_id":"biz-0000","success":true},{"biz_id":"biz-0002","success":true},{"phone_number":"13800000001","content":"TD"}]`
+	for range 2 {
+		if code := post(t, u, body); code != http.StatusServiceUnavailable {
+			t.Fatalf("a body with a report too early: %d, want 503", code)
+		}
+		if n := c.count(`SELECT count(*) FROM outbox WHERE provider_msg_id = 'biz-0000' AND status = 'delivered'`); n != 1 {
+			t.Error("the rest of the body is not recorded")
+		}
+		if n := c.count(`SELECT count(*) FROM opt_outs WHERE subject_id = 'cb_1'`); n != 1 {
+			t.Error("the opt-out in the body is not recorded")
+		}
+	}
+	if got := counted(t, m.receipts.WithLabelValues("sms", "delivered")); got != 2 {
+		t.Errorf("receipts{status=delivered} = %v, want 2 (the body twice)", got)
+	}
+
+	now := c.clock.now().Unix()
+	wx := wechatURL(base, cbToken, now, "4242")
+	if code := post(t, wx, blocked("90002")); code != http.StatusServiceUnavailable {
+		t.Fatalf("a WeChat report too early: %d, want 503", code)
+	}
+	if n := c.count(`SELECT count(*) FROM callback_nonces`); n != 0 {
+		t.Errorf("the rolled-back message left %d nonces", n)
+	}
+
+	// The sends are recorded; the retries are taken.
+	if _, err := c.db.Exec(t.Context(), `UPDATE outbox o SET status = 'sent',
+    provider_msg_id = CASE o.channel WHEN 'sms' THEN 'biz-0002' ELSE '90002' END
+WHERE match_id IN (SELECT id FROM matches WHERE subject_id = 'cb_2')`); err != nil {
+		t.Fatal(err)
+	}
+	if code := post(t, u, body); code != http.StatusOK {
+		t.Errorf("the body once the send is recorded: %d, want 200", code)
+	}
+	if code := post(t, wx, blocked("90002")); code != http.StatusOK {
+		t.Errorf("WeChat's retry once the send is recorded: %d, want 200", code)
+	}
+	if n := c.count(`SELECT count(*) FROM outbox o JOIN matches m ON m.id = o.match_id
+WHERE m.subject_id = 'cb_2' AND (o.channel = 'sms' AND o.status = 'delivered' OR o.channel = 'wechat' AND o.status = 'failed')`); n != 2 {
+		t.Errorf("cb_2's notices: %d settled, want 2", n)
+	}
+}

@@ -434,7 +434,7 @@ func (a *receiptTx) Receipt(ctx context.Context, r receipt.Report) (bool, error)
 }
 
 // errReceiptEarly asks the provider to send a receipt again.
-var errReceiptEarly = errors.New("no notice has this id yet, and one on the channel is being sent: try again")
+var errReceiptEarly = fmt.Errorf("no notice has this id yet, and one on the channel is being sent: %w", receipt.ErrTooEarly)
 
 func (a *receiptTx) OptOut(ctx context.Context, c receipt.Contact, channel, source string, at time.Time) (int, error) {
 	return a.tx.OptOutContact(ctx, c.Kind, c.Value, channel, source, at)

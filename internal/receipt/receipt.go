@@ -69,7 +69,9 @@ type Store interface {
 
 // Tx records one callback body's reports.
 type Tx interface {
-	// Receipt records a report; known is false when no notice matches.
+	// Receipt records a report; known is false when no notice matches. An
+	// error wrapping ErrTooEarly leaves tx usable: the report may be for a
+	// notice whose send is not recorded yet.
 	Receipt(ctx context.Context, r Report) (known bool, err error)
 	// OptOut records that the subjects reachable at c opted out of channel, with source; it returns how many subjects c names.
 	OptOut(ctx context.Context, c Contact, channel, source string, at time.Time) (subjects int, err error)
@@ -238,6 +240,13 @@ func (h *Handlers) fresh(timestamp string) (int64, bool) {
 // errReplay is a (timestamp, nonce) seen before.
 var errReplay = errors.New("replayed")
 
+// ErrTooEarly is a report that may have overtaken the recording of its
+// notice's send. The rest of an SMS body is recorded, and the provider is
+// asked (503) to send the body again, which finds the rest recorded and
+// changes nothing there. A WeChat message is rolled back whole instead,
+// nonce included, so that its retry is not taken for a replay.
+var ErrTooEarly = errors.New("receipt too early: try again")
+
 // maxNonce bounds what a signed request can make the nonce memory hold;
 // WeChat's nonces are ten digits.
 const maxNonce = 128
@@ -357,14 +366,20 @@ func (h *Handlers) wechatEvent(w http.ResponseWriter, r *http.Request) {
 		case !first:
 			return errReplay
 		}
-		return b.wechatMessage(r.Context(), m)
+		if err := b.wechatMessage(r.Context(), m); err != nil {
+			return err
+		}
+		if b.early {
+			return ErrTooEarly
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, errReplay):
 		h.refuse(w, chanWeChat, RefusedReplay, "timestamp and nonce seen before")
 		return
 	case err != nil:
-		h.log.Warn("wechat callback not recorded", "event", m.Event, "err", err)
+		h.notRecorded("wechat", err)
 		http.Error(w, "try again", http.StatusServiceUnavailable) // WeChat retries
 		return
 	}
@@ -396,9 +411,11 @@ type batch struct {
 	h     *Handlers
 	tx    Tx
 	after []func()
+	early bool // a report came too early: ask for the body again
 }
 
 // inBatch runs fn in one transaction, then counts and logs what it did.
+// When a report came too early, it returns ErrTooEarly after the commit.
 func (h *Handlers) inBatch(ctx context.Context, fn func(b *batch) error) error {
 	var b *batch
 	if err := h.store.Batch(ctx, func(tx Tx) error {
@@ -409,6 +426,9 @@ func (h *Handlers) inBatch(ctx context.Context, fn func(b *batch) error) error {
 	}
 	for _, f := range b.after {
 		f()
+	}
+	if b.early {
+		return ErrTooEarly
 	}
 	return nil
 }
@@ -461,6 +481,10 @@ func (b *batch) wechatMessage(ctx context.Context, m message) error {
 // record persists one report and, after the commit, counts it.
 func (b *batch) record(ctx context.Context, rep Report) error {
 	known, err := b.tx.Receipt(ctx, rep)
+	if errors.Is(err, ErrTooEarly) {
+		b.early = true
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("record %s receipt: %w", rep.Channel, err)
 	}
@@ -609,8 +633,8 @@ func (h *Handlers) aliyun(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		// Nothing of the batch is recorded, and Aliyun retries all of it.
-		h.log.Warn("aliyun callback not recorded", "err", err)
+		// Aliyun retries all of it; what was recorded is ignored then.
+		h.notRecorded("aliyun", err)
 		answer(http.StatusServiceUnavailable, `{"code":1,"msg":"try again"}`)
 		return
 	}
@@ -667,11 +691,20 @@ func (h *Handlers) tencent(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		h.log.Warn("tencent callback not recorded", "err", err)
+		h.notRecorded("tencent", err)
 		answer(http.StatusServiceUnavailable, `{"result":1,"errmsg":"try again"}`)
 		return
 	}
 	answer(http.StatusOK, `{"result":0,"errmsg":"OK"}`)
+}
+
+// notRecorded logs why a callback is answered 503.
+func (h *Handlers) notRecorded(provider string, err error) {
+	if errors.Is(err, ErrTooEarly) {
+		h.log.Info("callback asked again: a report may have overtaken its send", "provider", provider)
+		return
+	}
+	h.log.Warn("callback not recorded", "provider", provider, "err", err)
 }
 
 // readBody reads at most limit bytes of r's body; on failure it answers

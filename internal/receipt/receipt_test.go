@@ -33,6 +33,7 @@ const (
 	knownMobile   = "13800138000"
 	strangeMobile = "13900139000"
 	unknownID     = "999" // no notice was sent as it
+	earlyID       = "888" // its notice's send may not be recorded yet
 	smsKey        = "sms-callback-key-0123"
 )
 
@@ -82,6 +83,9 @@ func (f *fakeStore) FirstSeen(_ context.Context, ts int64, nonce string) (bool, 
 
 func (f *fakeStore) Receipt(_ context.Context, r Report) (bool, error) {
 	f.calls = append(f.calls, call{Op: "receipt", Report: r})
+	if r.ProviderMsgID == earlyID {
+		return false, fmt.Errorf("in flight: %w", ErrTooEarly)
+	}
 	return r.ProviderMsgID != unknownID, f.err
 }
 
@@ -286,6 +290,8 @@ func TestWeChatPlain(t *testing.T) {
 			calls: []call{wechatReport("1003", false, "server_error")}, counted: counts{"wechat failed": 1}},
 		{name: "template freq limit", method: "POST", url: post, body: templateEvent("1004", "failed:freq limit"), code: 200, answer: "success",
 			calls: []call{wechatReport("1004", false, "server_error")}, counted: counts{"wechat failed": 1}},
+		{name: "template too early", method: "POST", url: post, body: templateEvent(earlyID, "success"), code: 503,
+			calls: []call{wechatReport(earlyID, true, "")}, logged: "asked again"},
 		{name: "template unknown id", method: "POST", url: post, body: templateEvent(unknownID, "success"), code: 200, answer: "success",
 			calls: []call{wechatReport(unknownID, true, "")}, counted: counts{"wechat unknown_id": 1}, logged: "provider_msg_id=" + unknownID},
 		{name: "subscribe message results", method: "POST", url: post, body: fixture(t, "subscribe_msg_sent.xml"), code: 200, answer: "success",
@@ -414,6 +420,11 @@ func TestAliyun(t *testing.T) {
 		{name: "store down on a reply", storeErr: errors.New("db down"), method: "POST", url: path, body: `[{"phone_number":"13800138000","content":"TD"}]`, code: 503,
 			answer: `"code":1`, calls: []call{{Op: "opt_out", Contact: Contact{"mobile", knownMobile}, Channel: "sms", Source: "sms_reply"}}},
 		{name: "GET", method: "GET", url: path, code: 405},
+		{name: "a report too early", method: "POST", url: path, code: 503, answer: `"code":1`,
+			body:  `[{"success":true,"biz_id":"b1"},{"success":true,"biz_id":"888"},{"phone_number":"13800138000","content":"TD"}]`,
+			calls: []call{smsReport("b1", true), smsReport(earlyID, true), {Op: "opt_out", Contact: Contact{"mobile", knownMobile}, Channel: "sms", Source: "sms_reply"}},
+			// The rest is recorded and counted; the body is asked for again.
+			counted: counts{"sms delivered": 1, "sms opt_out": 1}, logged: "asked again"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)
