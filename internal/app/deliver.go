@@ -404,6 +404,11 @@ func (a receiptStore) ForgetNonces(ctx context.Context, before int64) error {
 type receiptTx struct {
 	tx       *store.Tx
 	fellBack [][3]string // from, to, reason
+	// sending caches Store.Sending per channel for the body: its reports
+	// were all made before it arrived, so a send that begins later is not
+	// one of theirs, and a body of unknown ids costs one look-up, not one
+	// each.
+	sending map[string]bool
 }
 
 func (a *receiptTx) Receipt(ctx context.Context, r receipt.Report) (bool, error) {
@@ -422,9 +427,16 @@ func (a *receiptTx) Receipt(ctx context.Context, r receipt.Report) (bool, error)
 		// any notice on the channel is in flight, ask the provider to try
 		// the whole body again later (it retries a few times) rather than
 		// lose it.
-		sending, err := a.tx.Sending(ctx, r.Channel)
-		if err != nil {
-			return false, err
+		sending, ok := a.sending[r.Channel]
+		if !ok {
+			var err error
+			if sending, err = a.tx.Sending(ctx, r.Channel); err != nil {
+				return false, err
+			}
+			if a.sending == nil {
+				a.sending = map[string]bool{}
+			}
+			a.sending[r.Channel] = sending
 		}
 		if sending {
 			return false, errReceiptEarly
