@@ -178,6 +178,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	}
 	receipts, err := receipt.New(receipt.Config{
 		WeChatToken: cfg.WeChatToken.Value(), WeChatAppID: cfg.WeChatAppID, WeChatAESKey: cfg.WeChatAESKey.Value(),
+		SMSKey: cfg.SMSCallbackKey.Value(), Allow: cfg.CallbackAllow,
 	}, receiptStore{st: st, metrics: dm}, newReceiptMetrics(o.Registry), log, o.Now)
 	if err != nil {
 		return fmt.Errorf("POLICYPUSH_WECHAT_AES_KEY: %w", err)

@@ -35,6 +35,9 @@ import (
 
 var now = time.Date(2026, 11, 27, 10, 0, 0, 0, rules.Shanghai)
 
+// testCallbackKey is the ?key= of the tests' SMS callback URLs.
+const testCallbackKey = "test-sms-callback-key-0123"
+
 // env is one test's world: a database, a broker and a configuration.
 type env struct {
 	t      testing.TB
@@ -69,6 +72,8 @@ func newEnv(t testing.TB) *env {
 			"POLICYPUSH_PII_KEY":       "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 			"POLICYPUSH_ADMIN_TOKEN":   "test-admin-token-0123",
 			"POLICYPUSH_BATCH_WAIT":    "20ms",
+			// SMS callbacks prove their origin with it.
+			"POLICYPUSH_SMS_CALLBACK_KEY": testCallbackKey,
 		}[k]
 	}, "", config.NeedServe)
 	if err != nil {

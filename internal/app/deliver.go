@@ -354,14 +354,23 @@ func newReceiptMetrics(r prometheus.Registerer) *receiptMetrics {
 		receipts: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_receipts_total",
 			Help: "Callbacks, by channel and status: delivery reports (delivered, failed, unknown_id) and opt-outs (opt_out, opt_in, unknown_contact)."}, []string{"channel", "status"}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{Name: "policypush_callbacks_refused_total",
-			Help: "Callbacks refused for a bad signature or an undecryptable message, by channel."}, []string{"channel"}),
+			Help: "Callbacks refused with 403, by channel, provider (wechat, aliyun, tencent) and reason (key, network, signature, undecryptable, stale, replay, mode)."},
+			[]string{"channel", "provider", "reason"}),
 	}
 }
 
 func (m *receiptMetrics) Receipt(channel, status string) {
 	m.receipts.WithLabelValues(channel, status).Inc()
 }
-func (m *receiptMetrics) Refused(channel string) { m.refused.WithLabelValues(channel).Inc() }
+
+// Refused keeps the channel label, which alerts and dashboards sum by.
+func (m *receiptMetrics) Refused(provider, reason string) {
+	channel := notify.SMS
+	if provider == notify.WeChat {
+		channel = notify.WeChat
+	}
+	m.refused.WithLabelValues(channel, provider, reason).Inc()
+}
 
 // receiptStore adapts the store to the callbacks, and counts the
 // fallbacks that receipts cause.
@@ -370,8 +379,40 @@ type receiptStore struct {
 	metrics *deliveryMetrics
 }
 
-func (a receiptStore) Receipt(ctx context.Context, r receipt.Report) (bool, error) {
-	out, next, err := a.st.RecordReceipt(ctx, store.Receipt{
+// Batch runs a callback body in one transaction. The fallbacks it caused
+// are counted once it has committed.
+func (a receiptStore) Batch(ctx context.Context, fn func(receipt.Tx) error) error {
+	var tx *receiptTx
+	if err := a.st.InTx(ctx, func(t *store.Tx) error {
+		tx = &receiptTx{tx: t}
+		return fn(tx)
+	}); err != nil {
+		return err
+	}
+	for _, f := range tx.fellBack {
+		a.metrics.FellBack(f[0], f[1], notify.Reason(f[2]))
+	}
+	return nil
+}
+
+func (a receiptStore) ForgetNonces(ctx context.Context, before int64) error {
+	_, err := a.st.ForgetNonces(ctx, before)
+	return err
+}
+
+// receiptTx is one callback body's transaction.
+type receiptTx struct {
+	tx       *store.Tx
+	fellBack [][3]string // from, to, reason
+	// sending caches Store.Sending per channel for the body: its reports
+	// were all made before it arrived, so a send that begins later is not
+	// one of theirs, and a body of unknown ids costs one look-up, not one
+	// each.
+	sending map[string]bool
+}
+
+func (a *receiptTx) Receipt(ctx context.Context, r receipt.Report) (bool, error) {
+	out, next, err := a.tx.RecordReceipt(ctx, store.Receipt{
 		Channel: r.Channel, ProviderMsgID: r.ProviderMsgID, Delivered: r.Delivered, Reason: r.Reason,
 		Fallback: r.Fallback, OptOutSource: r.OptOut, OpenID: r.OpenID, NoticeID: r.NoticeID, At: r.At,
 	})
@@ -379,15 +420,23 @@ func (a receiptStore) Receipt(ctx context.Context, r receipt.Report) (bool, erro
 		return false, err
 	}
 	if out == store.ReceiptFallback {
-		a.metrics.FellBack(r.Channel, next, notify.Reason(r.Reason))
+		a.fellBack = append(a.fellBack, [3]string{r.Channel, next, r.Reason})
 	}
 	if out == store.ReceiptUnknown {
 		// A receipt can overtake the recording of its send's answer. While
 		// any notice on the channel is in flight, ask the provider to try
-		// again later (it retries a few times) rather than lose it.
-		sending, err := a.st.Sending(ctx, r.Channel)
-		if err != nil {
-			return false, err
+		// the whole body again later (it retries a few times) rather than
+		// lose it.
+		sending, ok := a.sending[r.Channel]
+		if !ok {
+			var err error
+			if sending, err = a.tx.Sending(ctx, r.Channel); err != nil {
+				return false, err
+			}
+			if a.sending == nil {
+				a.sending = map[string]bool{}
+			}
+			a.sending[r.Channel] = sending
 		}
 		if sending {
 			return false, errReceiptEarly
@@ -397,12 +446,16 @@ func (a receiptStore) Receipt(ctx context.Context, r receipt.Report) (bool, erro
 }
 
 // errReceiptEarly asks the provider to send a receipt again.
-var errReceiptEarly = errors.New("no notice has this id yet, and one on the channel is being sent: try again")
+var errReceiptEarly = fmt.Errorf("no notice has this id yet, and one on the channel is being sent: %w", receipt.ErrTooEarly)
 
-func (a receiptStore) OptOut(ctx context.Context, c receipt.Contact, channel, source string, at time.Time) (int, error) {
-	return a.st.OptOutContact(ctx, c.Kind, c.Value, channel, source, at)
+func (a *receiptTx) OptOut(ctx context.Context, c receipt.Contact, channel, source string, at time.Time) (int, error) {
+	return a.tx.OptOutContact(ctx, c.Kind, c.Value, channel, source, at)
 }
 
-func (a receiptStore) OptIn(ctx context.Context, c receipt.Contact, channel, source string, _ time.Time) (int, error) {
-	return a.st.OptInContact(ctx, c.Kind, c.Value, channel, source)
+func (a *receiptTx) OptIn(ctx context.Context, c receipt.Contact, channel, source string, _ time.Time) (int, error) {
+	return a.tx.OptInContact(ctx, c.Kind, c.Value, channel, source)
+}
+
+func (a *receiptTx) FirstSeen(ctx context.Context, timestamp int64, nonce string) (bool, error) {
+	return a.tx.FirstSeenNonce(ctx, timestamp, nonce)
 }

@@ -139,8 +139,8 @@ func TestDelivery(t *testing.T) {
 	for _, tt := range []struct {
 		sig  string
 		code int
-	}{{"forged", http.StatusForbidden}, {wechatSignature("callback-token", "1700000000", "n1"), http.StatusOK}} {
-		resp, err := http.Post(fmt.Sprintf("http://%s/wechat/callback?timestamp=1700000000&nonce=n1&signature=%s", addr, tt.sig), "text/xml", strings.NewReader(report))
+	}{{"forged", http.StatusForbidden}, {wechatSignature("callback-token", fmt.Sprint(now.Unix()), "n1"), http.StatusOK}} {
+		resp, err := http.Post(fmt.Sprintf("http://%s/wechat/callback?timestamp=%d&nonce=n1&signature=%s", addr, now.Unix(), tt.sig), "text/xml", strings.NewReader(report))
 		if err != nil {
 			t.Fatal(err)
 		}

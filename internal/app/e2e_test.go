@@ -224,7 +224,7 @@ func TestDeliveryEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if code := post("/sms/callback/aliyun", `[{"phone_number":"8613977777000","send_time":"2026-11-27 22:10:00","content":"TD","sign_name":"某市人社","dest_code":"1","sequence_id":1}]`); code != 200 {
+	if code := post("/sms/callback/aliyun?key="+testCallbackKey, `[{"phone_number":"8613977777000","send_time":"2026-11-27 22:10:00","content":"TD","sign_name":"某市人社","dest_code":"1","sequence_id":1}]`); code != 200 {
 		t.Fatalf("SmsUp: %d", code)
 	}
 
@@ -265,7 +265,9 @@ WHERE o.status = 'sent' AND o.channel = 'wechat'`)
 				status = "failed:user block"
 			}
 			xml := fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o]]></FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>%s</MsgID><Status><![CDATA[%s]]></Status></xml>`, id, status)
-			u := fmt.Sprintf("http://%s/wechat/callback?timestamp=1700000000&nonce=n&signature=%s", addr, wechatSignature("e2e-callback-token", "1700000000", "n"))
+			// Fresh by the service's clock, and a nonce of its own: WeChat signs each callback anew.
+			ts, nonce := fmt.Sprint(c.now().Unix()), "n"+id
+			u := fmt.Sprintf("http://%s/wechat/callback?timestamp=%s&nonce=%s&signature=%s", addr, ts, nonce, wechatSignature("e2e-callback-token", ts, nonce))
 			resp, err := http.Post(u, "text/xml", strings.NewReader(xml))
 			if err != nil {
 				t.Fatal(err)
@@ -286,7 +288,7 @@ WHERE o.status = 'sent' AND o.channel = 'wechat'`)
 			"err_code": "DELIVERED", "biz_id": "biz-" + out, "out_id": out, "send_time": "2026-11-28 08:30:00", "report_time": "2026-11-28 08:30:05", "sms_size": "1"})
 	}
 	ali.mu.Unlock()
-	if code := post("/sms/callback/aliyun", string(mustJSON(reports))); code != 200 {
+	if code := post("/sms/callback/aliyun?key="+testCallbackKey, string(mustJSON(reports))); code != 200 {
 		t.Fatalf("SmsReport: %d", code)
 	}
 

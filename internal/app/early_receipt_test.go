@@ -52,7 +52,7 @@ func TestEarlyReceipt(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	h, err := receipt.New(receipt.Config{}, receiptStore{st: st, metrics: newDeliveryMetrics(prometheus.NewRegistry())},
+	h, err := receipt.New(receipt.Config{SMSKey: testCallbackKey}, receiptStore{st: st, metrics: newDeliveryMetrics(prometheus.NewRegistry())},
 		newReceiptMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler), func() time.Time { return at })
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestEarlyReceipt(t *testing.T) {
 	h.Register(mux)
 	postID := func(id string) int {
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest("POST", "/sms/callback/aliyun",
+		mux.ServeHTTP(rec, httptest.NewRequest("POST", "/sms/callback/aliyun?key="+testCallbackKey,
 			bytes.NewReader([]byte(`[{"phone_number":"13800000000","success":true,"err_code":"DELIVERED","biz_id":"`+id+`","out_id":"x"}]`))))
 		return rec.Code
 	}

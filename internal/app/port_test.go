@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,8 @@ func TestPublicPort(t *testing.T) {
 	// A valid draft padded past the limit with a comment: cut at the
 	// limit, it would be evaluated as if whole.
 	pad := func(prefix string, n int) string { return prefix + "\n#" + strings.Repeat("a", n) }
-	wechat := "/wechat/callback?timestamp=1700000000&nonce=n1&signature=" + util.Signature("1700000000", "n1", "wx-callback-token")
+	ts := strconv.FormatInt(now.Unix(), 10)
+	wechat := "/wechat/callback?timestamp=" + ts + "&nonce=n1&signature=" + util.Signature(ts, "n1", "wx-callback-token")
 	const sms = 4 << 20
 	const wx = 64 << 10
 	for _, c := range []struct {
@@ -49,8 +51,8 @@ func TestPublicPort(t *testing.T) {
 		{"requeue", "POST", "/api/notices/requeue", true, `{"ids":[` + strings.Repeat("1,", adminapi.MaxBody/2) + `1]}`, true},
 		{"preview a draft", "POST", "/api/policies/preview", true, pad(string(draft), adminapi.MaxBody), true},
 		{"wechat callback", "POST", wechat, false, "<xml>" + strings.Repeat("a", wx) + "</xml>", false},
-		{"aliyun callback", "POST", "/sms/callback/aliyun", false, "[" + strings.Repeat(" ", sms) + "]", true},
-		{"tencent callback", "POST", "/sms/callback/tencent", false, "[" + strings.Repeat(" ", sms) + "]", true},
+		{"aliyun callback", "POST", "/sms/callback/aliyun?key=" + testCallbackKey, false, "[" + strings.Repeat(" ", sms) + "]", true},
+		{"tencent callback", "POST", "/sms/callback/tencent?key=" + testCallbackKey, false, "[" + strings.Repeat(" ", sms) + "]", true},
 		{"an endpoint that reads no body", "GET", "/healthz", false, strings.Repeat("a", 5<<20), true},
 	} {
 		for _, chunked := range []bool{false, true} {

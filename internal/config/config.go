@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -81,6 +82,11 @@ type Config struct {
 	SMSTemplate        string
 	SMSAppID           string // Tencent's SmsSdkAppId; an addition to the contract
 
+	// Provider callbacks: the ?key= SMS callback URLs carry, and the
+	// networks every provider callback must come from (empty: any).
+	SMSCallbackKey Secret
+	CallbackAllow  []netip.Prefix
+
 	QuietHours   Window
 	FrequencyCap Cap
 	WeChatRate   float64
@@ -151,6 +157,7 @@ var known = []string{
 	"POLICYPUSH_KAFKA_TLS", "POLICYPUSH_KAFKA_TLS_CA", "POLICYPUSH_KAFKA_TLS_CERT", "POLICYPUSH_KAFKA_TLS_KEY",
 	"POLICYPUSH_KAFKA_SASL_MECHANISM", "POLICYPUSH_KAFKA_SASL_USERNAME", "POLICYPUSH_KAFKA_SASL_PASSWORD",
 	"POLICYPUSH_DISPATCH_LEASE",
+	"POLICYPUSH_SMS_CALLBACK_KEY", "POLICYPUSH_CALLBACK_ALLOW",
 }
 
 // Need says which settings a command requires.
@@ -305,6 +312,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	default:
 		bad("POLICYPUSH_SMS_PROVIDER", "%q is not aliyun, tencent or log", c.SMSProvider)
 	}
+	c.SMSCallbackKey, c.CallbackAllow = parseCallbacks(v, c.SMSProvider, bad)
 	if c.SMSEndpoint != "" {
 		if u, err := url.Parse(c.SMSEndpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			bad("POLICYPUSH_SMS_ENDPOINT", "%q is not an http(s) URL", c.SMSEndpoint)
@@ -361,6 +369,35 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		}
 	}
 	return c, problems
+}
+
+// parseCallbacks reads the SMS callback key, which a real provider needs
+// (without it anyone can post opt-outs and delivery reports), and the
+// networks callbacks may come from.
+func parseCallbacks(v map[string]string, provider string, bad func(name, format string, args ...any)) (Secret, []netip.Prefix) {
+	key := Secret(v["POLICYPUSH_SMS_CALLBACK_KEY"])
+	switch {
+	case key == "" && (provider == "aliyun" || provider == "tencent"):
+		bad("POLICYPUSH_SMS_CALLBACK_KEY", "required when POLICYPUSH_SMS_PROVIDER is %s: the secret its callback URLs carry as ?key= (for example: openssl rand -hex 24)", provider)
+	case key != "" && len(key) < 16:
+		bad("POLICYPUSH_SMS_CALLBACK_KEY", "must be at least 16 characters")
+	case strings.ContainsAny(key.Value(), "&#%+ \t\n"):
+		// It goes into a URL as is: keep it to characters that need no escaping.
+		bad("POLICYPUSH_SMS_CALLBACK_KEY", "must not contain &, #, %, + or spaces")
+	}
+	var allow []netip.Prefix
+	for _, s := range strings.Split(v["POLICYPUSH_CALLBACK_ALLOW"], ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			bad("POLICYPUSH_CALLBACK_ALLOW", "%q is not a CIDR such as 203.0.113.0/24", s)
+			continue
+		}
+		allow = append(allow, p.Masked())
+	}
+	return key, allow
 }
 
 // parseKafkaSecurity reads TLS and SASL to the cluster. The embedded broker

@@ -62,6 +62,17 @@ func TestProblems(t *testing.T) {
 			"POLICYPUSH_KAFKA_SASL_PASSWORD": "hunter2",
 		}, NeedDatabase, []string{"required when POLICYPUSH_KAFKA_SASL_USERNAME or _PASSWORD is set"}},
 		{"embedded with tls", map[string]string{"POLICYPUSH_KAFKA_TLS": "on"}, NeedDatabase, []string{"the embedded broker speaks neither"}},
+		{"aliyun without a callback key", map[string]string{
+			"POLICYPUSH_SMS_PROVIDER": "aliyun", "POLICYPUSH_SMS_ACCESS_KEY_ID": "id", "POLICYPUSH_SMS_ACCESS_KEY_SECRET": "hunter2", "POLICYPUSH_SMS_SIGN_NAME": "s",
+		}, NeedDatabase, []string{"POLICYPUSH_SMS_CALLBACK_KEY: required when POLICYPUSH_SMS_PROVIDER is aliyun"}},
+		{"tencent without a callback key", map[string]string{
+			"POLICYPUSH_SMS_PROVIDER": "tencent", "POLICYPUSH_SMS_ACCESS_KEY_ID": "id", "POLICYPUSH_SMS_ACCESS_KEY_SECRET": "hunter2", "POLICYPUSH_SMS_SIGN_NAME": "s",
+			"POLICYPUSH_SMS_APP_ID": "1400000000",
+		}, NeedDatabase, []string{"POLICYPUSH_SMS_CALLBACK_KEY: required when POLICYPUSH_SMS_PROVIDER is tencent"}},
+		{"short callback key", map[string]string{"POLICYPUSH_SMS_CALLBACK_KEY": "hunter2"}, NeedDatabase, []string{"at least 16 characters"}},
+		{"callback key that needs escaping", map[string]string{"POLICYPUSH_SMS_CALLBACK_KEY": "hunter2hunter2&x=1"}, NeedDatabase, []string{"must not contain &"}},
+		{"bad callback networks", map[string]string{"POLICYPUSH_CALLBACK_ALLOW": "203.0.113.0/24, 10.0.0.1,2001:db8::/129"}, NeedDatabase,
+			[]string{`"10.0.0.1" is not a CIDR`, `"2001:db8::/129" is not a CIDR`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +90,23 @@ func TestProblems(t *testing.T) {
 				t.Error("the error shows the database password")
 			}
 		})
+	}
+}
+
+func TestCallbacks(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"POLICYPUSH_SMS_PROVIDER": "aliyun", "POLICYPUSH_SMS_ACCESS_KEY_ID": "id", "POLICYPUSH_SMS_ACCESS_KEY_SECRET": "secret", "POLICYPUSH_SMS_SIGN_NAME": "s",
+		"POLICYPUSH_SMS_CALLBACK_KEY": "callback-key-0123456789",
+		"POLICYPUSH_CALLBACK_ALLOW":   " 203.0.113.9/24 ,2001:db8::/32,",
+	}), "", NeedDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMSCallbackKey.Value() != "callback-key-0123456789" || fmt.Sprint(c.CallbackAllow) != "[203.0.113.0/24 2001:db8::/32]" {
+		t.Errorf("key %q, allow %v", c.SMSCallbackKey.Value(), c.CallbackAllow)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", c.SMSCallbackKey, *c, *c); strings.Contains(s, "callback-key") {
+		t.Errorf("the callback key shows: %s", s)
 	}
 }
 

@@ -110,14 +110,15 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = base
 	}
-	wechatToken := randomHex(8)
-	sim, err := newSims(wechatToken, log)
+	wechatToken, smsKey := randomHex(8), randomHex(16)
+	sim, err := newSims(wechatToken, smsKey, log)
 	if err != nil {
 		return err
 	}
 	cfg.WeChatAppID, cfg.WeChatSecret, cfg.WeChatToken = "wxdemo0000000001", config.Secret(randomHex(16)), config.Secret(wechatToken)
 	cfg.WeChatAPIBase, cfg.WeChatTemplateID = sim.wechatURL, "TPL_POLICY_MATCH"
 	cfg.SMSProvider, cfg.SMSEndpoint = "aliyun", sim.smsURL
+	cfg.SMSCallbackKey = config.Secret(smsKey)
 	cfg.SMSAccessKeyID, cfg.SMSAccessKeySecret, cfg.SMSSignName, cfg.SMSTemplate = "LTAIdemo", config.Secret(randomHex(16)), "某市人社", "SMS_DEMO"
 	cfg.QuietHours = config.Window{}
 	cfg.WeChatRate, cfg.SMSRate = 2000, 2000

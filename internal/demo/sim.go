@@ -48,7 +48,8 @@ const (
 
 // receipt is one callback the simulators owe the service.
 type receipt struct {
-	path  string // /wechat/callback?… or /sms/callback/aliyun
+	path  string // /wechat/callback or /sms/callback/aliyun?key=…
+	nonce string // a WeChat callback's nonce: it is signed when it is sent, with the time then, as WeChat does
 	body  []byte
 	due   time.Time
 	click string // a link the recipient opens after the receipt; "" for none
@@ -63,6 +64,7 @@ const receiptDelay = time.Second
 // the service once it is known.
 type sims struct {
 	wechatToken string // the callback token, shared with the service
+	smsKey      string // the ?key= of SMS callback URLs, shared with the service
 	log         *slog.Logger
 
 	wechatURL, smsURL string
@@ -79,8 +81,8 @@ type sims struct {
 	listener []net.Listener
 }
 
-func newSims(wechatToken string, log *slog.Logger) (*sims, error) {
-	s := &sims{wechatToken: wechatToken, log: log, queue: make(chan receipt, 100_000), counts: map[string]int{}, smsSent: map[string][]smsSend{}}
+func newSims(wechatToken, smsKey string, log *slog.Logger) (*sims, error) {
+	s := &sims{wechatToken: wechatToken, smsKey: smsKey, log: log, queue: make(chan receipt, 100_000), counts: map[string]int{}, smsSent: map[string][]smsSend{}}
 	for _, h := range []struct {
 		handler http.Handler
 		url     *string
@@ -159,7 +161,7 @@ func (s *sims) run(ctx context.Context) error {
 			s.mu.Unlock()
 			if len(batch) > 0 {
 				body, _ := json.Marshal(batch)
-				s.deliver(ctx, client, receipt{path: "/sms/callback/aliyun", body: body})
+				s.deliver(ctx, client, receipt{path: "/sms/callback/aliyun?key=" + url.QueryEscape(s.smsKey), body: body})
 			}
 		}
 	})
@@ -171,7 +173,12 @@ func (s *sims) run(ctx context.Context) error {
 func (s *sims) deliver(ctx context.Context, client *http.Client, r receipt) {
 	for attempt := 0; attempt < 50; attempt++ {
 		if base := s.target.Load(); base != nil {
-			resp, err := client.Post(*base+r.path, "application/octet-stream", bytes.NewReader(r.body))
+			path := r.path
+			if r.nonce != "" {
+				ts := strconv.FormatInt(time.Now().Unix(), 10)
+				path += "?" + url.Values{"signature": {signature(s.wechatToken, ts, r.nonce)}, "timestamp": {ts}, "nonce": {r.nonce}}.Encode()
+			}
+			resp, err := client.Post(*base+path, "application/octet-stream", bytes.NewReader(r.body))
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -266,13 +273,12 @@ func (s *sims) wechat(w http.ResponseWriter, r *http.Request) {
 			body.ToUser, ts, id, status)
 		fmt.Fprintf(w, `{"errcode":0,"errmsg":"ok","msgid":%d}`, id)
 	}
-	path := fmt.Sprintf("/wechat/callback?signature=%s&timestamp=%s&nonce=%s", signature(s.wechatToken, ts, nonce), ts, nonce)
 	click := body.URL + body.Page
 	if status != "success" || fate("click:"+body.ToUser+body.TemplateID+click) >= shareClicks {
 		click = ""
 	}
 	select {
-	case s.queue <- receipt{path: path, body: []byte(xml), due: time.Now().Add(receiptDelay), click: click}:
+	case s.queue <- receipt{path: "/wechat/callback", nonce: nonce, body: []byte(xml), due: time.Now().Add(receiptDelay), click: click}:
 	default:
 		s.log.Warn("simulator receipt queue full; a WeChat receipt is dropped")
 	}

@@ -15,7 +15,7 @@ import (
 // QuerySendDetails from the SendSms calls it accepted, waiting for the
 // receipt at first, then with the recipient's fate.
 func TestAliyunSimLookup(t *testing.T) {
-	s, err := newSims("token", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := newSims("token", "sms-callback-key-0123", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,7 +33,12 @@ const (
 	knownMobile   = "13800138000"
 	strangeMobile = "13900139000"
 	unknownID     = "999" // no notice was sent as it
+	earlyID       = "888" // its notice's send may not be recorded yet
+	smsKey        = "sms-callback-key-0123"
 )
+
+// now is fixedNow as a WeChat timestamp.
+var now = fmt.Sprint(fixedNow().Unix())
 
 // piiValues must never appear in full in a log line.
 func piiValues() []string { return []string{knownOpenID, strangeOpenID, knownMobile, strangeMobile} }
@@ -49,14 +55,37 @@ type call struct {
 }
 
 // fakeStore records calls; every id but unknownID and every contact but
-// the strange ones name a notice or one subject.
+// the strange ones name a notice or one subject. It is its own Tx, and
+// remembers nonces in memory.
 type fakeStore struct {
-	calls []call
-	err   error
+	calls   []call
+	err     error
+	batches int
+	nonces  map[string]bool
+}
+
+func (f *fakeStore) Batch(_ context.Context, fn func(Tx) error) error {
+	f.batches++
+	return fn(f)
+}
+
+func (f *fakeStore) ForgetNonces(context.Context, int64) error { return nil }
+
+func (f *fakeStore) FirstSeen(_ context.Context, ts int64, nonce string) (bool, error) {
+	if f.nonces == nil {
+		f.nonces = map[string]bool{}
+	}
+	k := fmt.Sprint(ts, " ", nonce)
+	seen := f.nonces[k]
+	f.nonces[k] = true
+	return !seen, nil
 }
 
 func (f *fakeStore) Receipt(_ context.Context, r Report) (bool, error) {
 	f.calls = append(f.calls, call{Op: "receipt", Report: r})
+	if r.ProviderMsgID == earlyID {
+		return false, fmt.Errorf("in flight: %w", ErrTooEarly)
+	}
 	return r.ProviderMsgID != unknownID, f.err
 }
 
@@ -81,8 +110,8 @@ func (f *fakeStore) contact(op string, c Contact, channel, source string, at tim
 
 type counts map[string]int
 
-func (c counts) Receipt(channel, status string) { c[channel+" "+status]++ }
-func (c counts) Refused(channel string)         { c[channel+" refused"]++ }
+func (c counts) Receipt(channel, status string)  { c[channel+" "+status]++ }
+func (c counts) Refused(provider, reason string) { c[provider+" refused "+reason]++ }
 
 // request is one callback and what must come of it.
 type request struct {
@@ -96,11 +125,13 @@ type request struct {
 	calls       []call
 	counted     counts
 	logged      string // a part of the logs, when not ""
+	remote      string // the connection's address; "" for httptest's 192.0.2.1:1234
+	forwarded   string // an X-Forwarded-For header, when not ""
 }
 
 func (tt request) run(t *testing.T) {
 	t.Helper()
-	cfg := Config{WeChatToken: token, WeChatAppID: appID, WeChatAESKey: aesKey}
+	cfg := Config{WeChatToken: token, WeChatAppID: appID, WeChatAESKey: aesKey, SMSKey: smsKey}
 	if tt.cfg != nil {
 		cfg = *tt.cfg
 	}
@@ -112,7 +143,14 @@ func (tt request) run(t *testing.T) {
 	mux := http.NewServeMux()
 	h.Register(mux)
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.url, strings.NewReader(tt.body)))
+	req := httptest.NewRequest(tt.method, tt.url, strings.NewReader(tt.body))
+	if tt.remote != "" {
+		req.RemoteAddr = tt.remote
+	}
+	if tt.forwarded != "" {
+		req.Header.Set("X-Forwarded-For", tt.forwarded)
+	}
+	mux.ServeHTTP(rec, req)
 
 	if rec.Code != tt.code {
 		t.Errorf("status %d, want %d (answer %q)", rec.Code, tt.code, rec.Body.String())
@@ -229,17 +267,19 @@ func TestNew(t *testing.T) {
 }
 
 func TestWeChatPlain(t *testing.T) {
-	post := plainURL(token, "1700000000", "n1")
+	post := plainURL(token, now, "n1")
 	tests := []request{
-		{name: "server check", method: "GET", url: plainURL(token, "1", "n") + "&echostr=abc123", code: 200, answer: "abc123"},
-		{name: "forged server check", method: "GET", url: plainURL("other", "1", "n") + "&echostr=abc123", code: 403, answer: "bad signature",
-			counted: counts{"wechat refused": 1}, logged: "refused"},
-		{name: "no token refuses all", cfg: &Config{}, method: "GET", url: plainURL("", "1", "n") + "&echostr=abc123", code: 403,
-			counted: counts{"wechat refused": 1}},
+		{name: "server check", method: "GET", url: plainURL(token, now, "n") + "&echostr=abc123", code: 200, answer: "abc123"},
+		{name: "forged server check", method: "GET", url: plainURL("other", now, "n") + "&echostr=abc123", code: 403, answer: "bad signature",
+			counted: counts{"wechat refused signature": 1}, logged: "refused"},
+		{name: "stale server check", method: "GET", url: plainURL(token, "1", "n") + "&echostr=abc123", code: 403, answer: "stale",
+			counted: counts{"wechat refused stale": 1}},
+		{name: "no token refuses all", cfg: &Config{}, method: "GET", url: plainURL("", now, "n") + "&echostr=abc123", code: 403,
+			counted: counts{"wechat refused signature": 1}},
 		{name: "unsigned", method: "POST", url: "/wechat/callback", body: templateEvent("1001", "success"), code: 403,
-			counted: counts{"wechat refused": 1}},
-		{name: "forged", method: "POST", url: plainURL("other", "1", "n"), body: templateEvent("1001", "success"), code: 403,
-			counted: counts{"wechat refused": 1}},
+			counted: counts{"wechat refused signature": 1}},
+		{name: "forged", method: "POST", url: plainURL("other", now, "n"), body: templateEvent("1001", "success"), code: 403,
+			counted: counts{"wechat refused signature": 1}},
 		{name: "other method", method: "PUT", url: post, body: templateEvent("1001", "success"), code: 405},
 		{name: "template delivered", method: "POST", url: post, body: templateEvent("1001", "success"), code: 200, answer: "success",
 			calls: []call{wechatReport("1001", true, "")}, counted: counts{"wechat delivered": 1}},
@@ -250,6 +290,8 @@ func TestWeChatPlain(t *testing.T) {
 			calls: []call{wechatReport("1003", false, "server_error")}, counted: counts{"wechat failed": 1}},
 		{name: "template freq limit", method: "POST", url: post, body: templateEvent("1004", "failed:freq limit"), code: 200, answer: "success",
 			calls: []call{wechatReport("1004", false, "server_error")}, counted: counts{"wechat failed": 1}},
+		{name: "template too early", method: "POST", url: post, body: templateEvent(earlyID, "success"), code: 503,
+			calls: []call{wechatReport(earlyID, true, "")}, logged: "asked again"},
 		{name: "template unknown id", method: "POST", url: post, body: templateEvent(unknownID, "success"), code: 200, answer: "success",
 			calls: []call{wechatReport(unknownID, true, "")}, counted: counts{"wechat unknown_id": 1}, logged: "provider_msg_id=" + unknownID},
 		{name: "subscribe message results", method: "POST", url: post, body: fixture(t, "subscribe_msg_sent.xml"), code: 200, answer: "success",
@@ -293,12 +335,15 @@ func TestWeChatPlain(t *testing.T) {
 			calls: []call{{Op: "opt_out", Contact: Contact{"openid", knownOpenID}, Channel: "wechat", Source: "wechat_unsubscribe"}}},
 	}
 	for _, tt := range tests {
+		if tt.cfg == nil {
+			tt.cfg = &Config{WeChatToken: token} // plain mode: no AES key
+		}
 		t.Run(tt.name, tt.run)
 	}
 }
 
 func TestWeChatSafeMode(t *testing.T) {
-	const ts, nonce = "1700000000", "n2"
+	ts, nonce := now, "n2"
 	delivered := encrypt(t, appID, templateEvent("1001", "success"))
 	// Compat mode sends the plain fields beside Encrypt; only the encrypted
 	// ones are covered by msg_signature.
@@ -325,21 +370,21 @@ func TestWeChatSafeMode(t *testing.T) {
 			counted: counts{"wechat opt_out": 1}},
 		{name: "server check", method: "GET", url: plainURL(token, ts, nonce) + "&echostr=xyz", code: 200, answer: "xyz"},
 		{name: "forged msg_signature", method: "POST", url: safeURL("other", ts, nonce, delivered), body: sealed(delivered), code: 403,
-			counted: counts{"wechat refused": 1}, logged: "bad msg_signature"},
+			counted: counts{"wechat refused signature": 1}, logged: "bad msg_signature"},
 		{name: "msg_signature of another ciphertext", method: "POST", url: safeURL(token, ts, nonce, otherApp), body: sealed(delivered), code: 403,
-			counted: counts{"wechat refused": 1}},
+			counted: counts{"wechat refused signature": 1}},
 		{name: "only the plain signature", method: "POST", url: plainURL(token, ts, nonce) + "&encrypt_type=aes", body: sealed(delivered), code: 403,
-			counted: counts{"wechat refused": 1}},
+			counted: counts{"wechat refused signature": 1}},
 		{name: "another app's message", method: "POST", url: safeURL(token, ts, nonce, otherApp), body: sealed(otherApp), code: 403,
-			counted: counts{"wechat refused": 1}, logged: "undecryptable"},
+			counted: counts{"wechat refused undecryptable": 1}, logged: "undecryptable"},
 		{name: "tampered ciphertext", method: "POST", url: safeURL(token, ts, nonce, tampered), body: sealed(tampered), code: 403,
-			counted: counts{"wechat refused": 1}},
+			counted: counts{"wechat refused undecryptable": 1}},
 		{name: "not base64", method: "POST", url: safeURL(token, ts, nonce, "!!!"), body: sealed("!!!"), code: 403,
-			counted: counts{"wechat refused": 1}},
+			counted: counts{"wechat refused undecryptable": 1}},
 		{name: "no AES key", cfg: &Config{WeChatToken: token}, method: "POST", url: safeURL(token, ts, nonce, delivered), body: sealed(delivered), code: 403,
-			counted: counts{"wechat refused": 1}},
+			counted: counts{"wechat refused mode": 1}},
 		{name: "no token", cfg: &Config{WeChatAppID: appID, WeChatAESKey: aesKey}, method: "POST", url: safeURL("", ts, nonce, delivered), body: sealed(delivered), code: 403,
-			counted: counts{"wechat refused": 1}},
+			counted: counts{"wechat refused signature": 1}},
 		{name: "envelope not XML", method: "POST", url: safeURL(token, ts, nonce, ""), body: "{", code: 400},
 		{name: "store down", storeErr: errors.New("db down"), method: "POST", url: safeURL(token, ts, nonce, delivered), body: sealed(delivered), code: 503,
 			calls: []call{wechatReport("1001", true, "")}},
@@ -350,7 +395,7 @@ func TestWeChatSafeMode(t *testing.T) {
 }
 
 func TestAliyun(t *testing.T) {
-	const path = "/sms/callback/aliyun"
+	const path = "/sms/callback/aliyun?key=" + smsKey
 	const ok = `{"code":0,"msg":"成功"}`
 	tests := []request{
 		{name: "reports and replies", method: "POST", url: path, body: fixture(t, "aliyun_report.json"), code: 200, answer: ok,
@@ -375,6 +420,11 @@ func TestAliyun(t *testing.T) {
 		{name: "store down on a reply", storeErr: errors.New("db down"), method: "POST", url: path, body: `[{"phone_number":"13800138000","content":"TD"}]`, code: 503,
 			answer: `"code":1`, calls: []call{{Op: "opt_out", Contact: Contact{"mobile", knownMobile}, Channel: "sms", Source: "sms_reply"}}},
 		{name: "GET", method: "GET", url: path, code: 405},
+		{name: "a report too early", method: "POST", url: path, code: 503, answer: `"code":1`,
+			body:  `[{"success":true,"biz_id":"b1"},{"success":true,"biz_id":"888"},{"phone_number":"13800138000","content":"TD"}]`,
+			calls: []call{smsReport("b1", true), smsReport(earlyID, true), {Op: "opt_out", Contact: Contact{"mobile", knownMobile}, Channel: "sms", Source: "sms_reply"}},
+			// The rest is recorded and counted; the body is asked for again.
+			counted: counts{"sms delivered": 1, "sms opt_out": 1}, logged: "asked again"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)
@@ -382,7 +432,7 @@ func TestAliyun(t *testing.T) {
 }
 
 func TestTencent(t *testing.T) {
-	const path = "/sms/callback/tencent"
+	const path = "/sms/callback/tencent?key=" + smsKey
 	const ok = `{"result":0,"errmsg":"OK"}`
 	reply := func(nation, text string) string {
 		return fmt.Sprintf(`{"extend":"","mobile":"13800138000","nationcode":%q,"sign":"人社局","text":%q,"time":1772326800}`, nation, text)
@@ -456,4 +506,163 @@ func TestMainlandMobile(t *testing.T) {
 			t.Errorf("mainlandMobile(%q, %q) = %q, %v; want %q, %v", tt.nation, tt.mobile, got, ok, tt.want, tt.ok)
 		}
 	}
+}
+
+// TestCallbackOrigin: SMS callbacks need the key, every callback can be
+// limited to networks by the connection's address, and a WeChat message
+// must be fresh, unseen and, with an AES key, in safe mode. Refusals
+// record nothing.
+func TestCallbackOrigin(t *testing.T) {
+	allow := []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+	withAllow := &Config{WeChatToken: token, SMSKey: smsKey, Allow: allow}
+	plain := &Config{WeChatToken: token, SMSKey: smsKey}
+	unix := fixedNow().Unix()
+	at := func(d int64) string { return fmt.Sprint(unix + d) }
+	delivered := encrypt(t, appID, templateEvent("1001", "success"))
+	report := `[{"phone_number":"13800138000","success":true,"biz_id":"b1"}]`
+	const aliOK, tenOK = `{"code":0,"msg":"成功"}`, `{"result":0,"errmsg":"OK"}`
+	var tests []request
+	for _, p := range []struct{ provider, ok string }{{"aliyun", aliOK}, {"tencent", tenOK}} {
+		path := "/sms/callback/" + p.provider
+		refused := func(reason string) counts { return counts{p.provider + " refused " + reason: 1} }
+		var rec call
+		if p.provider == "aliyun" {
+			rec = smsReport("b1", true)
+		} else {
+			rec = smsReport("", false)
+		}
+		tests = append(tests,
+			request{name: p.provider + " no key", method: "POST", url: path, body: report, code: 403, counted: refused("key"), logged: "reason=key"},
+			request{name: p.provider + " empty key", method: "POST", url: path + "?key=", body: report, code: 403, counted: refused("key")},
+			request{name: p.provider + " wrong key", method: "POST", url: path + "?key=" + smsKey + "x", body: report, code: 403, counted: refused("key")},
+			request{name: p.provider + " key of another case", method: "POST", url: path + "?key=" + strings.ToUpper(smsKey), body: report, code: 403, counted: refused("key")},
+			request{name: p.provider + " no key configured", cfg: &Config{}, method: "POST", url: path + "?key=", body: report, code: 403, counted: refused("key")},
+			request{name: p.provider + " right key", method: "POST", url: path + "?key=" + smsKey, body: report, code: 200, answer: p.ok,
+				calls: []call{rec}, counted: counts{"sms " + map[bool]string{true: "delivered", false: "failed"}[p.provider == "aliyun"]: 1}},
+			request{name: p.provider + " outside the allowed networks", cfg: withAllow, method: "POST", url: path + "?key=" + smsKey, body: report, code: 403,
+				counted: refused("network")},
+			request{name: p.provider + " outside, claiming to be forwarded from inside", cfg: withAllow, method: "POST", url: path + "?key=" + smsKey, body: report,
+				forwarded: "198.51.100.7", code: 403, counted: refused("network")},
+			request{name: p.provider + " inside the allowed networks", cfg: withAllow, remote: "198.51.100.7:4000", method: "POST", url: path + "?key=" + smsKey,
+				body: report, code: 200, answer: p.ok, calls: []call{rec}, counted: counts{"sms " + map[bool]string{true: "delivered", false: "failed"}[p.provider == "aliyun"]: 1}},
+			request{name: p.provider + " inside an IPv6 network", cfg: withAllow, remote: "[2001:db8::1]:4000", method: "POST", url: path + "?key=" + smsKey,
+				body: report, code: 200, answer: p.ok, calls: []call{rec}, counted: counts{"sms " + map[bool]string{true: "delivered", false: "failed"}[p.provider == "aliyun"]: 1}},
+			request{name: p.provider + " inside, but no key", cfg: withAllow, remote: "198.51.100.7:4000", method: "POST", url: path, body: report, code: 403,
+				counted: refused("key")},
+		)
+	}
+	tests = append(tests,
+		request{name: "wechat outside the allowed networks", cfg: withAllow, method: "POST", url: plainURL(token, now, "n"), body: templateEvent("1001", "success"),
+			code: 403, counted: counts{"wechat refused network": 1}},
+		request{name: "wechat check outside the allowed networks", cfg: withAllow, method: "GET", url: plainURL(token, now, "n") + "&echostr=e",
+			code: 403, counted: counts{"wechat refused network": 1}},
+		request{name: "wechat inside the allowed networks", cfg: withAllow, remote: "[::ffff:198.51.100.9]:80", method: "POST", url: plainURL(token, now, "n"),
+			body: templateEvent("1001", "success"), code: 200, answer: "success", calls: []call{wechatReport("1001", true, "")}, counted: counts{"wechat delivered": 1}},
+		request{name: "plain message with an AES key", method: "POST", url: plainURL(token, now, "n"), body: templateEvent("1001", "success"),
+			code: 403, counted: counts{"wechat refused mode": 1}},
+		request{name: "timestamp 1", cfg: plain, method: "POST", url: plainURL(token, "1", "n"), body: templateEvent("1001", "success"),
+			code: 403, counted: counts{"wechat refused stale": 1}},
+		request{name: "301 s old", cfg: plain, method: "POST", url: plainURL(token, at(-301), "n"), body: templateEvent("1001", "success"),
+			code: 403, counted: counts{"wechat refused stale": 1}},
+		request{name: "301 s ahead", cfg: plain, method: "POST", url: plainURL(token, at(301), "n"), body: templateEvent("1001", "success"),
+			code: 403, counted: counts{"wechat refused stale": 1}},
+		request{name: "not a number", cfg: plain, method: "POST", url: plainURL(token, "soon", "n"), body: templateEvent("1001", "success"),
+			code: 403, counted: counts{"wechat refused stale": 1}},
+		request{name: "300 s old", cfg: plain, method: "POST", url: plainURL(token, at(-300), "n"), body: templateEvent("1001", "success"),
+			code: 200, answer: "success", calls: []call{wechatReport("1001", true, "")}, counted: counts{"wechat delivered": 1}},
+		request{name: "300 s ahead", cfg: plain, method: "POST", url: plainURL(token, at(300), "n"), body: templateEvent("1001", "success"),
+			code: 200, answer: "success", calls: []call{wechatReport("1001", true, "")}, counted: counts{"wechat delivered": 1}},
+		request{name: "stale safe-mode message", method: "POST", url: safeURL(token, at(-301), "n", delivered), body: sealed(delivered),
+			code: 403, counted: counts{"wechat refused stale": 1}},
+		request{name: "stale and unsigned: the signature is checked first", cfg: plain, method: "POST", url: plainURL("other", "1", "n"),
+			body: templateEvent("1001", "success"), code: 403, counted: counts{"wechat refused signature": 1}},
+		request{name: "stale server check", cfg: plain, method: "GET", url: plainURL(token, at(-301), "n") + "&echostr=e", code: 403,
+			counted: counts{"wechat refused stale": 1}},
+		request{name: "nonce too long", cfg: plain, method: "POST", url: plainURL(token, now, strings.Repeat("n", 129)), body: templateEvent("1001", "success"),
+			code: 400},
+	)
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
+	}
+}
+
+// TestWeChatReplay: the second message with a (timestamp, nonce) is
+// refused and records nothing; one that failed is not remembered, so
+// WeChat's retry of it is taken.
+func TestWeChatReplay(t *testing.T) {
+	st, obs := &fakeStore{}, counts{}
+	h, err := New(Config{WeChatToken: token, WeChatAppID: appID, WeChatAESKey: aesKey}, st, obs, nil, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	post := func(nonce string) int {
+		enc := encrypt(t, appID, templateEvent("1001", "success"))
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("POST", safeURL(token, now, nonce, enc), strings.NewReader(sealed(enc))))
+		return rec.Code
+	}
+	if code := post("a"); code != 200 {
+		t.Fatalf("first: %d", code)
+	}
+	if code := post("a"); code != 403 {
+		t.Errorf("replay: %d, want 403", code)
+	}
+	if code := post("b"); code != 200 {
+		t.Errorf("another nonce: %d", code)
+	}
+	if len(st.calls) != 2 || obs["wechat refused replay"] != 1 || obs["wechat delivered"] != 2 {
+		t.Errorf("calls %v, counted %v", st.calls, obs)
+	}
+}
+
+// TestBodyOneBatch: a callback body is one Store.Batch, and a failure in
+// it counts nothing of what came before.
+func TestBodyOneBatch(t *testing.T) {
+	var items []string
+	for i := range 1000 {
+		items = append(items, fmt.Sprintf(`{"success":true,"biz_id":"b%d"}`, i))
+	}
+	body := "[" + strings.Join(items, ",") + "]"
+	for _, fail := range []bool{false, true} {
+		st, obs := &failingStore{failAt: -1}, counts{}
+		if fail {
+			st.failAt = 500
+		}
+		h, err := New(Config{SMSKey: smsKey}, st, obs, nil, fixedNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		h.Register(mux)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("POST", "/sms/callback/aliyun?key="+smsKey, strings.NewReader(body)))
+		want, counted := 200, counts{"sms delivered": 1000}
+		if fail {
+			want, counted = 503, counts{}
+		}
+		if rec.Code != want || st.batches != 1 || !maps.Equal(obs, counted) {
+			t.Errorf("fail %v: %d, %d batches, counted %v; want %d, 1 batch, %v", fail, rec.Code, st.batches, obs, want, counted)
+		}
+	}
+}
+
+// failingStore fails the report numbered failAt (from 0; -1 never).
+type failingStore struct {
+	fakeStore
+	failAt, n int
+}
+
+func (f *failingStore) Batch(_ context.Context, fn func(Tx) error) error {
+	f.batches++
+	return fn(f)
+}
+
+func (f *failingStore) Receipt(ctx context.Context, r Report) (bool, error) {
+	defer func() { f.n++ }()
+	if f.n == f.failAt {
+		return false, errors.New("db down")
+	}
+	return f.fakeStore.Receipt(ctx, r)
 }

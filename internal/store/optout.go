@@ -51,12 +51,26 @@ func (s *Store) contactColumn(kind string) (string, error) {
 // how many subjects the contact names; 0 means none is known by it.
 // Recording the same opt-out again changes nothing.
 func (s *Store) OptOutContact(ctx context.Context, kind, value, channel, source string, at time.Time) (int, error) {
+	return s.optOutContact(ctx, s.pool, kind, value, channel, source, at)
+}
+
+// OptOutContact is Store.OptOutContact within tx.
+func (tx *Tx) OptOutContact(ctx context.Context, kind, value, channel, source string, at time.Time) (int, error) {
+	return tx.s.optOutContact(ctx, tx.tx, kind, value, channel, source, at)
+}
+
+// rowQuerier is a pool or a transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Store) optOutContact(ctx context.Context, q rowQuerier, kind, value, channel, source string, at time.Time) (int, error) {
 	col, err := s.contactColumn(kind)
 	if err != nil {
 		return 0, fmt.Errorf("opt out: %w", err)
 	}
 	var n int
-	err = s.pool.QueryRow(ctx, `WITH subjects AS (
+	err = q.QueryRow(ctx, `WITH subjects AS (
     SELECT subject_type, subject_id FROM profiles WHERE `+col+` = $1
 ), ins AS (
     INSERT INTO opt_outs (subject_type, subject_id, channel, source, at)
@@ -75,12 +89,21 @@ SELECT count(*) FROM subjects`, s.contactIndex(kind, value), channel, source, at
 // takes back an unsubscribe, not a block). It returns how many subjects
 // the contact names.
 func (s *Store) OptInContact(ctx context.Context, kind, value, channel, source string) (int, error) {
+	return s.optInContact(ctx, s.pool, kind, value, channel, source)
+}
+
+// OptInContact is Store.OptInContact within tx.
+func (tx *Tx) OptInContact(ctx context.Context, kind, value, channel, source string) (int, error) {
+	return tx.s.optInContact(ctx, tx.tx, kind, value, channel, source)
+}
+
+func (s *Store) optInContact(ctx context.Context, q rowQuerier, kind, value, channel, source string) (int, error) {
 	col, err := s.contactColumn(kind)
 	if err != nil {
 		return 0, fmt.Errorf("opt in: %w", err)
 	}
 	var n int
-	err = s.pool.QueryRow(ctx, `WITH subjects AS (
+	err = q.QueryRow(ctx, `WITH subjects AS (
     SELECT subject_type, subject_id FROM profiles WHERE `+col+` = $1
 ), del AS (
     DELETE FROM opt_outs o USING subjects s
@@ -172,6 +195,17 @@ const (
 // next is the channel a fallen-back notice moves to.
 func (s *Store) RecordReceipt(ctx context.Context, r Receipt) (out ReceiptOutcome, next string, err error) {
 	err = s.InTx(ctx, func(tx *Tx) error {
+		out, next, err = tx.RecordReceipt(ctx, r)
+		return err
+	})
+	return out, next, err
+}
+
+// RecordReceipt is Store.RecordReceipt within tx, so that the reports of
+// one callback body commit together.
+func (tx *Tx) RecordReceipt(ctx context.Context, r Receipt) (out ReceiptOutcome, next string, err error) {
+	s := tx.s
+	err = func() error {
 		var (
 			id       int64
 			status   string
@@ -259,7 +293,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, attempts, r.Channel, "receipt_"+string
 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.Type, k.ID, r.Channel, r.OptOutSource, r.At)
 		}
 		return err
-	})
+	}()
 	if err != nil {
 		return "", "", fmt.Errorf("record receipt: %w", err)
 	}

@@ -442,8 +442,17 @@ WHERE status IN ('pending', 'deferred') AND due_at <= $1`, now).Scan(&t)
 // Sending reports whether a notice on channel is being sent right now:
 // its provider call begun, its answer not recorded yet.
 func (s *Store) Sending(ctx context.Context, channel string) (bool, error) {
+	return sending(ctx, s.pool, channel)
+}
+
+// Sending is Store.Sending within tx.
+func (tx *Tx) Sending(ctx context.Context, channel string) (bool, error) {
+	return sending(ctx, tx.tx, channel)
+}
+
+func sending(ctx context.Context, q rowQuerier, channel string) (bool, error) {
 	var yes bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'sending' AND channel = $1)`, channel).Scan(&yes)
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'sending' AND channel = $1)`, channel).Scan(&yes)
 	if err != nil {
 		return false, fmt.Errorf("sending notices: %w", err)
 	}
