@@ -47,6 +47,9 @@ type Options struct {
 	Sweeps func(*sweep.Config)
 	// HTTP adjusts the HTTP server's timeouts and size limits.
 	HTTP func(*httpapi.Limits)
+	// PublicReady is called, before Ready, once the public listener
+	// listens (only when POLICYPUSH_PUBLIC_ADDR is set).
+	PublicReady func(publicAddr string)
 }
 
 // Migrate applies the database migrations.
@@ -188,16 +191,18 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 
-	lis, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on POLICYPUSH_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
-	}
 	limits := httpapi.DefaultLimits()
 	if o.HTTP != nil {
 		o.HTTP(&limits)
 	}
-	srv := httpapi.NewServer(
-		httpapi.New(o.Registry, map[string]httpapi.Check{
+	limiter, err := httpapi.NewLimiter(httpapi.RateLimit{
+		PerSecond: cfg.PublicRate, Burst: cfg.PublicBurst, TrustedProxies: cfg.TrustedProxies,
+	}, o.Registry, nil)
+	if err != nil {
+		return err
+	}
+	listeners, err := listen(cfg,
+		httpapi.New(o.Registry, httpapi.Logged(log, map[string]httpapi.Check{
 			"database": st.Ping,
 			"kafka":    func(ctx context.Context) error { return dial(ctx, cfg.KafkaBrokers) },
 			"rules": func(context.Context) error {
@@ -206,16 +211,26 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				}
 				return nil
 			},
-		}, clicks(st, current, o.Now),
+		}), clicks(st, current, o.Now),
 			receipts.Register, admin.Register, func(mux *http.ServeMux) {
 				c := console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log)
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
-			}), limits)
-	if o.Ready != nil {
-		o.Ready(lis.Addr().String())
+			}), limiter, limits)
+	if err != nil {
+		return err
 	}
-	log.Info("serving", "http", lis.Addr().String(), "brokers", cfg.KafkaBrokers, "group", cfg.KafkaGroup,
+	httpAddr, publicAddr := listeners[0].lis.Addr().String(), ""
+	if len(listeners) > 1 {
+		publicAddr = listeners[1].lis.Addr().String()
+		if o.PublicReady != nil {
+			o.PublicReady(publicAddr)
+		}
+	}
+	if o.Ready != nil {
+		o.Ready(httpAddr)
+	}
+	log.Info("serving", "http", httpAddr, "public", publicAddr, "brokers", cfg.KafkaBrokers, "group", cfg.KafkaGroup,
 		"kafka_security", cfg.KafkaSecurity.String())
 
 	g, ctx := errgroup.WithContext(ctx)
@@ -232,18 +247,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			}
 		}
 	})
-	g.Go(func() error {
-		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	})
+	serveHTTP(ctx, g, listeners)
 	g.Go(func() error {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()

@@ -95,12 +95,14 @@ type service struct {
 	processed atomic.Int64 // messages in committed-or-about-to-commit batches
 	reg       *prometheus.Registry
 	addr      chan string // the HTTP address, once listening
+	public    chan string // the public listener's address, when there is one
 }
 
 func (e *env) start(hooks ingest.Hooks) *service {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{cancel: cancel, done: make(chan struct{}), reg: prometheus.NewRegistry(), addr: make(chan string, 1)}
+	s := &service{cancel: cancel, done: make(chan struct{}), reg: prometheus.NewRegistry(), addr: make(chan string, 1),
+		public: make(chan string, 1)}
 	onBatch := hooks.OnBatch
 	hooks.OnBatch = func(size int, took time.Duration, rejected int) {
 		s.processed.Add(int64(size))
@@ -125,7 +127,7 @@ func (e *env) start(hooks ingest.Hooks) *service {
 	}
 	go func() {
 		s.err = Serve(ctx, &cfg, log, Options{Now: clock, Sweeps: e.sweeps, HTTP: e.http, Hooks: hooks, Consumer: fast, Registry: s.reg,
-			Ready: func(a string) { s.addr <- a }})
+			Ready: func(a string) { s.addr <- a }, PublicReady: func(a string) { s.public <- a }})
 		close(s.done)
 	}()
 	e.t.Cleanup(func() { s.stop() })

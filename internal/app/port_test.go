@@ -20,15 +20,18 @@ import (
 )
 
 // TestPublicPort is issue 10's "the public port holds" against a running
-// service: every endpoint that reads a body answers an over-long one with
-// 413, whether its length is declared or not, and a client that sends its
-// headers a byte at a time is cut off.
+// service with its two listeners (issue 12): every endpoint that reads a
+// body answers an over-long one with 413, whether its length is declared
+// or not, the callbacks on the public listener and the API on the internal
+// one, and a client that sends its headers a byte at a time to the public
+// listener is cut off.
 func TestPublicPort(t *testing.T) {
 	e := newEnv(t)
 	e.cfg.WeChatToken = config.Secret("wx-callback-token")
+	e.cfg.PublicAddr = "127.0.0.1:0"
 	e.http = func(l *httpapi.Limits) { l.ReadHeader = 300 * time.Millisecond }
 	s := e.start(ingest.Hooks{})
-	addr := <-s.addr
+	public, internal := <-s.public, <-s.addr
 
 	draft, err := os.ReadFile("../../rules/talent/talent-rent-subsidy.yaml")
 	if err != nil {
@@ -65,6 +68,10 @@ func TestPublicPort(t *testing.T) {
 				if chunked {
 					body = io.MultiReader(body) // hides the length
 				}
+				addr := internal
+				if p, _, _ := strings.Cut(c.path, "?"); httpapi.Public(p) {
+					addr = public
+				}
 				req, err := http.NewRequest(c.method, "http://"+addr+c.path, body)
 				if err != nil {
 					t.Fatal(err)
@@ -97,13 +104,13 @@ func TestPublicPort(t *testing.T) {
 	}
 
 	t.Run("slowloris", func(t *testing.T) {
-		conn, err := net.Dial("tcp", addr)
+		conn, err := net.Dial("tcp", public)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
 		start := time.Now()
-		for _, b := range []byte("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n") {
+		for _, b := range []byte("GET /r/x HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n") {
 			if _, err := conn.Write([]byte{b}); err != nil {
 				break
 			}

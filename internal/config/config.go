@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -111,6 +112,16 @@ type Config struct {
 	// without renewal: a dead replica's rows are settled within about
 	// DispatchLease plus a quarter of it (at most 5s more).
 	DispatchLease time.Duration
+
+	// The public listener (issue 12). PublicAddr, when set, serves the
+	// routes the internet must reach, and HTTPAddr the rest. PublicRate
+	// (requests per second per client; 0: off) and PublicBurst limit
+	// those routes; TrustedProxies are the reverse proxies whose
+	// X-Forwarded-For names the client.
+	PublicAddr     string
+	PublicRate     float64
+	PublicBurst    int
+	TrustedProxies []netip.Prefix
 }
 
 // WeChatEnabled reports whether the official account is configured.
@@ -140,6 +151,12 @@ var defaults = map[string]string{
 	"POLICYPUSH_SWEEP_PAUSE":         "0s",
 	"POLICYPUSH_KAFKA_TLS":           "off",
 	"POLICYPUSH_DISPATCH_LEASE":      "20s",
+	// The public listener's rate limit per client (an IPv4 address or an
+	// IPv6 /64): a citizen opening a notice makes a handful of requests,
+	// and behind a carrier's NAT many citizens share one address, so the
+	// limit is set to stop scripts, not people.
+	"POLICYPUSH_PUBLIC_RATE":  "10",
+	"POLICYPUSH_PUBLIC_BURST": "40",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -157,6 +174,7 @@ var known = []string{
 	"POLICYPUSH_KAFKA_TLS", "POLICYPUSH_KAFKA_TLS_CA", "POLICYPUSH_KAFKA_TLS_CERT", "POLICYPUSH_KAFKA_TLS_KEY",
 	"POLICYPUSH_KAFKA_SASL_MECHANISM", "POLICYPUSH_KAFKA_SASL_USERNAME", "POLICYPUSH_KAFKA_SASL_PASSWORD",
 	"POLICYPUSH_DISPATCH_LEASE",
+	"POLICYPUSH_PUBLIC_ADDR", "POLICYPUSH_PUBLIC_RATE", "POLICYPUSH_PUBLIC_BURST", "POLICYPUSH_TRUSTED_PROXIES",
 	"POLICYPUSH_SMS_CALLBACK_KEY", "POLICYPUSH_CALLBACK_ALLOW",
 }
 
@@ -259,8 +277,12 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		AdminToken: Secret(v["POLICYPUSH_ADMIN_TOKEN"]),
 		PublicURL:  strings.TrimRight(v["POLICYPUSH_PUBLIC_URL"], "/"),
 	}
+	c.PublicAddr = strings.TrimSpace(v["POLICYPUSH_PUBLIC_ADDR"])
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + v["POLICYPUSH_HTTP_ADDR"]
+		if c.PublicAddr != "" { // short links are served there
+			c.PublicURL = "http://" + c.PublicAddr
+		}
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("POLICYPUSH_PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
@@ -356,6 +378,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		c.DispatchLease < time.Second || c.DispatchLease > 10*time.Minute {
 		bad("POLICYPUSH_DISPATCH_LEASE", "%q is not a duration from 1s to 10m, such as 20s", v["POLICYPUSH_DISPATCH_LEASE"])
 	}
+	parsePublic(v, c, bad)
 	if need == NeedServe {
 		if c.PIIKey == "" {
 			bad("POLICYPUSH_PII_KEY", "required: base64 of a 32-byte key (for example: openssl rand -base64 32)")
@@ -398,6 +421,59 @@ func parseCallbacks(v map[string]string, provider string, bad func(name, format 
 		allow = append(allow, p.Masked())
 	}
 	return key, allow
+}
+
+// parsePublic reads the public listener and its rate limit.
+func parsePublic(v map[string]string, c *Config, bad func(name, format string, args ...any)) {
+	if c.PublicAddr != "" {
+		if !hostPort.MatchString(c.PublicAddr) && !strings.HasPrefix(c.PublicAddr, ":") {
+			bad("POLICYPUSH_PUBLIC_ADDR", "%q is not host:port", c.PublicAddr)
+		} else if sameListener(c.PublicAddr, c.HTTPAddr) {
+			bad("POLICYPUSH_PUBLIC_ADDR", "%q is POLICYPUSH_HTTP_ADDR's too: the public listener needs its own address (or leave it unset for one listener)", c.PublicAddr)
+		}
+	}
+	switch r := strings.TrimSpace(v["POLICYPUSH_PUBLIC_RATE"]); r {
+	case "off":
+	default:
+		var err error
+		if c.PublicRate, err = strconv.ParseFloat(r, 64); err != nil || c.PublicRate <= 0 {
+			bad("POLICYPUSH_PUBLIC_RATE", "%q is not a positive number of requests per second per client, or off", r)
+		}
+		if c.PublicBurst, err = strconv.Atoi(strings.TrimSpace(v["POLICYPUSH_PUBLIC_BURST"])); err != nil || c.PublicBurst < 1 {
+			bad("POLICYPUSH_PUBLIC_BURST", "%q is not a whole number of requests, 1 or more", v["POLICYPUSH_PUBLIC_BURST"])
+		}
+	}
+	for _, s := range strings.Split(v["POLICYPUSH_TRUSTED_PROXIES"], ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				bad("POLICYPUSH_TRUSTED_PROXIES", "%q is not an address or a CIDR such as 10.0.0.0/8", s)
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+}
+
+// sameListener reports whether two listen addresses would collide: the same
+// port on the same host or on a wildcard one. Port 0 picks a free port
+// each time, so it never collides.
+func sameListener(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	if pa != pb || pa == "0" {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wild(ha) || wild(hb)
 }
 
 // parseKafkaSecurity reads TLS and SASL to the cluster. The embedded broker

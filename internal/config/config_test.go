@@ -208,3 +208,57 @@ func TestDispatchLease(t *testing.T) {
 		})
 	}
 }
+
+// TestPublicListener: the public listener's address must differ from the
+// internal one's; its rate limit parses, or is off; trusted proxies are
+// addresses or CIDRs; short links default to the public listener.
+func TestPublicListener(t *testing.T) {
+	c, err := Load(env(nil), "", NeedDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicAddr != "" || c.PublicRate != 10 || c.PublicBurst != 40 || c.TrustedProxies != nil {
+		t.Errorf("defaults: addr %q rate %v burst %d proxies %v", c.PublicAddr, c.PublicRate, c.PublicBurst, c.TrustedProxies)
+	}
+	c, err = Load(env(map[string]string{
+		"POLICYPUSH_HTTP_ADDR": "10.0.0.5:8080", "POLICYPUSH_PUBLIC_ADDR": "0.0.0.0:8443",
+		"POLICYPUSH_PUBLIC_RATE": "off", "POLICYPUSH_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1,2001:db8::/32",
+	}), "", NeedDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicAddr != "0.0.0.0:8443" || c.PublicRate != 0 || c.PublicURL != "http://0.0.0.0:8443" ||
+		fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/8 192.0.2.1/32 2001:db8::/32]" {
+		t.Errorf("got addr %q rate %v url %q proxies %v", c.PublicAddr, c.PublicRate, c.PublicURL, c.TrustedProxies)
+	}
+	// Two ephemeral ports are two listeners.
+	if _, err := Load(env(map[string]string{"POLICYPUSH_HTTP_ADDR": "127.0.0.1:0", "POLICYPUSH_PUBLIC_ADDR": "127.0.0.1:0"}), "", NeedDatabase); err != nil {
+		t.Errorf("port 0 twice: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"the same address", map[string]string{"POLICYPUSH_HTTP_ADDR": "127.0.0.1:8080", "POLICYPUSH_PUBLIC_ADDR": "127.0.0.1:8080"},
+			[]string{"POLICYPUSH_PUBLIC_ADDR: \"127.0.0.1:8080\" is POLICYPUSH_HTTP_ADDR's too"}},
+		{"a wildcard over it", map[string]string{"POLICYPUSH_HTTP_ADDR": "127.0.0.1:8080", "POLICYPUSH_PUBLIC_ADDR": ":8080"},
+			[]string{"is POLICYPUSH_HTTP_ADDR's too"}},
+		{"bad values", map[string]string{"POLICYPUSH_PUBLIC_ADDR": "public", "POLICYPUSH_PUBLIC_RATE": "fast",
+			"POLICYPUSH_PUBLIC_BURST": "0", "POLICYPUSH_TRUSTED_PROXIES": "10.0.0.0/8,lb"},
+			[]string{`"public" is not host:port`, `"fast" is not a positive number`, `POLICYPUSH_PUBLIC_BURST: "0"`, `"lb" is not an address or a CIDR`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(env(c.env), "", NeedDatabase)
+			var ce *Error
+			if !errors.As(err, &ce) || len(ce.Problems) != len(c.want) {
+				t.Fatalf("got %v, want %d problems", err, len(c.want))
+			}
+			for i, w := range c.want {
+				if !strings.Contains(ce.Problems[i], w) {
+					t.Errorf("problem %q does not say %q", ce.Problems[i], w)
+				}
+			}
+		})
+	}
+}

@@ -22,7 +22,8 @@ type Check func(ctx context.Context) error
 type Clicks func(ctx context.Context, token string) (target string, ok bool, err error)
 
 // New returns the handler for every endpoint. checks are run by /readyz,
-// by name; clicks serves /r/{token} (nil: no short links); register adds
+// by name, which answers each "ok" or "failing" (wrap them in Logged to
+// log why); clicks serves /r/{token} (nil: no short links); register adds
 // other endpoints, such as the providers' callbacks.
 func New(g prometheus.Gatherer, checks map[string]Check, clicks Clicks, register ...func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
@@ -56,8 +57,10 @@ func New(g prometheus.Gatherer, checks map[string]Check, clicks Clicks, register
 		sort.Strings(names)
 		status, code := map[string]string{}, http.StatusOK
 		for _, n := range names {
+			// The error itself goes to the log (Logged), not to whoever
+			// can reach /readyz: it may name hosts, users or files.
 			if err := checks[n](ctx); err != nil {
-				status[n], code = err.Error(), http.StatusServiceUnavailable
+				status[n], code = "failing", http.StatusServiceUnavailable
 				continue
 			}
 			status[n] = "ok"

@@ -41,7 +41,7 @@ func TestEndpoints(t *testing.T) {
 		{"liveness", "/healthz", true, 200, `"ok"`},
 		{"metrics", "/metrics", true, 200, "policypush_test_total 1"},
 		{"ready", "/readyz", true, 200, `{"database":"ok","rules":"ok"}`},
-		{"not ready", "/readyz", false, 503, `"rules":"not loaded"`},
+		{"not ready", "/readyz", false, 503, `{"database":"ok","rules":"failing"}`},
 		{"unknown path", "/nope", true, 404, ""},
 		{"short link", "/r/good", true, 302, ""},
 		{"unknown short link", "/r/guess", true, 404, "unknown link"},
