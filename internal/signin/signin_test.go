@@ -74,7 +74,7 @@ type testEnv struct {
 	log   *lockedBuffer
 }
 
-func newEnv(t *testing.T, mutate func(*signin.Config)) *testEnv {
+func newEnv(t *testing.T, mutate func(c *signin.Config, baseURL string)) *testEnv {
 	t.Helper()
 	st, err := store.Open(context.Background(), pgtest.NewDatabase(t), nil)
 	if err != nil {
@@ -97,7 +97,7 @@ func newEnv(t *testing.T, mutate func(*signin.Config)) *testEnv {
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
 	if mutate != nil {
-		mutate(&cfg)
+		mutate(&cfg, e.srv.URL)
 	}
 	svc, err := signin.New(cfg)
 	if err != nil {
@@ -334,7 +334,7 @@ func TestConsoleRequiresSignIn(t *testing.T) {
 
 // TestSecureCookie: a console reached over HTTPS gets Secure cookies.
 func TestSecureCookie(t *testing.T) {
-	e := newEnv(t, func(c *signin.Config) { c.Secure = true })
+	e := newEnv(t, func(c *signin.Config, _ string) { c.Secure = true })
 	c, _ := e.loginForm(t)
 	if !c.Secure {
 		t.Errorf("CSRF cookie %v is not Secure", c)
@@ -414,7 +414,7 @@ func TestLoginCSRF(t *testing.T) {
 // TestWrongTokensAreSlowed: wrong tokens wait, a few at a time, and the
 // rest are turned away at once; a right token is never held up.
 func TestWrongTokensAreSlowed(t *testing.T) {
-	e := newEnv(t, func(c *signin.Config) { c.FailDelay = 700 * time.Millisecond; c.FailSlots = 1 })
+	e := newEnv(t, func(c *signin.Config, _ string) { c.FailDelay = 700 * time.Millisecond; c.FailSlots = 1 })
 	cookie, csrf := e.loginForm(t)
 	wrong := url.Values{"token": {"guess-guess-guess-guess"}, "csrf": {csrf}}
 	first := make(chan int, 1)
