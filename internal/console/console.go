@@ -106,9 +106,10 @@ type SweepProgress struct {
 }
 
 // csp lets the page load its own script, stylesheet and data and nothing
-// else: no inline code, no other origin, no framing, no forms.
+// else: no inline code, no other origin, no framing, and no form but to
+// this origin (the logout button of internal/signin).
 const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 //go:embed assets
 var assetFS embed.FS
