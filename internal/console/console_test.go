@@ -377,6 +377,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := browsertest.Run(p, chromedp.Evaluate[string](`document.getElementById('login-error').textContent`)); !strings.Contains(got, "访问令牌不正确") {
 		t.Errorf("after a wrong token the page says %q", got)
 	}
+	p.Screenshot("login-wrong-token-375x812", 375, 812)
 	p.SignIn(consoleToken, `body[data-state="ok"]`)
 	p.Screenshot("console-1280x800", 1280, 800)
 	p.Screenshot("console-375x812", 375, 812)

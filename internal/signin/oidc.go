@@ -164,8 +164,9 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(r.Context(), "signin: signed in", "officer", id.Name, "role", id.Role, "via", "oidc")
 	// A page that moves on by itself rather than a redirect: a redirect
-	// would continue the provider's cross-site navigation, on which the
-	// new SameSite=Strict cookie would not come.
+	// would continue the provider's cross-site navigation, on which
+	// browsers that weigh the whole redirect chain withhold the new
+	// SameSite=Strict cookie.
 	s.render(w, http.StatusOK, pageData{Title: "登录成功", Notice: "登录成功，正在进入看板…", Refresh: "/"})
 }
 

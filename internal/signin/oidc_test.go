@@ -32,6 +32,7 @@ const (
 // out an RS256-signed ID token.
 type idp struct {
 	srv      *httptest.Server
+	url      string // the issuer: srv's URL, or it under another host name
 	key      *rsa.PrivateKey
 	otherKey *rsa.PrivateKey // not in the JWKS
 	t        *testing.T
@@ -67,6 +68,7 @@ func newIDP(t *testing.T) *idp {
 	mux.HandleFunc("POST /token", p.token)
 	p.srv = httptest.NewServer(mux)
 	t.Cleanup(p.srv.Close)
+	p.url = p.srv.URL
 	return p
 }
 
@@ -77,7 +79,7 @@ func (p *idp) setClaims(f func(map[string]any)) {
 }
 
 func (p *idp) discovery(w http.ResponseWriter, _ *http.Request) {
-	u := p.srv.URL
+	u := p.url
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"issuer": u, "authorization_endpoint": u + "/authorize", "token_endpoint": u + "/token", "jwks_uri": u + "/jwks",
 		"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
@@ -141,7 +143,7 @@ func (p *idp) token(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	claims := map[string]any{
-		"iss": p.srv.URL, "aud": clientID, "sub": "u-1001", "preferred_username": "zhangwei",
+		"iss": p.url, "aud": clientID, "sub": "u-1001", "preferred_username": "zhangwei",
 		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "nonce": g.nonce,
 		"policypush_role": "admin",
 	}
@@ -200,7 +202,7 @@ func get(t *testing.T, c *http.Client, u string) (int, string) {
 func TestOIDCSignIn(t *testing.T) {
 	p := newIDP(t)
 	e := newEnv(t, func(c *signin.Config, base string) {
-		c.OIDC = &signin.OIDCConfig{Issuer: p.srv.URL, ClientID: clientID, ClientSecret: clientSecret,
+		c.OIDC = &signin.OIDCConfig{Issuer: p.url, ClientID: clientID, ClientSecret: clientSecret,
 			RedirectURL: base + "/console/login/oidc/callback"}
 	})
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -461,5 +462,38 @@ func TestTokenVerifier(t *testing.T) {
 	}
 	if !signin.AtLeast("admin", "viewer") || signin.AtLeast("viewer", "reviewer") || signin.AtLeast("root", "viewer") || !signin.AtLeast("publisher", "publisher") {
 		t.Error("AtLeast misorders the roles")
+	}
+}
+
+// TestAssetsAreSelfContained: the sign-in page holds nothing its CSP would
+// block or that needs the network.
+func TestAssetsAreSelfContained(t *testing.T) {
+	checks := []struct {
+		file, pattern, why string
+	}{
+		{"login.html", `<script\b`, "a script"},
+		{"login.html", `<style\b`, "an inline stylesheet"},
+		{"login.html", `\sstyle\s*=`, "an inline style attribute"},
+		{"login.html", `\son[a-z]+\s*=`, "an inline event handler"},
+		{"*", `(?i)https?://[^\s"'<>)]*`, "an external URL"},
+		{"*", `(?i)(src|href)\s*=\s*["']?//`, "a protocol-relative URL"},
+		{"login.css", `@import|url\(`, "a stylesheet or font fetched by the CSS"},
+	}
+	for _, c := range checks {
+		re := regexp.MustCompile(c.pattern)
+		for _, f := range []string{"login.html", "login.css", "favicon.svg"} {
+			if c.file != "*" && c.file != f {
+				continue
+			}
+			b, err := os.ReadFile("assets/" + f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range re.FindAll(b, -1) {
+				if string(m) != "http://www.w3.org/2000/svg" {
+					t.Errorf("%s has %s: %q", f, c.why, m)
+				}
+			}
+		}
 	}
 }
