@@ -76,3 +76,14 @@ func (p *PostgresSessions) DeleteSession(ctx context.Context, idHash []byte) err
 	}
 	return nil
 }
+
+// DeleteOfficerSessions ends every session of the officer name, and returns
+// how many there were: call it when an officer's token is revoked, so that
+// a session begun with it does not outlive it by up to SessionTTL.
+func (p *PostgresSessions) DeleteOfficerSessions(ctx context.Context, name string) (int64, error) {
+	tag, err := p.pool.Exec(ctx, `DELETE FROM console_sessions WHERE officer = $1`, name)
+	if err != nil {
+		return 0, fmt.Errorf("delete console sessions of an officer: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

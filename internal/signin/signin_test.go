@@ -497,3 +497,29 @@ func TestAssetsAreSelfContained(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteOfficerSessions: revoking an officer ends their sessions, and
+// only theirs.
+func TestDeleteOfficerSessions(t *testing.T) {
+	e := newEnv(t, nil)
+	_, a := e.signIn(t, adminToken)
+	_, b := e.signIn(t, adminToken)
+	sessions := signin.NewPostgresSessions(e.pool.Pool())
+	other := sha256.Sum256([]byte("another officer's cookie"))
+	if err := sessions.CreateSession(t.Context(), other[:], signin.Session{Identity: signin.Identity{Name: "li", Role: "viewer"},
+		CSRF: "x", CreatedAt: e.clock.now(), ExpiresAt: e.clock.now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := sessions.DeleteOfficerSessions(t.Context(), "admin-token")
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteOfficerSessions = %d, %v; want 2", n, err)
+	}
+	for _, c := range []*http.Cookie{a, b} {
+		if r := e.do(t, "GET", "/console/data.json", nil, nil, c); r.code != http.StatusUnauthorized {
+			t.Errorf("data.json with a revoked officer's session = %d, want 401", r.code)
+		}
+	}
+	if _, err := sessions.Session(t.Context(), other[:], e.clock.now()); err != nil {
+		t.Errorf("another officer's session: %v", err)
+	}
+}
