@@ -5,6 +5,10 @@
 // progress, and refreshes itself every five seconds from
 // /console/data.json.
 //
+// Only signed-in officers see it: the app wraps the Handler in
+// internal/signin's guard, and the page's header shows who is signed in,
+// with a logout button.
+//
 // The page, its script and its stylesheet are embedded, so the console
 // works offline and needs nothing but this binary. The page loads nothing
 // from elsewhere, and the Content-Security-Policy it is served with forbids
