@@ -191,6 +191,11 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 
+	gate, err := newConsoleSignIn(cfg, st, log, o.Now)
+	if err != nil {
+		return err
+	}
+
 	limits := httpapi.DefaultLimits()
 	if o.HTTP != nil {
 		o.HTTP(&limits)
@@ -212,8 +217,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				return nil
 			},
 		}), clicks(st, current, o.Now),
-			receipts.Register, admin.Register, func(mux *http.ServeMux) {
-				c := console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log)
+			receipts.Register, admin.Register, gate.Register, func(mux *http.ServeMux) {
+				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
 			}), limiter, limits)

@@ -149,6 +149,12 @@ FROM outbox o JOIN matches m ON m.id = o.match_id WHERE m.subject_id = $1 AND m.
 	if body := api("/console/data.json"); !strings.Contains(body, `"waiting_for_channel":3`) {
 		t.Errorf("the console does not count the waiting notices: %s", body)
 	}
+	// Without a token or a session the console's data is closed.
+	if resp, err := http.Get("http://" + addr + "/console/data.json"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the console's data without sign-in: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	// A day later, the contact centre's patches.
 	c.add(24 * time.Hour)

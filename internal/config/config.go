@@ -108,6 +108,16 @@ type Config struct {
 	SweepChunk   int
 	SweepPause   time.Duration
 
+	// Console sign-in (internal/signin). ConsoleURL is where officers
+	// reach the console (default PublicURL): cookies are Secure when it is
+	// https, and the OIDC callback is ConsoleURL/console/login/oidc/callback.
+	// OIDC is on when OIDCIssuer is set.
+	ConsoleURL       string
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret Secret
+	OIDCRoleClaim    string
+
 	// DispatchLease is how long a dispatcher's claim on outbox rows lasts
 	// without renewal: a dead replica's rows are settled within about
 	// DispatchLease plus a quarter of it (at most 5s more).
@@ -155,8 +165,9 @@ var defaults = map[string]string{
 	// IPv6 /64): a citizen opening a notice makes a handful of requests,
 	// and behind a carrier's NAT many citizens share one address, so the
 	// limit is set to stop scripts, not people.
-	"POLICYPUSH_PUBLIC_RATE":  "10",
-	"POLICYPUSH_PUBLIC_BURST": "40",
+	"POLICYPUSH_PUBLIC_RATE":     "10",
+	"POLICYPUSH_PUBLIC_BURST":    "40",
+	"POLICYPUSH_OIDC_ROLE_CLAIM": "policypush_role",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -176,6 +187,8 @@ var known = []string{
 	"POLICYPUSH_DISPATCH_LEASE",
 	"POLICYPUSH_PUBLIC_ADDR", "POLICYPUSH_PUBLIC_RATE", "POLICYPUSH_PUBLIC_BURST", "POLICYPUSH_TRUSTED_PROXIES",
 	"POLICYPUSH_SMS_CALLBACK_KEY", "POLICYPUSH_CALLBACK_ALLOW",
+	"POLICYPUSH_CONSOLE_URL", "POLICYPUSH_OIDC_ISSUER", "POLICYPUSH_OIDC_CLIENT_ID", "POLICYPUSH_OIDC_CLIENT_SECRET",
+	"POLICYPUSH_OIDC_ROLE_CLAIM",
 }
 
 // Need says which settings a command requires.
@@ -379,6 +392,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		bad("POLICYPUSH_DISPATCH_LEASE", "%q is not a duration from 1s to 10m, such as 20s", v["POLICYPUSH_DISPATCH_LEASE"])
 	}
 	parsePublic(v, c, bad)
+	parseConsoleSignIn(c, v, bad)
 	if need == NeedServe {
 		if c.PIIKey == "" {
 			bad("POLICYPUSH_PII_KEY", "required: base64 of a 32-byte key (for example: openssl rand -base64 32)")
@@ -474,6 +488,62 @@ func sameListener(a, b string) bool {
 	}
 	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
 	return ha == hb || wild(ha) || wild(hb)
+}
+
+// OIDCCallbackPath is the console's OIDC callback under ConsoleURL.
+const OIDCCallbackPath = "/console/login/oidc/callback"
+
+// OIDCEnabled reports whether officers may sign in through the identity
+// provider.
+func (c *Config) OIDCEnabled() bool { return c.OIDCIssuer != "" }
+
+// parseConsoleSignIn reads where the console is reached and the optional
+// OIDC sign-in.
+func parseConsoleSignIn(c *Config, v map[string]string, bad func(name, format string, args ...any)) {
+	c.ConsoleURL = strings.TrimRight(v["POLICYPUSH_CONSOLE_URL"], "/")
+	// With a public listener apart, the console is on the internal one,
+	// not at the public URL.
+	explicit := c.ConsoleURL != "" || (v["POLICYPUSH_PUBLIC_URL"] != "" && c.PublicAddr == "")
+	switch {
+	case c.ConsoleURL != "":
+		if u, err := url.Parse(c.ConsoleURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("POLICYPUSH_CONSOLE_URL", "%q is not an http(s) URL", c.ConsoleURL)
+		}
+	case c.PublicAddr != "":
+		c.ConsoleURL = "http://" + c.HTTPAddr
+	default:
+		c.ConsoleURL = c.PublicURL
+	}
+	c.OIDCIssuer = strings.TrimSpace(v["POLICYPUSH_OIDC_ISSUER"])
+	c.OIDCClientID = v["POLICYPUSH_OIDC_CLIENT_ID"]
+	c.OIDCClientSecret = Secret(v["POLICYPUSH_OIDC_CLIENT_SECRET"])
+	c.OIDCRoleClaim = strings.TrimSpace(v["POLICYPUSH_OIDC_ROLE_CLAIM"])
+	if c.OIDCIssuer == "" {
+		if c.OIDCClientID != "" || c.OIDCClientSecret != "" {
+			bad("POLICYPUSH_OIDC_ISSUER", "required when POLICYPUSH_OIDC_CLIENT_ID or _CLIENT_SECRET is set")
+		}
+		return
+	}
+	// Plain http only to this machine (a provider under test): elsewhere
+	// it would carry the client secret and the ID token in clear.
+	if u, err := url.Parse(c.OIDCIssuer); err != nil || u.Host == "" ||
+		(u.Scheme != "https" && (u.Scheme != "http" || !loopback(u.Hostname()))) {
+		bad("POLICYPUSH_OIDC_ISSUER", "%q is not an https URL (http only for localhost)", c.OIDCIssuer)
+	}
+	if c.OIDCClientID == "" || c.OIDCClientSecret == "" {
+		bad("POLICYPUSH_OIDC_ISSUER", "OIDC sign-in needs POLICYPUSH_OIDC_CLIENT_ID and POLICYPUSH_OIDC_CLIENT_SECRET")
+	}
+	if c.OIDCRoleClaim == "" {
+		bad("POLICYPUSH_OIDC_ROLE_CLAIM", "must not be empty")
+	}
+	if !explicit {
+		bad("POLICYPUSH_OIDC_ISSUER", "OIDC sign-in needs POLICYPUSH_CONSOLE_URL (or POLICYPUSH_PUBLIC_URL): "+
+			"the provider redirects officers back to it, at %s", OIDCCallbackPath)
+	}
+}
+
+func loopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
 // parseKafkaSecurity reads TLS and SASL to the cluster. The embedded broker

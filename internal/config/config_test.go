@@ -262,3 +262,71 @@ func TestPublicListener(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleSignIn: where the console is reached, and OIDC sign-in with
+// everything it needs, or a problem for each thing it lacks.
+func TestConsoleSignIn(t *testing.T) {
+	d, err := Load(env(nil), "", NeedDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ConsoleURL != "http://127.0.0.1:8080" || d.OIDCEnabled() || d.OIDCRoleClaim != "policypush_role" {
+		t.Errorf("defaults: console %q, OIDC %v, role claim %q", d.ConsoleURL, d.OIDCEnabled(), d.OIDCRoleClaim)
+	}
+	c, err := Load(env(map[string]string{
+		"POLICYPUSH_PUBLIC_URL":         "https://notices.example.gov.cn",
+		"POLICYPUSH_CONSOLE_URL":        "https://console.example.gov.cn/",
+		"POLICYPUSH_OIDC_ISSUER":        "https://sso.example.gov.cn/realms/hrss",
+		"POLICYPUSH_OIDC_CLIENT_ID":     "policypush",
+		"POLICYPUSH_OIDC_CLIENT_SECRET": "hunter2",
+		"POLICYPUSH_OIDC_ROLE_CLAIM":    "realm_access.roles",
+	}), "", NeedDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ConsoleURL != "https://console.example.gov.cn" || !c.OIDCEnabled() || c.OIDCClientID != "policypush" ||
+		c.OIDCClientSecret.Value() != "hunter2" || c.OIDCRoleClaim != "realm_access.roles" {
+		t.Errorf("config: %+v", c)
+	}
+	if out := fmt.Sprintf("%+v %#v", c, c); strings.Contains(out, "hunter2") {
+		t.Error("the config shows the OIDC client secret")
+	}
+	if p, _ := Load(env(map[string]string{"POLICYPUSH_PUBLIC_URL": "https://x.example"}), "", NeedDatabase); p.ConsoleURL != "https://x.example" {
+		t.Errorf("console URL defaults to %q, want the public URL", p.ConsoleURL)
+	}
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"issuer alone", map[string]string{"POLICYPUSH_OIDC_ISSUER": "https://sso.example"},
+			[]string{"needs POLICYPUSH_OIDC_CLIENT_ID and POLICYPUSH_OIDC_CLIENT_SECRET", "needs POLICYPUSH_CONSOLE_URL"}},
+		{"client without issuer", map[string]string{"POLICYPUSH_OIDC_CLIENT_ID": "x", "POLICYPUSH_OIDC_CLIENT_SECRET": "hunter2"},
+			[]string{"POLICYPUSH_OIDC_ISSUER: required"}},
+		{"plain http issuer", map[string]string{"POLICYPUSH_OIDC_ISSUER": "http://sso.example", "POLICYPUSH_OIDC_CLIENT_ID": "x",
+			"POLICYPUSH_OIDC_CLIENT_SECRET": "hunter2", "POLICYPUSH_CONSOLE_URL": "https://c.example"}, []string{"not an https URL"}},
+		{"bad console URL", map[string]string{"POLICYPUSH_CONSOLE_URL": "console.example"}, []string{"POLICYPUSH_CONSOLE_URL"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(env(tc.env), "", NeedDatabase)
+			var ce *Error
+			if !errors.As(err, &ce) || len(ce.Problems) != len(tc.want) {
+				t.Fatalf("want %d problems, got %v", len(tc.want), err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Error("the error shows the client secret")
+			}
+		})
+	}
+	// A provider on this machine may speak plain http (one under test).
+	if _, err := Load(env(map[string]string{"POLICYPUSH_OIDC_ISSUER": "http://127.0.0.1:5556", "POLICYPUSH_OIDC_CLIENT_ID": "x",
+		"POLICYPUSH_OIDC_CLIENT_SECRET": "y", "POLICYPUSH_CONSOLE_URL": "http://127.0.0.1:8080"}), "", NeedDatabase); err != nil {
+		t.Errorf("a local http issuer: %v", err)
+	}
+}

@@ -5,6 +5,10 @@
 // progress, and refreshes itself every five seconds from
 // /console/data.json.
 //
+// Only signed-in officers see it: the app wraps the Handler in
+// internal/signin's guard, and the page's header shows who is signed in,
+// with a logout button.
+//
 // The page, its script and its stylesheet are embedded, so the console
 // works offline and needs nothing but this binary. The page loads nothing
 // from elsewhere, and the Content-Security-Policy it is served with forbids
@@ -106,9 +110,10 @@ type SweepProgress struct {
 }
 
 // csp lets the page load its own script, stylesheet and data and nothing
-// else: no inline code, no other origin, no framing, no forms.
+// else: no inline code, no other origin, no framing, and no form but to
+// this origin (the logout button of internal/signin).
 const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 //go:embed assets
 var assetFS embed.FS

@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/policypush/policypush/internal/console/browsertest"
+	"github.com/policypush/policypush/internal/signin"
 )
 
 // fakeSource serves a snapshot or an error that a test can change while
@@ -353,10 +354,38 @@ func TestAssetRevalidation(t *testing.T) {
 // browser's console.
 func TestConsoleInBrowser(t *testing.T) {
 	src := &fakeSource{snap: testSnapshot()}
-	srv := httptest.NewServer(newMux(src, discard()))
+	srv := httptest.NewServer(signedInMux(t, src))
 	defer srv.Close()
 
-	p := browsertest.Start(t, srv.URL+"/", `body[data-state="ok"]`)
+	// Without a session the console sends the browser to the sign-in
+	// page, which must fit a phone and a desktop and show its Chinese.
+	p := browsertest.Start(t, srv.URL+"/", `#token`)
+	for _, size := range []struct {
+		name string
+		w, h int64
+	}{{"login-375x812", 375, 812}, {"login-1280x800", 1280, 800}} {
+		p.Screenshot(size.name, size.w, size.h)
+		if over := browsertest.Run(p, chromedp.Evaluate[bool](
+			`document.documentElement.scrollWidth > document.documentElement.clientWidth`)); over {
+			t.Errorf("the sign-in page scrolls sideways at %s", size.name)
+		}
+	}
+	if got := browsertest.Run(p, chromedp.Evaluate[string](`document.querySelector('label[for="token"]').textContent`)); got != "访问令牌" {
+		t.Errorf("the token field's label = %q", got)
+	}
+	p.SignIn("not-the-token", `#login-error`)
+	if got := browsertest.Run(p, chromedp.Evaluate[string](`document.getElementById('login-error').textContent`)); !strings.Contains(got, "访问令牌不正确") {
+		t.Errorf("after a wrong token the page says %q", got)
+	}
+	p.Screenshot("login-wrong-token-375x812", 375, 812)
+	p.SignIn(consoleToken, `body[data-state="ok"]`)
+	p.Screenshot("console-1280x800", 1280, 800)
+	p.Screenshot("console-375x812", 375, 812)
+	browsertest.Run(p, chromedp.EmulateViewport(1366, 768))
+	who := waitTexts(t, p, "the officer's name", func(m map[string]string) bool { return m["session/name"] != "" })
+	if who["session/name"] != "admin-token" || who["session/role"] != "管理员" {
+		t.Errorf("signed in as %q (%q), want admin-token (管理员)", who["session/name"], who["session/role"])
+	}
 	texts := p.Texts()
 	snap := testSnapshot()
 
@@ -415,7 +444,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if n := browsertest.Run(p, chromedp.Evaluate[int](`document.querySelectorAll('img, main b').length`)); n != 0 {
 		t.Errorf("the page has %d img or b elements: a title was taken as markup", n)
 	}
-	if errs := p.Errors(); len(errs) > 0 {
+	if errs := pageErrors(p); len(errs) > 0 {
 		t.Errorf("errors in the page: %q", errs)
 	}
 
@@ -432,7 +461,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	wantNumber(t, texts, "policy/skill-upgrade-subsidy/matched", 1200)
 	// The failed request is logged by the browser itself; anything else
 	// (an exception, say) is a fault of the page.
-	for _, e := range p.Errors() {
+	for _, e := range pageErrors(p) {
 		if !strings.Contains(e, "status of 503") {
 			t.Errorf("error in the page while the source fails: %q", e)
 		}
@@ -449,6 +478,82 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := texts["channel/wechat/rate"]; got != "87.5%" {
 		t.Errorf("wechat rate = %q, want 87.5%%", got)
 	}
+
+	// Logout: back on the sign-in page, which says so, and the console is
+	// closed again.
+	browsertest.Run(p, chromedp.Steps(chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-notice"))))
+	if got := browsertest.Run(p, chromedp.Evaluate[string](`document.getElementById('login-notice').textContent`)); !strings.Contains(got, "已退出登录") {
+		t.Errorf("after logout the page says %q", got)
+	}
+	browsertest.Run(p, chromedp.Steps(chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#token"))))
+	if path := browsertest.Run(p, chromedp.Evaluate[string](`location.pathname`)); path != "/console/login" {
+		t.Errorf("the console after logout shows %s, want the sign-in page", path)
+	}
+}
+
+// pageErrors are the page's errors but the browser's report of the
+// sign-in page's 401, the answer the test asked for with a wrong token.
+func pageErrors(p *browsertest.Page) []string {
+	var errs []string
+	for _, e := range p.Errors() {
+		if !strings.Contains(e, "status of 401") || !strings.Contains(e, "/console/login)") {
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
+
+const consoleToken = "console-test-token-0123456789"
+
+// signedInMux mounts the console behind the sign-in, as the app does, with
+// sessions kept in memory.
+func signedInMux(t *testing.T, src Source) *http.ServeMux {
+	t.Helper()
+	gate, err := signin.New(signin.Config{
+		Verifier:  signin.NewTokenVerifier(consoleToken, signin.Identity{Name: "admin-token", Role: "admin"}),
+		Sessions:  &memSessions{m: map[string]signin.Session{}},
+		FailDelay: 10 * time.Millisecond,
+		Log:       discard(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	gate.Register(mux)
+	h := gate.Protect("viewer", New(src, discard()))
+	mux.Handle("GET /{$}", h)
+	mux.Handle("GET /console/", h)
+	return mux
+}
+
+// memSessions keeps the test's sessions in memory.
+type memSessions struct {
+	mu sync.Mutex
+	m  map[string]signin.Session
+}
+
+func (s *memSessions) CreateSession(_ context.Context, id []byte, sess signin.Session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[string(id)] = sess
+	return nil
+}
+
+func (s *memSessions) Session(_ context.Context, id []byte, now time.Time) (signin.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.m[string(id)]
+	if !ok || !now.Before(sess.ExpiresAt) {
+		return signin.Session{}, signin.ErrNoSession
+	}
+	return sess, nil
+}
+
+func (s *memSessions) DeleteSession(_ context.Context, id []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, string(id))
+	return nil
 }
 
 // wantNumber checks a number the page shows, formatted for people

@@ -212,7 +212,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Ready(base)
 	}
 	if !o.Exit {
-		say("\nserving      %s — the console is at %s/ ; Ctrl-C stops", base, base)
+		say("\nserving      %s — the console is at %s/ (sign in with the admin token); Ctrl-C stops", base, base)
 		select {
 		case <-ctx.Done():
 		case err := <-serveDone:

@@ -111,6 +111,9 @@ func TestDemoWithoutPostgreSQL(t *testing.T) {
 	}
 }
 
+// demoToken is the admin token TestDemoConsole signs in to the console with.
+const demoToken = "demo-console-token-0123456789"
+
 // TestDemoConsole serves the demo's console after the summary and reads it
 // in headless Chromium: the numbers it shows are the database's, and the
 // page has no errors.
@@ -132,6 +135,7 @@ func TestDemoConsole(t *testing.T) {
 				"POLICYPUSH_RULES_DIR":           "../../rules",
 				"POLICYPUSH_HTTP_ADDR":           "127.0.0.1:0",
 				"POLICYPUSH_KAFKA_EMBEDDED_ADDR": "127.0.0.1:0",
+				"POLICYPUSH_ADMIN_TOKEN":         demoToken,
 			}),
 			Stdout: &lockedWriter{w: &out}, Stderr: io.Discard,
 			Ready: func(u string) { baseURL <- u },
@@ -146,8 +150,15 @@ func TestDemoConsole(t *testing.T) {
 		t.Fatal("the demo did not finish")
 	}
 
-	texts, errs := browsertest.Open(t, base+"/", `body[data-state="ok"]`)
-	if len(errs) > 0 {
+	// The console sends the browser to its sign-in page; an officer
+	// signs in there with the token.
+	p := browsertest.Start(t, base+"/", `#token`)
+	p.Screenshot("demo-login-1280x800", 1280, 800)
+	p.SignIn(demoToken, `body[data-state="ok"]`)
+	p.Screenshot("demo-console-1280x800", 1280, 800)
+	texts := p.Texts()
+	time.Sleep(250 * time.Millisecond) // a late request's failure gets logged
+	if errs := p.Errors(); len(errs) > 0 {
 		t.Errorf("errors in the console: %q", errs)
 	}
 	conn, err := pgx.Connect(t.Context(), strings.Replace(adminURL, "/postgres?", "/"+db+"?", 1))

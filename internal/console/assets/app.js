@@ -14,6 +14,7 @@
   const SUBJECTS = { resident: '个人', enterprise: '企业' };
   const STATUSES = { active: '生效', draft: '草案', repealed: '已废止' };
   const CHANNELS = { wechat: '微信', sms: '短信' };
+  const ROLES = { viewer: '查看', reviewer: '审核', publisher: '发布', admin: '管理员' };
   const SWEEP_KINDS = { backfill: '存量补推', time: '定期复查' };
   const SWEEP_STATUSES = { running: '进行中', done: '已完成' };
   const FUNNEL = [
@@ -253,6 +254,11 @@
     } catch (err) {
       // Not JSON (a proxy's error page, say): the status below says enough.
     }
+    if (res.status === 401) {
+      // The session ended (logout elsewhere, or its 8 hours are up).
+      window.location.assign('/console/login');
+      throw new Error('登录已过期，正在转到登录页');
+    }
     if (!res.ok) {
       const why = body && typeof body.error === 'string' ? `（${body.error}）` : '';
       throw new Error(`服务器返回 ${res.status}${why}`);
@@ -276,5 +282,23 @@
     }
   }
 
+  // showOfficer shows who is signed in and arms the logout form with the
+  // session's CSRF token (from /console/session.json, so the page itself
+  // stays a static file).
+  async function showOfficer() {
+    try {
+      const res = await fetch('/console/session.json', { cache: 'no-store', headers: { Accept: 'application/json' } });
+      if (!res.ok) return; // data.json's refresh deals with a lost session
+      const s = await res.json();
+      document.getElementById('officer').textContent = String(s.name || '');
+      document.getElementById('officer-role').textContent = label(ROLES, s.role);
+      document.getElementById('logout-csrf').value = String(s.csrf || '');
+      document.getElementById('session').hidden = false;
+    } catch (err) {
+      // The header stays without a name; the data's banner reports trouble.
+    }
+  }
+
+  showOfficer();
   refresh();
 })();

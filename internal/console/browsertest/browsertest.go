@@ -29,6 +29,11 @@
 //	                                     waiting_for_consent failed suppressed cancelled
 //	channel/<channel>/<stage>            stage: sent delivered rate failed waiting suppressed fallbacks
 //	sweep/<id>/status, sweep/<id>/progress, sweep/<id>/profiles, sweep/<id>/matched
+//	session/name, session/role            who is signed in (the role in Chinese, 管理员 for admin)
+//
+// The console is behind its sign-in page (internal/signin): open "/" and
+// wait for "#token", then Page.SignIn types the token and presses the
+// button. Page.Screenshot keeps PNGs in $POLICYPUSH_SCREENSHOTS.
 //
 // Start gives a Page to read again later, for a test that waits for the
 // page to change.
