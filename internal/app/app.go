@@ -181,7 +181,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	}
 	receipts, err := receipt.New(receipt.Config{
 		WeChatToken: cfg.WeChatToken.Value(), WeChatAppID: cfg.WeChatAppID, WeChatAESKey: cfg.WeChatAESKey.Value(),
-		SMSKey: cfg.SMSCallbackKey.Value(), Allow: cfg.CallbackAllow,
+		SMSKey: cfg.SMSCallbackKey.Value(), Allow: cfg.CallbackAllow, TrustedProxies: cfg.TrustedProxies,
 	}, receiptStore{st: st, metrics: dm}, newReceiptMetrics(o.Registry), log, o.Now)
 	if err != nil {
 		return fmt.Errorf("POLICYPUSH_WECHAT_AES_KEY: %w", err)

@@ -35,6 +35,7 @@ import (
 	// logging of every raw callback, openids included.
 	"github.com/silenceper/wechat/v2/util"
 
+	"github.com/policypush/policypush/internal/httpapi"
 	"github.com/policypush/policypush/internal/pii"
 )
 
@@ -115,9 +116,12 @@ type Config struct {
 	// every SMS callback with 403.
 	SMSKey string
 	// Allow, when not empty, limits every callback to these networks, by
-	// the connection's address (never a forwarded-for header, which
-	// anyone can write).
-	Allow []netip.Prefix
+	// the connection's address, or, when the connection is from one of
+	// TrustedProxies, by the address those proxies forwarded for (a
+	// forwarded-for header from anyone else is what they wrote, and is
+	// ignored).
+	Allow          []netip.Prefix
+	TrustedProxies []netip.Prefix
 }
 
 // Handlers serves the callbacks.
@@ -207,19 +211,17 @@ func (h *Handlers) refuse(w http.ResponseWriter, provider, reason, why string) {
 	http.Error(w, why, http.StatusForbidden)
 }
 
-// allowed reports whether r comes from Config.Allow. It reads the
-// connection's own address: X-Forwarded-For is whatever the caller wrote.
+// allowed reports whether r comes from Config.Allow.
 func (h *Handlers) allowed(r *http.Request) bool {
 	if len(h.cfg.Allow) == 0 {
 		return true
 	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
+	a := httpapi.ClientIP(r, h.cfg.TrustedProxies)
+	if !a.IsValid() {
 		return false
 	}
-	a := ap.Addr().Unmap()
 	for _, p := range h.cfg.Allow {
-		if p.Contains(a) {
+		if p.Contains(a.Unmap()) {
 			return true
 		}
 	}

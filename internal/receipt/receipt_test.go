@@ -515,6 +515,9 @@ func TestMainlandMobile(t *testing.T) {
 func TestCallbackOrigin(t *testing.T) {
 	allow := []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}
 	withAllow := &Config{WeChatToken: token, SMSKey: smsKey, Allow: allow}
+	// Behind the bureau's proxy (httptest's 192.0.2.1): the forwarded-for
+	// address is the caller's.
+	proxied := &Config{WeChatToken: token, SMSKey: smsKey, Allow: allow, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
 	plain := &Config{WeChatToken: token, SMSKey: smsKey}
 	unix := fixedNow().Unix()
 	at := func(d int64) string { return fmt.Sprint(unix + d) }
@@ -543,6 +546,10 @@ func TestCallbackOrigin(t *testing.T) {
 				counted: refused("network")},
 			request{name: p.provider + " outside, claiming to be forwarded from inside", cfg: withAllow, method: "POST", url: path + "?key=" + smsKey, body: report,
 				forwarded: "198.51.100.7", code: 403, counted: refused("network")},
+			request{name: p.provider + " forwarded from inside by a trusted proxy", cfg: proxied, method: "POST", url: path + "?key=" + smsKey, body: report,
+				forwarded: "203.0.113.9, 198.51.100.7", code: 200, answer: p.ok, calls: []call{rec}, counted: counts{"sms " + map[bool]string{true: "delivered", false: "failed"}[p.provider == "aliyun"]: 1}},
+			request{name: p.provider + " forwarded from outside by a trusted proxy", cfg: proxied, method: "POST", url: path + "?key=" + smsKey, body: report,
+				forwarded: "198.51.100.7, 203.0.113.9", code: 403, counted: refused("network")},
 			request{name: p.provider + " inside the allowed networks", cfg: withAllow, remote: "198.51.100.7:4000", method: "POST", url: path + "?key=" + smsKey,
 				body: report, code: 200, answer: p.ok, calls: []call{rec}, counted: counts{"sms " + map[bool]string{true: "delivered", false: "failed"}[p.provider == "aliyun"]: 1}},
 			request{name: p.provider + " inside an IPv6 network", cfg: withAllow, remote: "[2001:db8::1]:4000", method: "POST", url: path + "?key=" + smsKey,
