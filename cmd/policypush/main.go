@@ -27,6 +27,9 @@ usage:
                                        the showcase: a generated city through the
                                        real pipeline, with provider simulators
   policypush migrate [--config FILE]   apply the database migrations
+  policypush officers add NAME --role ROLE | list | revoke NAME [--config FILE]
+                                       officers' accounts for the API and the
+                                       console; add prints the token once
 
 Configuration comes from POLICYPUSH_* environment variables (see README),
 or from FILE, a YAML mapping of the same names; the environment wins.
@@ -53,6 +56,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if args[0] == "demo" {
 		return runDemo(ctx, args[1:], os.Stdout, stderr)
+	}
+	if args[0] == "officers" {
+		return runOfficers(ctx, args[1:], os.Getenv, os.Stdout, stderr)
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -1,16 +1,18 @@
 // Package adminapi serves the operators' and officers' JSON API under /api
-// (CONTRACTS.md §6). Every request needs Authorization: Bearer with the
-// admin token; every error is JSON with a message.
+// (CONTRACTS.md §6). Every request needs Authorization: Bearer with an
+// officer's token or the bootstrap admin token, and each route needs a
+// role (see routes); every error is JSON with a message.
 //
 // It serves the policies with their funnels, impact previews, one
 // subject's matches and notices ("why was I notified"), opt-outs, the
-// requeue of dead notices, sweep (backfill) progress and rule reloads.
+// requeue of dead notices, sweep (backfill) progress, rule reloads, the
+// officers' accounts and the audit log. Every officer action, and every
+// read of one subject's history, writes an audit row; a change whose row
+// cannot be written is not made, or not reported as done.
 package adminapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/policypush/policypush/internal/officer"
 	"github.com/policypush/policypush/internal/store"
 	"github.com/policypush/policypush/internal/sweep"
 )
@@ -28,13 +31,21 @@ import (
 var _ Store = (*store.Store)(nil)
 
 // Store is what the API reads and changes; *store.Store implements it.
+// Its changes take the audit row they are to be written with.
 type Store interface {
-	OptOut(ctx context.Context, k store.SubjectKey, channel, source string, at time.Time) error
-	OptIn(ctx context.Context, k store.SubjectKey, channel string) (removed int, err error)
-	RequeueDead(ctx context.Context, ids []int64, policyID string, at time.Time) ([]int64, error)
+	OptOutAudited(ctx context.Context, k store.SubjectKey, channel, source string, at time.Time, e store.AuditEntry) error
+	OptInAudited(ctx context.Context, k store.SubjectKey, channel string, e store.AuditEntry) (removed int, err error)
+	RequeueDeadAudited(ctx context.Context, ids []int64, policyID string, at time.Time, e store.AuditEntry) ([]int64, error)
 	Funnel(ctx context.Context) ([]store.FunnelRow, error)
 	Subject(ctx context.Context, k store.SubjectKey) (store.SubjectView, error)
 	Sweeps(ctx context.Context, limit int) ([]store.Sweep, error)
+
+	OfficerLookup
+	AddOfficer(ctx context.Context, name, role string, tokenHash []byte, at time.Time, e store.AuditEntry) error
+	ListOfficers(ctx context.Context) ([]store.Officer, error)
+	RevokeOfficer(ctx context.Context, name string, at time.Time, e store.AuditEntry) error
+	Audit(ctx context.Context, e store.AuditEntry) error
+	AuditLog(ctx context.Context, f store.AuditFilter, limit int) ([]store.AuditEntry, error)
 }
 
 // Rules is what the API does with the rule set; the app implements it.
@@ -63,39 +74,67 @@ type Policy struct {
 type Handler struct {
 	store Store
 	rules Rules
-	token [sha256.Size]byte // compared by hash, so the comparison takes the same time whatever the length
+	auth  *Authenticator
 	log   *slog.Logger
 	now   func() time.Time
 }
 
-// New returns the API. token must not be empty: an API without one would
-// be open to anyone who reaches the port.
+// New returns the API. token, the bootstrap admin's, must not be empty: an
+// API without one would be open to anyone who reaches the port.
 func New(st Store, rs Rules, token string, log *slog.Logger, now func() time.Time) (*Handler, error) {
-	if token == "" {
-		return nil, errors.New("adminapi: the admin token is required")
+	a, err := NewAuthenticator(st, token)
+	if err != nil {
+		return nil, err
 	}
-	return &Handler{store: st, rules: rs, token: sha256.Sum256([]byte(token)), log: log, now: now}, nil
+	return &Handler{store: st, rules: rs, auth: a, log: log, now: now}, nil
+}
+
+// Authenticate tells who presents token, as the API does for each
+// request (see Authenticator.Authenticate); the console signs officers in
+// with it.
+func (h *Handler) Authenticate(ctx context.Context, token string) (officer.Officer, error) {
+	return h.auth.Authenticate(ctx, token)
+}
+
+// route is one route of the API and the least role that may use it.
+type route struct {
+	pattern string
+	need    officer.Role
+	serve   func(h *Handler, w http.ResponseWriter, r *http.Request, who officer.Officer) error
+}
+
+// routes is every route of the API with its role, in one place so that
+// it can be reviewed at a glance: viewers see the policies and the
+// sweeps; reviewers also read one subject's history; publishers also
+// reload, preview and requeue; admins also change opt-outs and accounts
+// and read the audit log. Register serves exactly these, and
+// TestRolesForEveryRoute fails for a route it does not know.
+var routes = []route{
+	{"GET /api/policies", officer.Viewer, (*Handler).policies},
+	{"GET /api/sweeps", officer.Viewer, (*Handler).sweeps},
+	{"GET /api/subjects/{type}/{id}", officer.Reviewer, (*Handler).subject},
+	{"GET /api/policies/{id}/preview", officer.Publisher, (*Handler).preview},
+	{"POST /api/policies/preview", officer.Publisher, (*Handler).previewDraft},
+	{"POST /api/notices/requeue", officer.Publisher, (*Handler).requeue},
+	{"POST /api/rules/reload", officer.Publisher, (*Handler).reload},
+	{"POST /api/subjects/{type}/{id}/opt-outs", officer.Admin, (*Handler).optOut},
+	{"DELETE /api/subjects/{type}/{id}/opt-outs/{channel}", officer.Admin, (*Handler).optIn},
+	{"GET /api/officers", officer.Admin, (*Handler).listOfficers},
+	{"POST /api/officers", officer.Admin, (*Handler).addOfficer},
+	{"DELETE /api/officers/{name}", officer.Admin, (*Handler).revokeOfficer},
+	{"GET /api/audit", officer.Admin, (*Handler).auditLog},
+	// Anything else under /api is a JSON 404, after authentication, so
+	// that the API's shape is not visible without a token.
+	{"/api/", officer.Viewer, func(*Handler, http.ResponseWriter, *http.Request, officer.Officer) error {
+		return &Error{Status: http.StatusNotFound, Message: "no such endpoint"}
+	}},
 }
 
 // Register adds the API's routes to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
-	handle := func(pattern string, f func(w http.ResponseWriter, r *http.Request) error) {
-		mux.Handle(pattern, h.auth(f))
+	for _, rt := range routes {
+		mux.Handle(rt.pattern, h.handle(rt))
 	}
-	handle("POST /api/subjects/{type}/{id}/opt-outs", h.optOut)
-	handle("DELETE /api/subjects/{type}/{id}/opt-outs/{channel}", h.optIn)
-	handle("POST /api/notices/requeue", h.requeue)
-	handle("GET /api/policies", h.policies)
-	handle("GET /api/policies/{id}/preview", h.preview)
-	handle("POST /api/policies/preview", h.previewDraft)
-	handle("GET /api/subjects/{type}/{id}", h.subject)
-	handle("GET /api/sweeps", h.sweeps)
-	handle("POST /api/rules/reload", h.reload)
-	// Anything else under /api is a JSON 404, after authentication, so
-	// that the API's shape is not visible without the token.
-	handle("/api/", func(http.ResponseWriter, *http.Request) error {
-		return &Error{Status: http.StatusNotFound, Message: "no such endpoint"}
-	})
 }
 
 // Error is an API error: its Status and Message are what the client sees.
@@ -110,18 +149,11 @@ func badRequest(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
 }
 
-// auth checks the bearer token and turns the handler's error into JSON.
-func (h *Handler) auth(f func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+// handle checks the bearer token and the role the route needs, and turns
+// the handler's error into JSON.
+func (h *Handler) handle(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(got))
-		if !ok || subtle.ConstantTimeCompare(sum[:], h.token[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="policypush"`)
-			writeJSON(w, http.StatusUnauthorized, errorBody{"missing or wrong bearer token"})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-		err := f(w, r)
+		err := h.serve(rt, w, r)
 		if err == nil {
 			return
 		}
@@ -138,6 +170,61 @@ func (h *Handler) auth(f func(w http.ResponseWriter, r *http.Request) error) htt
 		h.log.ErrorContext(r.Context(), "admin api", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{"internal error; see the service log"})
 	})
+}
+
+func (h *Handler) serve(rt route, w http.ResponseWriter, r *http.Request) error {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		got = "" // never matches: the admin token is not empty, an account's has a prefix
+	}
+	who, err := h.auth.Authenticate(r.Context(), got)
+	if errors.Is(err, ErrUnauthenticated) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="policypush"`)
+		return &Error{Status: http.StatusUnauthorized, Message: "missing or wrong bearer token"}
+	}
+	if err != nil {
+		return err
+	}
+	if !who.Role.Allows(rt.need) {
+		h.log.InfoContext(r.Context(), "admin api: role too low", "actor", who.Name, "role", who.Role.String(), "route", rt.pattern)
+		return &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("%s needs role %s", rt.pattern, rt.need)}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	return rt.serve(h, w, r, who)
+}
+
+// Audit actions: what the audit log's action column says.
+const (
+	ActionOptOutAdd     = "opt_out.add"
+	ActionOptOutRemove  = "opt_out.remove"
+	ActionRequeue       = "notices.requeue"
+	ActionReload        = "rules.reload"
+	ActionPreview       = "policy.preview"
+	ActionPreviewDraft  = "policy.preview_draft"
+	ActionSubjectRead   = "subject.read"
+	ActionOfficerAdd    = "officer.add"
+	ActionOfficerRevoke = "officer.revoke"
+)
+
+// entry starts the audit row of an action by who, now.
+func (h *Handler) entry(who officer.Officer, action string) store.AuditEntry {
+	return store.AuditEntry{At: h.now(), Actor: who.Name, ActorRole: who.Role.String(), Action: action}
+}
+
+// auditAfter writes e for an action that is not a change in the store (a
+// reload, a preview, a read), after it, whatever its outcome: failed, it
+// is in the log still (Detail "ok": false), with its own error returned.
+// An audit row that cannot be written fails the request: what was done is
+// not reported as done.
+func (h *Handler) auditAfter(ctx context.Context, e store.AuditEntry, actionErr error) error {
+	if e.Detail == nil {
+		e.Detail = map[string]any{}
+	}
+	e.Detail["ok"] = actionErr == nil
+	if err := h.store.Audit(ctx, e); err != nil {
+		return err
+	}
+	return actionErr
 }
 
 // MaxBody bounds every request body of the API; a policy draft, the
@@ -213,7 +300,7 @@ func checkChannel(c string) error {
 // optOut records an opt-out on behalf of a citizen (a call to 12333, a
 // counter visit). The dispatcher checks it before every send, so notices
 // already queued stop too.
-func (h *Handler) optOut(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) optOut(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
 	typ, id, err := subjectOf(r)
 	if err != nil {
 		return err
@@ -227,11 +314,13 @@ func (h *Handler) optOut(w http.ResponseWriter, r *http.Request) error {
 	if err := checkChannel(body.Channel); err != nil {
 		return err
 	}
-	at := h.now()
-	if err := h.store.OptOut(r.Context(), store.SubjectKey{Type: typ, ID: id}, body.Channel, "admin", at); err != nil {
+	e := h.entry(who, ActionOptOutAdd)
+	e.SubjectType, e.SubjectID, e.Detail = typ, id, map[string]any{"channel": body.Channel}
+	at := e.At
+	if err := h.store.OptOutAudited(r.Context(), store.SubjectKey{Type: typ, ID: id}, body.Channel, "admin", at, e); err != nil {
 		return err
 	}
-	h.log.InfoContext(r.Context(), "opt-out recorded", "subject_type", typ, "subject_id", id, "channel", body.Channel, "source", "admin")
+	h.log.InfoContext(r.Context(), "opt-out recorded", "subject_type", typ, "subject_id", id, "channel", body.Channel, "source", "admin", "actor", who.Name)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"subject_type": typ, "subject_id": id, "channel": body.Channel, "source": "admin", "at": at,
 	})
@@ -239,7 +328,7 @@ func (h *Handler) optOut(w http.ResponseWriter, r *http.Request) error {
 }
 
 // optIn removes every recorded opt-out of a channel for a subject.
-func (h *Handler) optIn(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) optIn(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
 	typ, id, err := subjectOf(r)
 	if err != nil {
 		return err
@@ -248,11 +337,13 @@ func (h *Handler) optIn(w http.ResponseWriter, r *http.Request) error {
 	if err := checkChannel(channel); err != nil {
 		return err
 	}
-	n, err := h.store.OptIn(r.Context(), store.SubjectKey{Type: typ, ID: id}, channel)
+	e := h.entry(who, ActionOptOutRemove)
+	e.SubjectType, e.SubjectID, e.Detail = typ, id, map[string]any{"channel": channel}
+	n, err := h.store.OptInAudited(r.Context(), store.SubjectKey{Type: typ, ID: id}, channel, e)
 	if err != nil {
 		return err
 	}
-	h.log.InfoContext(r.Context(), "opt-outs removed", "subject_type", typ, "subject_id", id, "channel", channel, "removed", n)
+	h.log.InfoContext(r.Context(), "opt-outs removed", "subject_type", typ, "subject_id", id, "channel", channel, "removed", n, "actor", who.Name)
 	writeJSON(w, http.StatusOK, map[string]any{"subject_type": typ, "subject_id": id, "channel": channel, "removed": n})
 	return nil
 }
@@ -262,7 +353,7 @@ func (h *Handler) optIn(w http.ResponseWriter, r *http.Request) error {
 // outcome (status unknown) once an officer decides a possible duplicate is
 // better than a possible loss. It needs an explicit selection, so that an
 // empty body never requeues everything by accident.
-func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) requeue(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
 	var body struct {
 		IDs      []int64 `json:"ids"`
 		PolicyID string  `json:"policy_id"`
@@ -280,14 +371,16 @@ func (h *Handler) requeue(w http.ResponseWriter, r *http.Request) error {
 	if len(body.IDs) > 10000 {
 		return badRequest("at most 10000 ids at a time")
 	}
-	ids, err := h.store.RequeueDead(r.Context(), body.IDs, body.PolicyID, h.now())
+	e := h.entry(who, ActionRequeue)
+	e.PolicyID, e.Detail = body.PolicyID, map[string]any{"all": body.All, "ids_asked": len(body.IDs)}
+	ids, err := h.store.RequeueDeadAudited(r.Context(), body.IDs, body.PolicyID, e.At, e)
 	if err != nil {
 		return err
 	}
 	if ids == nil {
 		ids = []int64{}
 	}
-	h.log.InfoContext(r.Context(), "dead and unknown notices requeued", "count", len(ids), "policy", body.PolicyID)
+	h.log.InfoContext(r.Context(), "dead and unknown notices requeued", "count", len(ids), "policy", body.PolicyID, "actor", who.Name)
 	writeJSON(w, http.StatusOK, map[string]any{"requeued": ids})
 	return nil
 }
@@ -302,7 +395,7 @@ type policyView struct {
 // policies lists the policies in force and any others that have notices,
 // each with its funnel: matched, sent, delivered, clicked, failed,
 // suppressed.
-func (h *Handler) policies(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) policies(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
 	rows, err := h.store.Funnel(r.Context())
 	if err != nil {
 		return err
@@ -344,10 +437,13 @@ func (h *Handler) policies(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handler) preview(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) preview(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
 	extendWrite(w, previewWrite)
-	rep, err := h.rules.Preview(r.Context(), r.PathValue("id"), nil)
-	if err != nil {
+	id := r.PathValue("id")
+	rep, err := h.rules.Preview(r.Context(), id, nil)
+	e := h.entry(who, ActionPreview)
+	e.PolicyID = id
+	if err := h.auditAfter(r.Context(), e, err); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rep)
@@ -356,7 +452,7 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request) error {
 
 // previewDraft previews a rule file that is not in force: the body is the
 // file's YAML.
-func (h *Handler) previewDraft(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) previewDraft(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
 	body, err := io.ReadAll(r.Body)
 	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 		return err // 413: a cut draft would be evaluated as another rule
@@ -369,7 +465,9 @@ func (h *Handler) previewDraft(w http.ResponseWriter, r *http.Request) error {
 	}
 	extendWrite(w, previewWrite)
 	rep, err := h.rules.Preview(r.Context(), "", body)
-	if err != nil {
+	e := h.entry(who, ActionPreviewDraft)
+	e.PolicyID, e.Detail = rep.PolicyID, map[string]any{"bytes": len(body)}
+	if err := h.auditAfter(r.Context(), e, err); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rep)
@@ -378,24 +476,32 @@ func (h *Handler) previewDraft(w http.ResponseWriter, r *http.Request) error {
 
 // subject answers "why was I notified": the subject's matches with their
 // explanations and notices. Contacts are masked.
-func (h *Handler) subject(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) subject(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
 	typ, id, err := subjectOf(r)
 	if err != nil {
 		return err
 	}
 	v, err := h.store.Subject(r.Context(), store.SubjectKey{Type: typ, ID: id})
-	if errors.Is(err, store.ErrNotFound) {
-		return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no %s %q is known", typ, id)}
+	notFound := errors.Is(err, store.ErrNotFound)
+	if err != nil && !notFound {
+		return err // nothing was read, nothing to audit
 	}
-	if err != nil {
+	// Audited before anything is answered, found or not: who asked about
+	// whom is what a complaint needs to know.
+	e := h.entry(who, ActionSubjectRead)
+	e.SubjectType, e.SubjectID, e.Detail = typ, id, map[string]any{"found": !notFound}
+	if err := h.store.Audit(r.Context(), e); err != nil {
 		return err
+	}
+	if notFound {
+		return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no %s %q is known", typ, id)}
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
 // sweeps reports the progress of the latest backfills and time sweeps.
-func (h *Handler) sweeps(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) sweeps(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
 	list, err := h.store.Sweeps(r.Context(), 50)
 	if err != nil {
 		return err
@@ -407,9 +513,13 @@ func (h *Handler) sweeps(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handler) reload(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) reload(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
 	n, err := h.rules.Reload(r.Context())
-	if err != nil {
+	e := h.entry(who, ActionReload)
+	if err == nil {
+		e.Detail = map[string]any{"policies": n}
+	}
+	if err := h.auditAfter(r.Context(), e, err); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"policies": n, "reloaded_at": h.now()})

@@ -25,7 +25,7 @@ type fakeStore struct {
 	fail     bool
 }
 
-func (f *fakeStore) OptOut(_ context.Context, k store.SubjectKey, channel, source string, _ time.Time) error {
+func (f *fakeStore) OptOutAudited(_ context.Context, k store.SubjectKey, channel, source string, _ time.Time, _ store.AuditEntry) error {
 	if f.fail {
 		return errors.New("database down: secret detail")
 	}
@@ -33,12 +33,12 @@ func (f *fakeStore) OptOut(_ context.Context, k store.SubjectKey, channel, sourc
 	return nil
 }
 
-func (f *fakeStore) OptIn(_ context.Context, k store.SubjectKey, channel string) (int, error) {
+func (f *fakeStore) OptInAudited(_ context.Context, k store.SubjectKey, channel string, _ store.AuditEntry) (int, error) {
 	f.optIns = append(f.optIns, k.Type+"/"+k.ID+"/"+channel)
 	return 2, nil
 }
 
-func (f *fakeStore) RequeueDead(_ context.Context, ids []int64, policyID string, _ time.Time) ([]int64, error) {
+func (f *fakeStore) RequeueDeadAudited(_ context.Context, ids []int64, policyID string, _ time.Time, _ store.AuditEntry) ([]int64, error) {
 	f.requeued = append(f.requeued, policyID)
 	if len(ids) > 0 {
 		return ids, nil
@@ -63,6 +63,24 @@ func (f *fakeStore) Subject(_ context.Context, k store.SubjectKey) (store.Subjec
 
 func (f *fakeStore) Sweeps(context.Context, int) ([]store.Sweep, error) {
 	return []store.Sweep{{ID: 4, Kind: "backfill", Status: "running", TotalChunks: 10, DoneChunks: 3}}, nil
+}
+
+// The accounts and the audit log are tested against PostgreSQL
+// (roles_test.go); here there are none, and audit rows go nowhere.
+func (f *fakeStore) OfficerByTokenHash(context.Context, []byte) (store.Officer, error) {
+	return store.Officer{}, store.ErrNotFound
+}
+
+func (f *fakeStore) AddOfficer(context.Context, string, string, []byte, time.Time, store.AuditEntry) error {
+	return nil
+}
+func (f *fakeStore) ListOfficers(context.Context) ([]store.Officer, error) { return nil, nil }
+func (f *fakeStore) RevokeOfficer(context.Context, string, time.Time, store.AuditEntry) error {
+	return nil
+}
+func (f *fakeStore) Audit(context.Context, store.AuditEntry) error { return nil }
+func (f *fakeStore) AuditLog(context.Context, store.AuditFilter, int) ([]store.AuditEntry, error) {
+	return nil, nil
 }
 
 type fakeRules struct{ reloadErr error }

@@ -118,7 +118,11 @@ SELECT count(*) FROM subjects`, s.contactIndex(kind, value), channel, source).Sc
 
 // OptOut records that the subject opted out of channel, from source.
 func (s *Store) OptOut(ctx context.Context, k SubjectKey, channel, source string, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO opt_outs (subject_type, subject_id, channel, source, at)
+	return optOut(ctx, s.pool, k, channel, source, at)
+}
+
+func optOut(ctx context.Context, q querier, k SubjectKey, channel, source string, at time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO opt_outs (subject_type, subject_id, channel, source, at)
 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.Type, k.ID, channel, source, at)
 	if err != nil {
 		return fmt.Errorf("opt out: %w", err)
@@ -130,7 +134,11 @@ VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.Type, k.ID, channel, sour
 // its source, and reports how many there were. The profile's own
 // consent.opt_out_channels is the source systems' to change.
 func (s *Store) OptIn(ctx context.Context, k SubjectKey, channel string) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM opt_outs WHERE subject_type = $1 AND subject_id = $2 AND channel = $3`,
+	return optIn(ctx, s.pool, k, channel)
+}
+
+func optIn(ctx context.Context, q querier, k SubjectKey, channel string) (int, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM opt_outs WHERE subject_type = $1 AND subject_id = $2 AND channel = $3`,
 		k.Type, k.ID, channel)
 	if err != nil {
 		return 0, fmt.Errorf("opt in: %w", err)

@@ -390,7 +390,11 @@ RETURNING m.policy_id`, token, at).Scan(&policyID)
 // and unknown notices; both empty select every one. It returns the ids
 // requeued. Rows in any other status are left alone.
 func (s *Store) RequeueDead(ctx context.Context, ids []int64, policyID string, at time.Time) ([]int64, error) {
-	rows, err := s.pool.Query(ctx, `UPDATE outbox o SET status = 'pending', reason = NULL, due_at = $3,
+	return requeueDead(ctx, s.pool, ids, policyID, at)
+}
+
+func requeueDead(ctx context.Context, q querier, ids []int64, policyID string, at time.Time) ([]int64, error) {
+	rows, err := q.Query(ctx, `UPDATE outbox o SET status = 'pending', reason = NULL, due_at = $3,
        requeued_at = $3, requeue_attempts = o.attempts, updated_at = now()
 FROM matches m
 WHERE m.id = o.match_id AND o.status IN ('dead', 'unknown')
