@@ -191,7 +191,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 
-	gate, err := newConsoleSignIn(cfg, st, log, o.Now)
+	gate, err := newConsoleSignIn(cfg, st, officers{admin}, log, o.Now)
 	if err != nil {
 		return err
 	}

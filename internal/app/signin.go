@@ -1,25 +1,48 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/url"
 	"time"
 
+	"github.com/policypush/policypush/internal/adminapi"
 	"github.com/policypush/policypush/internal/config"
+	"github.com/policypush/policypush/internal/officer"
 	"github.com/policypush/policypush/internal/signin"
 	"github.com/policypush/policypush/internal/store"
 )
 
-// newConsoleSignIn returns the console's sign-in. For now the one token it
-// takes is the bootstrap admin token; officers' own tokens come with their
-// accounts.
-func newConsoleSignIn(cfg *config.Config, st *store.Store, log *slog.Logger, now func() time.Time) (*signin.Service, error) {
+// officers signs the console in with the same tokens as the API: an
+// officer's own, or the bootstrap admin token.
+type officers struct {
+	auth interface {
+		Authenticate(ctx context.Context, token string) (officer.Officer, error)
+	}
+}
+
+func (o officers) Verify(ctx context.Context, token string) (signin.Identity, error) {
+	who, err := o.auth.Authenticate(ctx, token)
+	if errors.Is(err, adminapi.ErrUnauthenticated) {
+		return signin.Identity{}, signin.ErrUnknown
+	}
+	if err != nil {
+		return signin.Identity{}, err
+	}
+	return signin.Identity{Name: who.Name, Role: who.Role.String()}, nil
+}
+
+// newConsoleSignIn returns the console's sign-in, which takes the tokens
+// verify knows. Revoking an officer deletes their sessions (the store does
+// it in the revoking transaction).
+func newConsoleSignIn(cfg *config.Config, st *store.Store, verify signin.Verifier, log *slog.Logger, now func() time.Time) (*signin.Service, error) {
 	u, err := url.Parse(cfg.ConsoleURL)
 	if err != nil {
 		return nil, err // validated by config: not reached
 	}
 	sc := signin.Config{
-		Verifier: signin.NewTokenVerifier(cfg.AdminToken.Value(), signin.Identity{Name: "admin-token", Role: "admin"}),
+		Verifier: verify,
 		Sessions: signin.NewPostgresSessions(st.Pool()),
 		// Officers who reach the console over HTTPS (through a proxy
 		// that ends TLS, as a rule) get Secure cookies.

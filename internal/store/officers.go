@@ -63,6 +63,11 @@ func (s *Store) RevokeOfficer(ctx context.Context, name string, at time.Time, e 
 		if err == nil && tag.RowsAffected() == 0 {
 			return fmt.Errorf("officer %q: %w", name, ErrNotFound)
 		}
+		if err != nil {
+			return err
+		}
+		// A console session begun with the token must not outlive it.
+		_, err = q.Exec(ctx, `DELETE FROM console_sessions WHERE officer = $1`, name)
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {

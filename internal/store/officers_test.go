@@ -1,10 +1,14 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func hashOf(s string) []byte {
@@ -49,8 +53,21 @@ func TestOfficers(t *testing.T) {
 		t.Fatalf("list %+v lacks t-wang", list)
 	}
 
+	for i, who := range []string{"t-wang", "t-wang", "t-li"} {
+		if _, err := s.pool.Exec(ctx, `INSERT INTO console_sessions (id_hash, officer, role, expires_at, csrf)
+VALUES ($1, $2, 'viewer', $3, 'x')`, hashOf(fmt.Sprint("session ", i)), who, at.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := s.RevokeOfficer(ctx, "t-wang", at.Add(time.Hour), e("officer.revoke")); err != nil {
 		t.Fatal(err)
+	}
+	var left []string
+	if err := collectStrings(ctx, s, `SELECT officer FROM console_sessions ORDER BY officer`, &left); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(left) != "[t-li]" {
+		t.Errorf("console sessions after revoking t-wang: %v, want only t-li's", left)
 	}
 	if _, err := s.OfficerByTokenHash(ctx, hashOf("tok-wang")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("revoked token: %v, want ErrNotFound", err)
@@ -118,4 +135,14 @@ func TestAuditLog(t *testing.T) {
 	if !page[0].At.Equal(at) {
 		t.Fatalf("at %v, want %v", page[0].At, at)
 	}
+}
+
+func collectStrings(ctx context.Context, s *Store, sql string, out *[]string) error {
+	rows, err := s.pool.Query(ctx, sql)
+	if err != nil {
+		return err
+	}
+	v, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	*out = v
+	return err
 }
