@@ -163,6 +163,17 @@ func (s *Sealer) byID(id KeyID) *key {
 	return nil
 }
 
+// Under returns a Sealer whose current key is the held key with id, and
+// false when none is held. It seals under an old key, for what records a
+// key (its canary), never for data.
+func (s *Sealer) Under(id KeyID) (*Sealer, bool) {
+	k := s.byID(id)
+	if k == nil {
+		return nil, false
+	}
+	return &Sealer{keys: []*key{k}}, true
+}
+
 // Index returns the blind index of value under the current key: the key id
 // followed by a keyed hash (HMAC-SHA-256) that finds a sealed value by
 // equality without decrypting every row, and that cannot be reversed or
