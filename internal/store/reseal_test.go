@@ -495,3 +495,36 @@ func TestCheckKeyAcrossRotation(t *testing.T) {
 		})
 	}
 }
+
+// A WeChat report without a message id finds its notice by the openid's
+// blind index: under the old key while it is held, and under the new one
+// once re-sealed.
+func TestReceiptByOpenIDAcrossRotation(t *testing.T) {
+	url := freshDB(t)
+	ctx := t.Context()
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	sA := migratedWith(t, url, sealerFor(t, keyA))
+	k1, k2 := SubjectKey{"resident", "r1"}, SubjectKey{"resident", "r2"}
+	id1 := sentNotice(t, sA, k1, contactJSON(k1, "13800000021", "o_rot_1"), "p", "wechat", nil, "", at)
+	id2 := sentNotice(t, sA, k2, contactJSON(k2, "13800000022", "o_rot_2"), "p", "wechat", nil, "", at)
+
+	sB := migratedWith(t, url, sealerFor(t, keyB, keyA))
+	got, _, err := sB.RecordReceipt(ctx, Receipt{Channel: "wechat", ProviderMsgID: "m1", Delivered: true, OpenID: "o_rot_1", At: at})
+	if err != nil || got != ReceiptDelivered {
+		t.Errorf("receipt for a notice indexed under the old key = %v, %v; want delivered", got, err)
+	}
+	if _, err := sB.Reseal(ctx, ResealOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	onlyB := migratedWith(t, url, sealerFor(t, keyB))
+	got, _, err = onlyB.RecordReceipt(ctx, Receipt{Channel: "wechat", ProviderMsgID: "m2", Delivered: true, OpenID: "o_rot_2", At: at})
+	if err != nil || got != ReceiptDelivered {
+		t.Errorf("receipt after reseal, new key alone = %v, %v; want delivered", got, err)
+	}
+	for _, id := range []int64{id1, id2} {
+		var status string
+		if err := onlyB.Pool().QueryRow(ctx, `SELECT status FROM outbox WHERE id = $1`, id).Scan(&status); err != nil || status != "delivered" {
+			t.Errorf("notice %d is %q (%v), want delivered", id, status, err)
+		}
+	}
+}
