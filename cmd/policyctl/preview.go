@@ -10,7 +10,6 @@ import (
 
 	"github.com/policypush/policypush/internal/config"
 	matching "github.com/policypush/policypush/internal/match"
-	"github.com/policypush/policypush/internal/pii"
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/store"
 	"github.com/policypush/policypush/internal/sweep"
@@ -63,15 +62,10 @@ func preview(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	var sealer *pii.Sealer
-	if cfg.PIIKey != "" {
-		key, err := pii.ParseKey(cfg.PIIKey.Value())
-		if err != nil {
-			return fmt.Errorf("POLICYPUSH_PII_KEY: %w", err)
-		}
-		if sealer, err = pii.NewSealer(key); err != nil {
-			return err
-		}
+	// Old keys too, so that a preview during a key rotation reads every profile.
+	sealer, err := cfg.PIISealer()
+	if err != nil {
+		return err
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL.Value(), sealer)
 	if err != nil {

@@ -30,6 +30,9 @@ usage:
   policypush officers add NAME --role ROLE | list | revoke NAME [--config FILE]
                                        officers' accounts for the API and the
                                        console; add prints the token once
+  policypush reseal  [--config FILE] [--chunk N]
+                                       re-seal personal data under POLICYPUSH_PII_KEY
+                                       (after a key rotation), beside a running serve
 
 Configuration comes from POLICYPUSH_* environment variables (see README),
 or from FILE, a YAML mapping of the same names; the environment wins.
@@ -59,6 +62,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if args[0] == "officers" {
 		return runOfficers(ctx, args[1:], os.Getenv, os.Stdout, stderr)
+	}
+	if args[0] == "reseal" {
+		return runReseal(ctx, args[1:], os.Stdout, stderr)
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -108,6 +114,26 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, usage)
 	return errUsage
+}
+
+// runReseal is policypush reseal.
+func runReseal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reseal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "YAML file of POLICYPUSH_* settings")
+	chunk := fs.Int("chunk", 500, "rows per chunk, each one short transaction")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 || *chunk < 1 || *chunk > 100000 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cfg, err := config.Load(os.Getenv, *file, config.NeedPIIKey)
+	if err != nil {
+		return err
+	}
+	return app.Reseal(ctx, cfg, stdout, slog.New(slog.NewJSONHandler(stderr, nil)), *chunk)
 }
 
 // runDemo is policypush demo.

@@ -63,15 +63,9 @@ func Migrate(ctx context.Context, cfg *config.Config) error {
 }
 
 func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	var sealer *pii.Sealer
-	if cfg.PIIKey != "" {
-		key, err := pii.ParseKey(cfg.PIIKey.Value())
-		if err != nil {
-			return nil, fmt.Errorf("POLICYPUSH_PII_KEY: %w", err)
-		}
-		if sealer, err = pii.NewSealer(key); err != nil {
-			return nil, err
-		}
+	sealer, err := cfg.PIISealer()
+	if err != nil {
+		return nil, err
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL.Value(), sealer)
 	if err != nil {
@@ -109,9 +103,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return fmt.Errorf("migrate: %w", err)
 	}
 	// A wrong key is refused here, once, rather than by every batch.
-	if err := st.CheckKey(ctx); errors.Is(err, store.ErrWrongKey) {
-		return fmt.Errorf("POLICYPUSH_PII_KEY: %w; start with the key it was sealed with", err)
-	} else if err != nil {
+	if err := checkKey(ctx, st, log); err != nil {
 		return err
 	}
 	if err := publish(ctx, st, set); err != nil {

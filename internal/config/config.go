@@ -4,6 +4,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +97,11 @@ type Config struct {
 
 	PIIKey     Secret // base64 of 32 bytes
 	AdminToken Secret
+
+	// PIIOldKeys are the keys of POLICYPUSH_PII_KEYS: earlier PII keys,
+	// held for reading only while `policypush reseal` moves the data to
+	// PIIKey. An addition to the contract.
+	PIIOldKeys []Secret
 
 	// Additions to the contract: how the consumer batches.
 	BatchSize int
@@ -189,6 +196,7 @@ var known = []string{
 	"POLICYPUSH_SMS_CALLBACK_KEY", "POLICYPUSH_CALLBACK_ALLOW",
 	"POLICYPUSH_CONSOLE_URL", "POLICYPUSH_OIDC_ISSUER", "POLICYPUSH_OIDC_CLIENT_ID", "POLICYPUSH_OIDC_CLIENT_SECRET",
 	"POLICYPUSH_OIDC_ROLE_CLAIM",
+	"POLICYPUSH_PII_KEYS",
 }
 
 // Need says which settings a command requires.
@@ -198,6 +206,7 @@ type Need int
 const (
 	NeedDatabase Need = iota // migrate
 	NeedServe                // serve: also the PII key and the admin token
+	NeedPIIKey               // reseal: the database and the PII key
 )
 
 // Load reads the configuration: the file (a YAML mapping of the variable
@@ -393,12 +402,15 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	}
 	parsePublic(v, c, bad)
 	parseConsoleSignIn(c, v, bad)
-	if need == NeedServe {
+	if need == NeedServe || need == NeedPIIKey {
 		if c.PIIKey == "" {
 			bad("POLICYPUSH_PII_KEY", "required: base64 of a 32-byte key (for example: openssl rand -base64 32)")
 		} else if _, err := pii.ParseKey(c.PIIKey.Value()); err != nil {
 			bad("POLICYPUSH_PII_KEY", "must be base64 of exactly 32 bytes")
 		}
+	}
+	c.PIIOldKeys = parseOldKeys(v["POLICYPUSH_PII_KEYS"], c.PIIKey, bad)
+	if need == NeedServe {
 		if c.AdminToken == "" {
 			bad("POLICYPUSH_ADMIN_TOKEN", "required: the bearer token of the admin API")
 		} else if len(c.AdminToken) < 16 {
@@ -544,6 +556,63 @@ func parseConsoleSignIn(c *Config, v map[string]string, bad func(name, format st
 
 func loopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// parseOldKeys reads POLICYPUSH_PII_KEYS, comma-separated base64 keys. Each
+// must be 32 bytes and given once, and none the current key: a key is
+// named by its place in the list, never shown.
+func parseOldKeys(list string, current Secret, bad func(name, format string, args ...any)) []Secret {
+	if strings.TrimSpace(list) == "" {
+		return nil
+	}
+	cur, _ := pii.ParseKey(current.Value())
+	var (
+		out  []Secret
+		seen [][]byte
+	)
+	for n, item := range strings.Split(list, ",") {
+		key, err := pii.ParseKey(item)
+		if err != nil {
+			bad("POLICYPUSH_PII_KEYS", "key %d must be base64 of exactly 32 bytes", n+1)
+			continue
+		}
+		switch {
+		case cur != nil && bytes.Equal(key, cur):
+			bad("POLICYPUSH_PII_KEYS", "key %d is POLICYPUSH_PII_KEY itself; list only the old keys", n+1)
+			continue
+		case slices.ContainsFunc(seen, func(k []byte) bool { return bytes.Equal(k, key) }):
+			bad("POLICYPUSH_PII_KEYS", "key %d is listed twice", n+1)
+			continue
+		}
+		seen = append(seen, key)
+		out = append(out, Secret(strings.TrimSpace(item)))
+	}
+	return out
+}
+
+// PIISealer returns the sealer of personal data: PIIKey current, the keys
+// of PIIOldKeys for reading. It is nil without a PIIKey (migrate).
+func (c *Config) PIISealer() (*pii.Sealer, error) {
+	if c.PIIKey == "" {
+		return nil, nil
+	}
+	key, err := pii.ParseKey(c.PIIKey.Value())
+	if err != nil {
+		return nil, fmt.Errorf("POLICYPUSH_PII_KEY: %w", err)
+	}
+	old := make([][]byte, 0, len(c.PIIOldKeys))
+	for n, s := range c.PIIOldKeys {
+		k, err := pii.ParseKey(s.Value())
+		if err != nil {
+			return nil, fmt.Errorf("POLICYPUSH_PII_KEYS: key %d: %w", n+1, err)
+		}
+		old = append(old, k)
+	}
+	sealer, err := pii.NewSealer(key, old...)
+	if err != nil {
+		return nil, fmt.Errorf("POLICYPUSH_PII_KEY and POLICYPUSH_PII_KEYS: %w", err)
+	}
+	return sealer, nil
 }
 
 // parseKafkaSecurity reads TLS and SASL to the cluster. The embedded broker

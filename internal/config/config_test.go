@@ -330,3 +330,61 @@ func TestConsoleSignIn(t *testing.T) {
 		t.Errorf("a local http issuer: %v", err)
 	}
 }
+
+// POLICYPUSH_PII_KEYS lists old keys: each 32 bytes, given once, none the
+// current key; problems name a key by its place, never show it.
+func TestPIIOldKeys(t *testing.T) {
+	const (
+		keyB = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="
+		keyC = "Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M="
+	)
+	tests := []struct {
+		name string
+		keys string
+		want []string // problem fragments; none: valid
+		old  int
+	}{
+		{"none", "", nil, 0},
+		{"two", keyB + ", " + keyC, nil, 2},
+		{"short", keyB + ",c2hvcnQ=", []string{"POLICYPUSH_PII_KEYS: key 2 must be base64 of exactly 32 bytes"}, 0},
+		{"current again", keyB + "," + goodKey, []string{"key 2 is POLICYPUSH_PII_KEY itself"}, 0},
+		{"twice", keyB + "," + keyC + "," + keyB, []string{"key 3 is listed twice"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(map[string]string{"POLICYPUSH_PII_KEY": goodKey, "POLICYPUSH_PII_KEYS": tt.keys}), "", NeedPIIKey)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := c.PIISealer()
+				if err != nil || len(c.PIIOldKeys) != tt.old || len(s.OldKeyIDs()) != tt.old {
+					t.Errorf("%d old keys, sealer %v (%v); want %d", len(c.PIIOldKeys), s, err, tt.old)
+				}
+				if strings.Contains(fmt.Sprint(c.PIIOldKeys), "QkJC") {
+					t.Error("the old keys print")
+				}
+				return
+			}
+			var ce *Error
+			if !errors.As(err, &ce) || len(ce.Problems) != len(tt.want) {
+				t.Fatalf("want %d problems, got %v", len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "QkJC") || strings.Contains(err.Error(), "MDEy") {
+				t.Errorf("the error %q shows a key", err)
+			}
+		})
+	}
+	// reseal needs the key but not the admin token.
+	if _, err := Load(env(map[string]string{"POLICYPUSH_PII_KEY": goodKey}), "", NeedPIIKey); err != nil {
+		t.Errorf("reseal's configuration: %v", err)
+	}
+	if _, err := Load(env(nil), "", NeedPIIKey); err == nil || !strings.Contains(err.Error(), "POLICYPUSH_PII_KEY: required") {
+		t.Errorf("reseal without a key: %v", err)
+	}
+}

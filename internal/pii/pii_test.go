@@ -64,26 +64,28 @@ func TestSealOpen(t *testing.T) {
 	tests := []struct {
 		name    string
 		open    func() ([]byte, error)
-		wantErr bool
+		wantErr error // nil: opens to plain
 	}{
 		{name: "round trip", open: func() ([]byte, error) { return s.Open(sealed) }},
 		{name: "with aad", open: func() ([]byte, error) { return s.OpenAAD(sealedAAD, []byte("resident\x00p1")) }},
-		{name: "wrong aad", open: func() ([]byte, error) { return s.OpenAAD(sealedAAD, []byte("resident\x00p2")) }, wantErr: true},
-		{name: "aad missing", open: func() ([]byte, error) { return s.Open(sealedAAD) }, wantErr: true},
-		{name: "wrong key", open: func() ([]byte, error) { return other.Open(sealed) }, wantErr: true},
-		{name: "tampered nonce", open: func() ([]byte, error) { return s.Open(flip(0)) }, wantErr: true},
-		{name: "tampered ciphertext", open: func() ([]byte, error) { return s.Open(flip(12)) }, wantErr: true},
-		{name: "tampered tag", open: func() ([]byte, error) { return s.Open(flip(len(sealed) - 1)) }, wantErr: true},
-		{name: "truncated", open: func() ([]byte, error) { return s.Open(sealed[:len(sealed)-1]) }, wantErr: true},
-		{name: "too short", open: func() ([]byte, error) { return s.Open(sealed[:10]) }, wantErr: true},
-		{name: "empty", open: func() ([]byte, error) { return s.Open(nil) }, wantErr: true},
+		{name: "wrong aad", open: func() ([]byte, error) { return s.OpenAAD(sealedAAD, []byte("resident\x00p2")) }, wantErr: ErrOpen},
+		{name: "aad missing", open: func() ([]byte, error) { return s.Open(sealedAAD) }, wantErr: ErrOpen},
+		{name: "wrong key", open: func() ([]byte, error) { return other.Open(sealed) }, wantErr: ErrUnheldKey},
+		{name: "tampered version", open: func() ([]byte, error) { return s.Open(flip(0)) }, wantErr: ErrOpen},
+		{name: "tampered key id", open: func() ([]byte, error) { return s.Open(flip(1)) }, wantErr: ErrUnheldKey},
+		{name: "tampered nonce", open: func() ([]byte, error) { return s.Open(flip(5)) }, wantErr: ErrOpen},
+		{name: "tampered ciphertext", open: func() ([]byte, error) { return s.Open(flip(17)) }, wantErr: ErrOpen},
+		{name: "tampered tag", open: func() ([]byte, error) { return s.Open(flip(len(sealed) - 1)) }, wantErr: ErrOpen},
+		{name: "truncated", open: func() ([]byte, error) { return s.Open(sealed[:len(sealed)-1]) }, wantErr: ErrOpen},
+		{name: "too short", open: func() ([]byte, error) { return s.Open(sealed[:10]) }, wantErr: ErrOpen},
+		{name: "empty", open: func() ([]byte, error) { return s.Open(nil) }, wantErr: ErrOpen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.open()
-			if tt.wantErr {
-				if !errors.Is(err, ErrOpen) {
-					t.Fatalf("Open error = %v, want ErrOpen", err)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Open error = %v, want %v", err, tt.wantErr)
 				}
 				return
 			}
@@ -126,13 +128,13 @@ func TestSealIsRandomized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Equal(a, b) || bytes.Equal(a[:12], b[:12]) {
+	if bytes.Equal(a, b) || bytes.Equal(a[5:17], b[5:17]) {
 		t.Error("two seals of one value share a nonce")
 	}
 	if bytes.Contains(a, plain) {
 		t.Error("sealed output contains the plaintext")
 	}
-	if want := 12 + len(plain) + 16; len(a) != want {
+	if want := 1 + 4 + 12 + len(plain) + 16; len(a) != want {
 		t.Errorf("len(sealed) = %d, want %d", len(a), want)
 	}
 }
@@ -240,8 +242,8 @@ func TestIndex(t *testing.T) {
 			}
 		})
 	}
-	if len(base) != 32 {
-		t.Errorf("index is %d bytes, want 32", len(base))
+	if id, ok := IndexKeyID(base); len(base) != 36 || !ok || id != s1.KeyID() {
+		t.Errorf("index is %d bytes with key id %v, want 36 beginning with %v", len(base), id, s1.KeyID())
 	}
 	if bytes.Contains(base, testKey(1)[:8]) || bytes.Contains(base, []byte("1381234")) {
 		t.Error("index contains key or value bytes")

@@ -17,20 +17,31 @@ const (
 	ContactMobile = "mobile"
 )
 
-// contactIndex is the blind index of a contact value, normalised so that
-// the forms providers report (+8613812345678, 8613812345678) find the
-// profile's 13812345678.
+// contactIndex is the blind index of a contact value under the current
+// key, as it is stored, normalised so that the forms providers report
+// (+8613812345678, 8613812345678) find the profile's 13812345678.
 func (s *Store) contactIndex(kind, value string) []byte {
+	return s.sealer.Index(kind, normalContact(kind, value))
+}
+
+// contactIndexes are the blind indexes a look-up of a contact matches: under
+// every held key, and in the form written before key ids, so that a contact
+// indexed under an old key is found while Reseal moves it to the current
+// one.
+func (s *Store) contactIndexes(kind, value string) [][]byte {
+	return s.sealer.Indexes(kind, normalContact(kind, value))
+}
+
+func normalContact(kind, value string) string {
 	value = strings.TrimSpace(value)
 	if kind == ContactMobile {
 		for _, prefix := range []string{"+86", "0086", "86"} {
 			if rest, ok := strings.CutPrefix(value, prefix); ok && len(rest) == 11 {
-				value = rest
-				break
+				return rest
 			}
 		}
 	}
-	return s.sealer.Index(kind, value)
+	return value
 }
 
 func (s *Store) contactColumn(kind string) (string, error) {
@@ -71,13 +82,13 @@ func (s *Store) optOutContact(ctx context.Context, q rowQuerier, kind, value, ch
 	}
 	var n int
 	err = q.QueryRow(ctx, `WITH subjects AS (
-    SELECT subject_type, subject_id FROM profiles WHERE `+col+` = $1
+    SELECT subject_type, subject_id FROM profiles WHERE `+col+` = ANY($1::bytea[])
 ), ins AS (
     INSERT INTO opt_outs (subject_type, subject_id, channel, source, at)
     SELECT subject_type, subject_id, $2, $3, $4 FROM subjects
     ON CONFLICT DO NOTHING
 )
-SELECT count(*) FROM subjects`, s.contactIndex(kind, value), channel, source, at).Scan(&n)
+SELECT count(*) FROM subjects`, s.contactIndexes(kind, value), channel, source, at).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("opt out: %w", err)
 	}
@@ -104,12 +115,12 @@ func (s *Store) optInContact(ctx context.Context, q rowQuerier, kind, value, cha
 	}
 	var n int
 	err = q.QueryRow(ctx, `WITH subjects AS (
-    SELECT subject_type, subject_id FROM profiles WHERE `+col+` = $1
+    SELECT subject_type, subject_id FROM profiles WHERE `+col+` = ANY($1::bytea[])
 ), del AS (
     DELETE FROM opt_outs o USING subjects s
     WHERE o.subject_type = s.subject_type AND o.subject_id = s.subject_id AND o.channel = $2 AND o.source = $3
 )
-SELECT count(*) FROM subjects`, s.contactIndex(kind, value), channel, source).Scan(&n)
+SELECT count(*) FROM subjects`, s.contactIndexes(kind, value), channel, source).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("opt in: %w", err)
 	}
@@ -233,8 +244,8 @@ LIMIT 1 FOR UPDATE OF o`, r.Channel, r.ProviderMsgID))
 FROM profiles p
 JOIN matches m ON m.subject_type = p.subject_type AND m.subject_id = p.subject_id
 JOIN outbox o ON o.match_id = m.id
-WHERE p.openid_hash = $1 AND o.channel = $2 AND o.status = 'sent' AND o.provider_msg_id IS NULL
-ORDER BY o.sent_at LIMIT 1 FOR UPDATE OF o`, s.contactIndex(ContactOpenID, r.OpenID), r.Channel))
+WHERE p.openid_hash = ANY($1::bytea[]) AND o.channel = $2 AND o.status = 'sent' AND o.provider_msg_id IS NULL
+ORDER BY o.sent_at LIMIT 1 FOR UPDATE OF o`, s.contactIndexes(ContactOpenID, r.OpenID), r.Channel))
 			if err == nil {
 				_, err = tx.tx.Exec(ctx, `UPDATE outbox SET provider_msg_id = $2 WHERE id = $1`, id, r.ProviderMsgID)
 			}

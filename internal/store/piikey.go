@@ -6,11 +6,24 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/policypush/policypush/internal/pii"
 )
 
 // ErrWrongKey reports a PII key that does not open the personal data the
 // database holds. Errors that wrap it name no key material and no data.
 var ErrWrongKey = errors.New("the key does not open the personal data this database holds, which was sealed under another key")
+
+// UnheldKeyError reports personal data sealed under a key, known by its id,
+// that the store's sealer does not hold. It matches ErrWrongKey.
+type UnheldKeyError struct{ ID pii.KeyID }
+
+func (e *UnheldKeyError) Error() string {
+	return "stored personal data is sealed with key id " + e.ID.String() + ", which this service does not hold"
+}
+
+// Is lets errors.Is(err, ErrWrongKey) match.
+func (e *UnheldKeyError) Is(target error) bool { return target == ErrWrongKey }
 
 // The canary's plain text and associated data; they are not secret.
 var (
@@ -18,59 +31,143 @@ var (
 	canaryAAD   = []byte("pii_canary")
 )
 
-// CheckKey checks that the store's sealer opens what the database holds,
-// so that a wrong key is refused at start rather than found by every batch
-// that reads a profile. It opens the canary sealed on the first check; a
-// database without one (served before the canary existed, or never) has one
-// of its sealed profiles opened instead, and then gets its canary. A store
-// without a sealer has nothing to check. The database must be migrated.
+// CheckKey checks that the store's sealer holds every key the database's
+// personal data may be sealed under, so that a missing key is refused at
+// start, by its id, rather than found by every batch that reads a profile.
+//
+// The keys that have been current are recorded in pii_keys with a canary
+// each; every one not retired (by Reseal) must be held and open its canary.
+// That reads a handful of rows, never the profiles. A database sealed
+// before key ids has a legacy canary (pii_canary), or, older still, only
+// its profiles, one of which is opened instead; the key that opens it is
+// recorded. Last, the current key is recorded, since it is about to seal.
+// A refusal changes nothing. A store without a sealer has nothing to check.
+// The database must be migrated.
 func (s *Store) CheckKey(ctx context.Context) error {
 	if s.sealer == nil {
 		return nil
 	}
-	var sealed []byte
-	err := s.pool.QueryRow(ctx, `SELECT sealed FROM pii_canary WHERE id = 1`).Scan(&sealed)
+	registered, err := s.checkRegistered(ctx)
+	if err != nil {
+		return fmt.Errorf("check pii key: %w", err)
+	}
+	found := map[pii.KeyID]bool{}
+	var legacy []byte
+	err = s.pool.QueryRow(ctx, `SELECT sealed FROM pii_canary WHERE id = 1`).Scan(&legacy)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		if err := s.checkOneProfile(ctx); err != nil {
-			return err
-		}
-		fresh, err := s.sealer.SealAAD(canaryPlain, canaryAAD)
-		if err != nil {
-			return fmt.Errorf("check pii key: %w", err)
-		}
-		// Another replica may be first; then its canary is the one checked.
-		err = s.pool.QueryRow(ctx, `
-INSERT INTO pii_canary (id, sealed) VALUES (1, $1)
-ON CONFLICT (id) DO UPDATE SET id = pii_canary.id
-RETURNING sealed`, fresh).Scan(&sealed)
-		if err != nil {
-			return fmt.Errorf("check pii key: store the canary: %w", err)
+		if len(registered) == 0 {
+			id, ok, err := s.checkOneProfile(ctx)
+			if err != nil {
+				return fmt.Errorf("check pii key: %w", err)
+			}
+			if ok {
+				found[id] = true
+			}
 		}
 	case err != nil:
 		return fmt.Errorf("check pii key: %w", err)
+	default:
+		plain, id, err := s.sealer.OpenAADKey(legacy, canaryAAD)
+		if err != nil || string(plain) != string(canaryPlain) {
+			return fmt.Errorf("check pii key: %w", openFailure(err))
+		}
+		found[id] = true
 	}
-	plain, err := s.sealer.OpenAAD(sealed, canaryAAD)
-	if err != nil || string(plain) != string(canaryPlain) {
-		return fmt.Errorf("check pii key: %w", ErrWrongKey)
+	for id := range found {
+		if !registered[id] {
+			if err := s.registerKey(ctx, id, false); err != nil {
+				return err
+			}
+		}
+	}
+	return s.registerKey(ctx, s.sealer.KeyID(), true)
+}
+
+// checkRegistered checks every key recorded and not retired, and returns
+// their ids.
+func (s *Store) checkRegistered(ctx context.Context) (map[pii.KeyID]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key_id, canary FROM pii_keys WHERE retired_at IS NULL ORDER BY registered_at`)
+	if err != nil {
+		return nil, err
+	}
+	type reg struct{ id, canary []byte }
+	var (
+		regs []reg
+		r    reg
+	)
+	_, err = pgx.ForEachRow(rows, []any{&r.id, &r.canary}, func() error {
+		regs = append(regs, reg{id: r.id, canary: r.canary})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[pii.KeyID]bool, len(regs))
+	for _, r := range regs {
+		var id pii.KeyID
+		copy(id[:], r.id)
+		if !s.sealer.Holds(id) {
+			return nil, &UnheldKeyError{ID: id}
+		}
+		plain, opened, err := s.sealer.OpenAADKey(r.canary, canaryAAD)
+		if err != nil || opened != id || string(plain) != string(canaryPlain) {
+			// A key with the id is held, yet it is not the key recorded.
+			return nil, fmt.Errorf("key id %s: %w", id, ErrWrongKey)
+		}
+		out[id] = true
+	}
+	return out, nil
+}
+
+// registerKey records the held key id with a canary sealed under it. The
+// current key is about to seal, so a retirement of it is taken back.
+func (s *Store) registerKey(ctx context.Context, id pii.KeyID, current bool) error {
+	under, ok := s.sealer.Under(id)
+	if !ok {
+		return fmt.Errorf("check pii key: register key id %s: %w", id, &UnheldKeyError{ID: id})
+	}
+	canary, err := under.SealAAD(canaryPlain, canaryAAD)
+	if err != nil {
+		return fmt.Errorf("check pii key: %w", err)
+	}
+	q := `INSERT INTO pii_keys (key_id, canary) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING`
+	if current {
+		q = `INSERT INTO pii_keys (key_id, canary) VALUES ($1, $2)
+ON CONFLICT (key_id) DO UPDATE SET retired_at = NULL WHERE pii_keys.retired_at IS NOT NULL`
+	}
+	if _, err := s.pool.Exec(ctx, q, id[:], canary); err != nil {
+		return fmt.Errorf("check pii key: register key id %s: %w", id, err)
 	}
 	return nil
 }
 
-// checkOneProfile opens the personal fields of one profile, if any.
-func (s *Store) checkOneProfile(ctx context.Context) error {
+// checkOneProfile opens the personal fields of one profile, if any, and
+// reports the key that sealed them.
+func (s *Store) checkOneProfile(ctx context.Context) (pii.KeyID, bool, error) {
 	var k SubjectKey
 	var sealed []byte
 	err := s.pool.QueryRow(ctx, `SELECT subject_type, subject_id, pii FROM profiles WHERE pii IS NOT NULL LIMIT 1`).
 		Scan(&k.Type, &k.ID, &sealed)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return nil
+		return pii.KeyID{}, false, nil
 	case err != nil:
-		return fmt.Errorf("check pii key: %w", err)
+		return pii.KeyID{}, false, err
 	}
-	if _, err := s.sealer.OpenAAD(sealed, subjectAAD(k)); err != nil {
-		return fmt.Errorf("check pii key: %w", ErrWrongKey)
+	_, id, err := s.sealer.OpenAADKey(sealed, subjectAAD(k))
+	if err != nil {
+		return pii.KeyID{}, false, openFailure(err)
 	}
-	return nil
+	return id, true, nil
+}
+
+// openFailure is the refusal for a value that did not open: by key id when
+// it names one, else the wrong key.
+func openFailure(err error) error {
+	var uk *pii.UnheldKeyError
+	if errors.As(err, &uk) {
+		return &UnheldKeyError{ID: uk.ID}
+	}
+	return ErrWrongKey
 }

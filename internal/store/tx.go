@@ -443,18 +443,24 @@ func (s *Store) sealProfile(k SubjectKey, data []byte) (sealedProfile, error) {
 		return sealedProfile{}, fmt.Errorf("profile %s/%s: %w", k.Type, k.ID, err)
 	}
 	sp := sealedProfile{rest: rest, sealed: sealed}
+	sp.openidHash, sp.mobileHash = s.profileIndexes(fields)
+	return sp, nil
+}
+
+// profileIndexes are the blind indexes, under the current key, of the
+// contacts among a profile's personal fields (nil when absent).
+func (s *Store) profileIndexes(fields map[string]json.RawMessage) (openid, mobile []byte) {
 	if v := personalString(fields, "channels.wechat.openid"); v != "" {
-		sp.openidHash = s.contactIndex(ContactOpenID, v)
+		openid = s.contactIndex(ContactOpenID, v)
 	}
 	// The mobile SMS goes to (CONTRACTS.md §3): a resident's own, an
 	// enterprise's HR contact, else its legal representative.
 	for _, path := range []string{"contact.mobile", "contacts.hr_mobile", "contacts.legal_rep_mobile"} {
 		if v := personalString(fields, path); v != "" {
-			sp.mobileHash = s.contactIndex(ContactMobile, v)
-			break
+			return openid, s.contactIndex(ContactMobile, v)
 		}
 	}
-	return sp, nil
+	return openid, nil
 }
 
 // personalString is the string value of a personal field, or "".

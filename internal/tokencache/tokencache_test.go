@@ -42,6 +42,17 @@ func newSealer(t *testing.T, b byte) *pii.Sealer {
 	return s
 }
 
+// rotated is a sealer after a key rotation: key 9 current, setup's key 7
+// held for reading.
+func rotated(t *testing.T) *pii.Sealer {
+	t.Helper()
+	s, err := pii.NewSealer(bytes.Repeat([]byte{9}, pii.KeySize), bytes.Repeat([]byte{7}, pii.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // setup returns a pool on a fresh migrated database, its URL and a sealer.
 func setup(t *testing.T) (*pgxpool.Pool, string, *pii.Sealer) {
 	t.Helper()
@@ -373,6 +384,7 @@ func TestSealedValueBoundToKeyAndSealer(t *testing.T) {
 		{"own key", sealer, "k1", token},
 		{"copied under another key", sealer, "k2", nil},
 		{"another sealer", newSealer(t, 9), "k1", nil},
+		{"another sealer holding the key as old", rotated(t), "k1", token},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,8 +407,9 @@ func TestSealedValueBoundToKeyAndSealer(t *testing.T) {
 				t.Fatalf("reported %d errors, want 2 (Get, IsExist): %v", len(errs), errs)
 			}
 			for _, err := range errs {
-				if !errors.Is(err, pii.ErrOpen) || !strings.Contains(err.Error(), tt.key) {
-					t.Fatalf("reported %v, want pii.ErrOpen naming the key", err)
+				// Under a key not held at all, the error says so by key id.
+				if !errors.Is(err, pii.ErrOpen) && !errors.Is(err, pii.ErrUnheldKey) || !strings.Contains(err.Error(), tt.key) {
+					t.Fatalf("reported %v, want pii.ErrOpen or ErrUnheldKey naming the key", err)
 				}
 			}
 			noLeak(t, errs...)
