@@ -39,7 +39,7 @@ func TestDecodeEnvelopeLimits(t *testing.T) {
 		"enterprise-count-too-large.json": "at /insured_count_now: integer beyond",
 		"year-too-large.json":             "at /benefits_received/0/year",
 		"enterprise-id-differs.json":      "at /subject_id",
-		"patch-id-differs.json":           `at /subject_id: "p1" does not match the patch's person_id "p2"`,
+		"patch-id-differs.json":           `at /subject_id: does not match the patch's person_id`,
 		"patch-removes-id.json":           "at /data/person_id: a patch may not remove or retype the profile's id",
 		"patch-retypes-id.json":           "at /data/person_id: a patch may not remove or retype the profile's id",
 		"future.json":                     "at /occurred_at: 24h0m1s ahead of this service's clock, more than 24h0m0s",
