@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/policypush/policypush/internal/profile"
+	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
 	"github.com/policypush/policypush/internal/sweep"
 )
@@ -66,6 +68,7 @@ type Handler struct {
 	token [sha256.Size]byte // compared by hash, so the comparison takes the same time whatever the length
 	log   *slog.Logger
 	now   func() time.Time
+	marks *profile.Marks // fields whose values explanations withhold
 }
 
 // New returns the API. token must not be empty: an API without one would
@@ -74,7 +77,11 @@ func New(st Store, rs Rules, token string, log *slog.Logger, now func() time.Tim
 	if token == "" {
 		return nil, errors.New("adminapi: the admin token is required")
 	}
-	return &Handler{store: st, rules: rs, token: sha256.Sum256([]byte(token)), log: log, now: now}, nil
+	marks, err := profile.LoadMarks()
+	if err != nil {
+		return nil, fmt.Errorf("adminapi: %w", err)
+	}
+	return &Handler{store: st, rules: rs, token: sha256.Sum256([]byte(token)), log: log, now: now, marks: marks}, nil
 }
 
 // Register adds the API's routes to mux.
@@ -390,7 +397,24 @@ func (h *Handler) subject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := h.redact(&v); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// redact withholds, in each stored explanation, the values of sensitive
+// and contact fields (see rules.Redact): the view masks the contacts, and
+// an explanation must not show them either.
+func (h *Handler) redact(v *store.SubjectView) error {
+	for i := range v.Matches {
+		x, err := rules.Redact(v.Matches[i].Explanation, h.marks)
+		if err != nil {
+			return err
+		}
+		v.Matches[i].Explanation = x
+	}
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+
+	"github.com/policypush/policypush/internal/profile"
 )
 
 // Names the rewriter introduces. They start with "__", which no rule can
@@ -243,12 +245,6 @@ func (w *rewriter) rewrite(n *ast.Node, sc []*predScope, opt bool) ltype {
 	return ltype{}
 }
 
-// sealedField names the top-level objects that say how to reach a subject,
-// not whether it qualifies. A rule that read them would put a mobile or an
-// openid into explanations and previews, and would decide reachability,
-// which is the dispatcher's (CONTRACTS.md §3).
-var sealedField = map[string]bool{"contact": true, "contacts": true, "channels": true}
-
 func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt bool) ltype {
 	if id, ok := x.Node.(*ast.IdentifierNode); ok && id.Value == "params" {
 		if p, ok := x.Property.(*ast.StringNode); ok {
@@ -268,7 +264,10 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 	prop, isName := x.Property.(*ast.StringNode)
 	switch {
 	case base.obj != nil && isName:
-		if base.obj == w.lay.root && sealedField[prop.Value] {
+		// A rule that read how a subject is reached would put a mobile or an
+		// openid into explanations and previews, and would decide
+		// reachability, which is the dispatcher's (CONTRACTS.md §3).
+		if base.obj == w.lay.root && profile.IsSealed(prop.Value) {
 			w.fail(x, "%s.%s is a contact or channel field, which a rule may not read: a rule decides eligibility, the dispatcher decides reachability (contact.*, contacts.* and channels.* are refused)",
 				w.lay.kind, prop.Value)
 			return ltype{}
