@@ -69,6 +69,23 @@ type Handler struct {
 	log   *slog.Logger
 	now   func() time.Time
 	marks *profile.Marks // fields whose values explanations withhold
+	// One preview at a time, each within its budget: a preview evaluates
+	// the policy for every stored profile, and many at once would starve
+	// the live pipeline of the database.
+	previewSlot   chan struct{}
+	previewBudget time.Duration
+}
+
+// DefaultPreviewBudget is how long a preview may run unless
+// SetPreviewBudget says otherwise (POLICYPUSH_PREVIEW_BUDGET).
+const DefaultPreviewBudget = 60 * time.Second
+
+// SetPreviewBudget sets how long one preview may run; d <= 0 keeps the
+// default. Call it before Register.
+func (h *Handler) SetPreviewBudget(d time.Duration) {
+	if d > 0 {
+		h.previewBudget = d
+	}
 }
 
 // New returns the API. token must not be empty: an API without one would
@@ -81,7 +98,8 @@ func New(st Store, rs Rules, token string, log *slog.Logger, now func() time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("adminapi: %w", err)
 	}
-	return &Handler{store: st, rules: rs, token: sha256.Sum256([]byte(token)), log: log, now: now, marks: marks}, nil
+	return &Handler{store: st, rules: rs, token: sha256.Sum256([]byte(token)), log: log, now: now, marks: marks,
+		previewSlot: make(chan struct{}, 1), previewBudget: DefaultPreviewBudget}, nil
 }
 
 // Register adds the API's routes to mux.
@@ -151,9 +169,10 @@ func (h *Handler) auth(f func(w http.ResponseWriter, r *http.Request) error) htt
 // largest, is a few kilobytes. A longer body is refused with 413.
 const MaxBody = 1 << 20
 
-// previewWrite is how long a preview may take to answer: it evaluates the
-// policy for every stored profile, longer than the server's write timeout.
-const previewWrite = 10 * time.Minute
+// previewWrite is the margin, past its budget, that a preview has to
+// write its answer: the budget may be longer than the server's write
+// timeout.
+const previewWrite = time.Minute
 
 // extendWrite gives a handler that has read its request d more to
 // answer, past the server's write timeout, which would drop its answer.
@@ -352,8 +371,30 @@ func (h *Handler) policies(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) preview(w http.ResponseWriter, r *http.Request) error {
-	extendWrite(w, previewWrite)
-	rep, err := h.rules.Preview(r.Context(), r.PathValue("id"), nil)
+	return h.runPreview(w, r, r.PathValue("id"), nil)
+}
+
+// runPreview runs one preview, unless another is running (429), and stops
+// it when its budget is spent (503): counts cut short would read as the
+// whole city's, so they are not returned.
+func (h *Handler) runPreview(w http.ResponseWriter, r *http.Request, id string, draft []byte) error {
+	select {
+	case h.previewSlot <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "10")
+		return &Error{Status: http.StatusTooManyRequests,
+			Message: "a preview is already running; try again when it has finished (previews run one at a time)"}
+	}
+	defer func() { <-h.previewSlot }()
+	extendWrite(w, h.previewBudget+previewWrite)
+	ctx, cancel := context.WithTimeout(r.Context(), h.previewBudget)
+	defer cancel()
+	rep, err := h.rules.Preview(ctx, id, draft)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
+		return &Error{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf(
+			"the preview ran out of its time budget of %s after %d profiles; what it counted so far is not reported, since it would read as the whole (POLICYPUSH_PREVIEW_BUDGET sets the budget)",
+			h.previewBudget, rep.Profiles)}
+	}
 	if err != nil {
 		return err
 	}
@@ -374,13 +415,7 @@ func (h *Handler) previewDraft(w http.ResponseWriter, r *http.Request) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return badRequest("the request needs a rule file (YAML) as its body")
 	}
-	extendWrite(w, previewWrite)
-	rep, err := h.rules.Preview(r.Context(), "", body)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, rep)
-	return nil
+	return h.runPreview(w, r, "", body)
 }
 
 // subject answers "why was I notified": the subject's matches with their

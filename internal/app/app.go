@@ -186,6 +186,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return err
 	}
+	admin.SetPreviewBudget(cfg.PreviewBudget)
 
 	lis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

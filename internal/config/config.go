@@ -105,6 +105,10 @@ type Config struct {
 	// without renewal: a dead replica's rows are settled within about
 	// DispatchLease plus a quarter of it (at most 5s more).
 	DispatchLease time.Duration
+
+	// PreviewBudget is how long one impact preview may run before it is
+	// stopped and answered 503 (previews run one at a time).
+	PreviewBudget time.Duration
 }
 
 // WeChatEnabled reports whether the official account is configured.
@@ -134,6 +138,7 @@ var defaults = map[string]string{
 	"POLICYPUSH_SWEEP_PAUSE":         "0s",
 	"POLICYPUSH_KAFKA_TLS":           "off",
 	"POLICYPUSH_DISPATCH_LEASE":      "20s",
+	"POLICYPUSH_PREVIEW_BUDGET":      "60s",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -151,6 +156,7 @@ var known = []string{
 	"POLICYPUSH_KAFKA_TLS", "POLICYPUSH_KAFKA_TLS_CA", "POLICYPUSH_KAFKA_TLS_CERT", "POLICYPUSH_KAFKA_TLS_KEY",
 	"POLICYPUSH_KAFKA_SASL_MECHANISM", "POLICYPUSH_KAFKA_SASL_USERNAME", "POLICYPUSH_KAFKA_SASL_PASSWORD",
 	"POLICYPUSH_DISPATCH_LEASE",
+	"POLICYPUSH_PREVIEW_BUDGET",
 }
 
 // Need says which settings a command requires.
@@ -347,6 +353,10 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	if c.DispatchLease, err = time.ParseDuration(v["POLICYPUSH_DISPATCH_LEASE"]); err != nil ||
 		c.DispatchLease < time.Second || c.DispatchLease > 10*time.Minute {
 		bad("POLICYPUSH_DISPATCH_LEASE", "%q is not a duration from 1s to 10m, such as 20s", v["POLICYPUSH_DISPATCH_LEASE"])
+	}
+	if c.PreviewBudget, err = time.ParseDuration(v["POLICYPUSH_PREVIEW_BUDGET"]); err != nil ||
+		c.PreviewBudget < time.Second || c.PreviewBudget > time.Hour {
+		bad("POLICYPUSH_PREVIEW_BUDGET", "%q is not a duration from 1s to 1h, such as 60s", v["POLICYPUSH_PREVIEW_BUDGET"])
 	}
 	if need == NeedServe {
 		if c.PIIKey == "" {
