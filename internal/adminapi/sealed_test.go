@@ -3,7 +3,6 @@ package adminapi
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/policypush/policypush/internal/store"
 	"github.com/policypush/policypush/internal/sweep"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // oldExplanationStore returns a subject whose stored explanation predates
@@ -30,7 +31,7 @@ func (oldExplanationStore) Subject(_ context.Context, k store.SubjectKey) (store
 // values of sensitive and contact fields in the explanations it returns,
 // as it masks the contacts.
 func TestSensitiveNeverShownInSubjectView(t *testing.T) {
-	h, err := New(&oldExplanationStore{}, fakeRules{}, token, slog.New(slog.DiscardHandler), time.Now)
+	h, err := New(&oldExplanationStore{}, fakeRules{}, token, testlog.New(t), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func errorOf(t *testing.T, rec *httptest.ResponseRecorder) string {
 // they were the whole.
 func TestPreviewBudget(t *testing.T) {
 	g := gatedRules{started: make(chan struct{}, 1), release: make(chan struct{})}
-	h, err := New(&fakeStore{}, g, token, slog.New(slog.DiscardHandler), time.Now)
+	h, err := New(&fakeStore{}, g, token, testlog.New(t), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestPreviewBudget(t *testing.T) {
 // 429 at once rather than queued; when it ends, the next one runs.
 func TestPreviewOneAtATime(t *testing.T) {
 	g := gatedRules{started: make(chan struct{}, 1), release: make(chan struct{})}
-	h, err := New(&fakeStore{}, g, token, slog.New(slog.DiscardHandler), time.Now)
+	h, err := New(&fakeStore{}, g, token, testlog.New(t), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

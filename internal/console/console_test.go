@@ -23,6 +23,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/policypush/policypush/internal/console/browsertest"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // fakeSource serves a snapshot or an error that a test can change while
@@ -81,8 +83,6 @@ func newMux(src Source, log *slog.Logger) *http.ServeMux {
 	return mux
 }
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func TestHandler(t *testing.T) {
 	ok := &fakeSource{snap: testSnapshot()}
 	down := &fakeSource{err: errors.New("database down")}
@@ -117,9 +117,9 @@ func TestHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var h http.Handler = newMux(tt.src, discard())
+			var h http.Handler = newMux(tt.src, testlog.New(t))
 			if tt.direct {
-				h = New(tt.src, discard())
+				h = New(tt.src, testlog.New(t))
 			}
 			method := tt.method
 			if method == "" {
@@ -229,7 +229,7 @@ func TestDataJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			newMux(&fakeSource{snap: tt.snap}, discard()).ServeHTTP(rec, httptest.NewRequest("GET", "/console/data.json", nil))
+			newMux(&fakeSource{snap: tt.snap}, testlog.New(t)).ServeHTTP(rec, httptest.NewRequest("GET", "/console/data.json", nil))
 			if rec.Code != 200 {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
@@ -312,7 +312,7 @@ func TestSourceErrorIsLogged(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			rec := httptest.NewRecorder()
-			newMux(tt.src, slog.New(slog.NewTextHandler(&buf, nil))).ServeHTTP(rec, httptest.NewRequest("GET", "/console/data.json", nil))
+			newMux(tt.src, slog.New(slog.NewTextHandler(io.MultiWriter(&buf, testlog.Writer(t)), nil))).ServeHTTP(rec, httptest.NewRequest("GET", "/console/data.json", nil))
 			if rec.Code != http.StatusServiceUnavailable {
 				t.Fatalf("status = %d, want 503", rec.Code)
 			}
@@ -331,7 +331,7 @@ func TestSourceErrorIsLogged(t *testing.T) {
 }
 
 func TestAssetRevalidation(t *testing.T) {
-	mux := newMux(&fakeSource{}, discard())
+	mux := newMux(&fakeSource{}, testlog.New(t))
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/console/app.js", nil))
 	etag := rec.Header().Get("ETag")
@@ -353,7 +353,7 @@ func TestAssetRevalidation(t *testing.T) {
 // browser's console.
 func TestConsoleInBrowser(t *testing.T) {
 	src := &fakeSource{snap: testSnapshot()}
-	srv := httptest.NewServer(newMux(src, discard()))
+	srv := httptest.NewServer(newMux(src, testlog.New(t)))
 	defer srv.Close()
 
 	p := browsertest.Start(t, srv.URL+"/", `body[data-state="ok"]`)
