@@ -351,6 +351,8 @@ func TestPoisonMessages(t *testing.T) {
 		"unknown kind":  `{"event_id":"x3","subject_type":"robot","subject_id":"p","occurred_at":"2026-01-01T00:00:00+08:00","source":"s","type":"snapshot","data":{"person_id":"p"}}`,
 		"missing id":    `{"event_id":"x4","subject_type":"resident","subject_id":"p","occurred_at":"2026-01-01T00:00:00+08:00","source":"s","type":"snapshot","data":{"gender":"F"}}`,
 		"1 MiB garbage": strings.Repeat("\x00garbage", 1<<17),
+		// The reason names the field, never the value (issue 12).
+		"short mobile": `{"event_id":"x5","subject_type":"resident","subject_id":"p","occurred_at":"2026-01-01T00:00:00+08:00","source":"s","type":"snapshot","data":{"person_id":"p","contact":{"mobile":"1380000000"}}}`,
 	}
 	var mixed [][]byte
 	for i, ev := range events {
@@ -392,9 +394,12 @@ func TestPoisonMessages(t *testing.T) {
 			t.Errorf("%s: not in the DLQ with a reason", name)
 		}
 	}
+	if r := reasons[bad["short mobile"]]; strings.Contains(r, "1380000000") || !strings.Contains(r, "at /contact/mobile: does not match the required pattern") {
+		t.Errorf("x-dlq-reason %q: want the field and the rule, without the value", r)
+	}
 	metrics := map[string]float64{
 		"policypush_dlq_messages_total":                                               float64(len(bad)),
-		`policypush_events_consumed_total{outcome="invalid",subject_type="resident"}`: 2,
+		`policypush_events_consumed_total{outcome="invalid",subject_type="resident"}`: 3,
 		`policypush_events_consumed_total{outcome="applied",subject_type="resident"}`: 12,
 	}
 	for name, want := range metrics {
