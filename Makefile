@@ -76,3 +76,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) ./internal/profile/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateProfile$$' -fuzztime $(FUZZTIME) ./internal/profile/
 	$(GO) test -run '^$$' -fuzz '^FuzzApplyPatch$$' -fuzztime $(FUZZTIME) ./internal/profile/
+	$(GO) test -run '^$$' -fuzz '^FuzzReasonsNeverEchoValues$$' -fuzztime $(FUZZTIME) ./internal/profile/

@@ -26,6 +26,8 @@ import (
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/kafkaembed"
 	"github.com/policypush/policypush/internal/pgtest"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // The kill loop's knobs. The send rates are low so that the notices last
@@ -118,6 +120,7 @@ func TestKillLoop(t *testing.T) {
 	httpAddr := lis.Addr().String()
 	lis.Close()
 	logPath := filepath.Join(dir, "serve.log")
+	testlog.CopyFile(t, logPath) // into the captured output, which CI scans
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)

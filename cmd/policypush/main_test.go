@@ -19,6 +19,8 @@ import (
 	"github.com/policypush/policypush/internal/pgtest"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/ruledir"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // TestTwoServeProcesses runs two real policypush processes in one consumer
@@ -61,10 +63,12 @@ func TestTwoServeProcesses(t *testing.T) {
 			"POLICYPUSH_ADMIN_TOKEN=test-admin-token-0123",
 			"POLICYPUSH_BATCH_WAIT=20ms",
 		)
-		log, err := os.Create(filepath.Join(t.TempDir(), fmt.Sprintf("serve%d.log", i)))
+		logPath := filepath.Join(t.TempDir(), fmt.Sprintf("serve%d.log", i))
+		log, err := os.Create(logPath)
 		if err != nil {
 			t.Fatal(err)
 		}
+		testlog.CopyFile(t, logPath) // into the captured output, which CI scans
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

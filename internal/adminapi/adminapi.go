@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/policypush/policypush/internal/officer"
+	"github.com/policypush/policypush/internal/profile"
+	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
 	"github.com/policypush/policypush/internal/sweep"
 )
@@ -77,6 +79,24 @@ type Handler struct {
 	auth  *Authenticator
 	log   *slog.Logger
 	now   func() time.Time
+	marks *profile.Marks // fields whose values explanations withhold
+	// One preview at a time, each within its budget: a preview evaluates
+	// the policy for every stored profile, and many at once would starve
+	// the live pipeline of the database.
+	previewSlot   chan struct{}
+	previewBudget time.Duration
+}
+
+// DefaultPreviewBudget is how long a preview may run unless
+// SetPreviewBudget says otherwise (POLICYPUSH_PREVIEW_BUDGET).
+const DefaultPreviewBudget = 60 * time.Second
+
+// SetPreviewBudget sets how long one preview may run; d <= 0 keeps the
+// default. Call it before Register.
+func (h *Handler) SetPreviewBudget(d time.Duration) {
+	if d > 0 {
+		h.previewBudget = d
+	}
 }
 
 // New returns the API. token, the bootstrap admin's, must not be empty: an
@@ -86,7 +106,12 @@ func New(st Store, rs Rules, token string, log *slog.Logger, now func() time.Tim
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{store: st, rules: rs, auth: a, log: log, now: now}, nil
+	marks, err := profile.LoadMarks()
+	if err != nil {
+		return nil, fmt.Errorf("adminapi: %w", err)
+	}
+	return &Handler{store: st, rules: rs, auth: a, log: log, now: now, marks: marks,
+		previewSlot: make(chan struct{}, 1), previewBudget: DefaultPreviewBudget}, nil
 }
 
 // Authenticate tells who presents token, as the API does for each
@@ -231,9 +256,10 @@ func (h *Handler) auditAfter(ctx context.Context, e store.AuditEntry, actionErr 
 // largest, is a few kilobytes. A longer body is refused with 413.
 const MaxBody = 1 << 20
 
-// previewWrite is how long a preview may take to answer: it evaluates the
-// policy for every stored profile, longer than the server's write timeout.
-const previewWrite = 10 * time.Minute
+// previewWrite is the margin, past its budget, that a preview has to
+// write its answer: the budget may be longer than the server's write
+// timeout.
+const previewWrite = time.Minute
 
 // extendWrite gives a handler that has read its request d more to
 // answer, past the server's write timeout, which would drop its answer.
@@ -438,12 +464,37 @@ func (h *Handler) policies(w http.ResponseWriter, r *http.Request, who officer.O
 }
 
 func (h *Handler) preview(w http.ResponseWriter, r *http.Request, who officer.Officer) error {
-	extendWrite(w, previewWrite)
 	id := r.PathValue("id")
-	rep, err := h.rules.Preview(r.Context(), id, nil)
-	e := h.entry(who, ActionPreview)
-	e.PolicyID = id
-	if err := h.auditAfter(r.Context(), e, err); err != nil {
+	return h.runPreview(w, r, id, nil, func(sweep.Report) store.AuditEntry {
+		e := h.entry(who, ActionPreview)
+		e.PolicyID = id
+		return e
+	})
+}
+
+// runPreview runs one preview, unless another is running (429, not
+// audited: nothing ran), and stops it when its budget is spent (503):
+// counts cut short would read as the whole city's, so they are not
+// returned. What ran is audited, with its outcome.
+func (h *Handler) runPreview(w http.ResponseWriter, r *http.Request, id string, draft []byte, audit func(sweep.Report) store.AuditEntry) error {
+	select {
+	case h.previewSlot <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "10")
+		return &Error{Status: http.StatusTooManyRequests,
+			Message: "a preview is already running; try again when it has finished (previews run one at a time)"}
+	}
+	defer func() { <-h.previewSlot }()
+	extendWrite(w, h.previewBudget+previewWrite)
+	ctx, cancel := context.WithTimeout(r.Context(), h.previewBudget)
+	defer cancel()
+	rep, err := h.rules.Preview(ctx, id, draft)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
+		err = &Error{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf(
+			"the preview ran out of its time budget of %s after %d profiles; what it counted so far is not reported, since it would read as the whole (POLICYPUSH_PREVIEW_BUDGET sets the budget)",
+			h.previewBudget, rep.Profiles)}
+	}
+	if err := h.auditAfter(r.Context(), audit(rep), err); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rep)
@@ -463,15 +514,11 @@ func (h *Handler) previewDraft(w http.ResponseWriter, r *http.Request, who offic
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return badRequest("the request needs a rule file (YAML) as its body")
 	}
-	extendWrite(w, previewWrite)
-	rep, err := h.rules.Preview(r.Context(), "", body)
-	e := h.entry(who, ActionPreviewDraft)
-	e.PolicyID, e.Detail = rep.PolicyID, map[string]any{"bytes": len(body)}
-	if err := h.auditAfter(r.Context(), e, err); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, rep)
-	return nil
+	return h.runPreview(w, r, "", body, func(rep sweep.Report) store.AuditEntry {
+		e := h.entry(who, ActionPreviewDraft)
+		e.PolicyID, e.Detail = rep.PolicyID, map[string]any{"bytes": len(body)}
+		return e
+	})
 }
 
 // subject answers "why was I notified": the subject's matches with their
@@ -496,7 +543,24 @@ func (h *Handler) subject(w http.ResponseWriter, r *http.Request, who officer.Of
 	if notFound {
 		return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no %s %q is known", typ, id)}
 	}
+	if err := h.redact(&v); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// redact withholds, in each stored explanation, the values of sensitive
+// and contact fields (see rules.Redact): the view masks the contacts, and
+// an explanation must not show them either.
+func (h *Handler) redact(v *store.SubjectView) error {
+	for i := range v.Matches {
+		x, err := rules.Redact(v.Matches[i].Explanation, h.marks)
+		if err != nil {
+			return err
+		}
+		v.Matches[i].Explanation = x
+	}
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/policypush/policypush/internal/store"
 	"github.com/policypush/policypush/internal/sweep"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 type fakeStore struct {
@@ -172,7 +174,7 @@ func TestAPI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			st := &fakeStore{fail: tt.fail}
 			var logs bytes.Buffer
-			h, err := New(st, fakeRules{reloadErr: tt.reloadErr}, token, slog.New(slog.NewTextHandler(&logs, nil)), time.Now)
+			h, err := New(st, fakeRules{reloadErr: tt.reloadErr}, token, slog.New(slog.NewTextHandler(io.MultiWriter(&logs, testlog.Writer(t)), nil)), time.Now)
 			if err != nil {
 				t.Fatal(err)
 			}

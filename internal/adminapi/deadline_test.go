@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/policypush/policypush/internal/httpapi"
 	"github.com/policypush/policypush/internal/sweep"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // slowRules previews slowly, as one over a large city does, and fails if
@@ -34,7 +35,7 @@ func (s slowRules) Preview(ctx context.Context, id string, draft []byte) (sweep.
 // TestPreviewOutlivesServerTimeouts: a preview longer than the server's
 // read and write timeouts still answers, and its context is not cancelled.
 func TestPreviewOutlivesServerTimeouts(t *testing.T) {
-	h, err := New(&fakeStore{}, slowRules{took: 800 * time.Millisecond}, "tok-0123456789", slog.New(slog.DiscardHandler), time.Now)
+	h, err := New(&fakeStore{}, slowRules{took: 800 * time.Millisecond}, "tok-0123456789", testlog.New(t), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

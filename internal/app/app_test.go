@@ -28,6 +28,8 @@ import (
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/sweep"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // The integration tests run the whole pipeline against real PostgreSQL and
@@ -111,12 +113,11 @@ func (e *env) start(hooks ingest.Hooks) *service {
 		}
 	}
 	cfg := *e.cfg
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	switch {
-	case e.logs != nil:
-		log = slog.New(slog.NewTextHandler(e.logs, nil))
-	case testing.Verbose():
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Every record goes to the test's output, which CI scans for personal
+	// data; a test that reads its logs gets them too.
+	log := testlog.New(e.t)
+	if e.logs != nil {
+		log = slog.New(slog.NewTextHandler(io.MultiWriter(e.logs, testlog.Writer(e.t)), nil))
 	}
 	clock := e.clock
 	if clock == nil {
@@ -357,6 +358,8 @@ func TestPoisonMessages(t *testing.T) {
 		"unknown kind":  `{"event_id":"x3","subject_type":"robot","subject_id":"p","occurred_at":"2026-01-01T00:00:00+08:00","source":"s","type":"snapshot","data":{"person_id":"p"}}`,
 		"missing id":    `{"event_id":"x4","subject_type":"resident","subject_id":"p","occurred_at":"2026-01-01T00:00:00+08:00","source":"s","type":"snapshot","data":{"gender":"F"}}`,
 		"1 MiB garbage": strings.Repeat("\x00garbage", 1<<17),
+		// The reason names the field, never the value (issue 12).
+		"short mobile": `{"event_id":"x5","subject_type":"resident","subject_id":"p","occurred_at":"2026-01-01T00:00:00+08:00","source":"s","type":"snapshot","data":{"person_id":"p","contact":{"mobile":"1380000000"}}}`,
 	}
 	var mixed [][]byte
 	for i, ev := range events {
@@ -398,9 +401,12 @@ func TestPoisonMessages(t *testing.T) {
 			t.Errorf("%s: not in the DLQ with a reason", name)
 		}
 	}
+	if r := reasons[bad["short mobile"]]; strings.Contains(r, "1380000000") || !strings.Contains(r, "at /contact/mobile: does not match the required pattern") {
+		t.Errorf("x-dlq-reason %q: want the field and the rule, without the value", r)
+	}
 	metrics := map[string]float64{
 		"policypush_dlq_messages_total":                                               float64(len(bad)),
-		`policypush_events_consumed_total{outcome="invalid",subject_type="resident"}`: 2,
+		`policypush_events_consumed_total{outcome="invalid",subject_type="resident"}`: 3,
 		`policypush_events_consumed_total{outcome="applied",subject_type="resident"}`: 12,
 	}
 	for name, want := range metrics {

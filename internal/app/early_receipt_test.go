@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,6 +14,8 @@ import (
 	"github.com/policypush/policypush/internal/pii"
 	"github.com/policypush/policypush/internal/receipt"
 	"github.com/policypush/policypush/internal/store"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // A receipt that overtakes the recording of its send gets a retry, not
@@ -53,7 +54,7 @@ func TestEarlyReceipt(t *testing.T) {
 	}
 
 	h, err := receipt.New(receipt.Config{SMSKey: testCallbackKey}, receiptStore{st: st, metrics: newDeliveryMetrics(prometheus.NewRegistry())},
-		newReceiptMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler), func() time.Time { return at })
+		newReceiptMetrics(prometheus.NewRegistry()), testlog.New(t), func() time.Time { return at })
 	if err != nil {
 		t.Fatal(err)
 	}

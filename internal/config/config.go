@@ -139,6 +139,9 @@ type Config struct {
 	PublicRate     float64
 	PublicBurst    int
 	TrustedProxies []netip.Prefix
+	// PreviewBudget is how long one impact preview may run before it is
+	// stopped and answered 503 (previews run one at a time).
+	PreviewBudget time.Duration
 }
 
 // WeChatEnabled reports whether the official account is configured.
@@ -175,6 +178,7 @@ var defaults = map[string]string{
 	"POLICYPUSH_PUBLIC_RATE":     "10",
 	"POLICYPUSH_PUBLIC_BURST":    "40",
 	"POLICYPUSH_OIDC_ROLE_CLAIM": "policypush_role",
+	"POLICYPUSH_PREVIEW_BUDGET":  "60s",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -197,6 +201,7 @@ var known = []string{
 	"POLICYPUSH_CONSOLE_URL", "POLICYPUSH_OIDC_ISSUER", "POLICYPUSH_OIDC_CLIENT_ID", "POLICYPUSH_OIDC_CLIENT_SECRET",
 	"POLICYPUSH_OIDC_ROLE_CLAIM",
 	"POLICYPUSH_PII_KEYS",
+	"POLICYPUSH_PREVIEW_BUDGET",
 }
 
 // Need says which settings a command requires.
@@ -399,6 +404,10 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	if c.DispatchLease, err = time.ParseDuration(v["POLICYPUSH_DISPATCH_LEASE"]); err != nil ||
 		c.DispatchLease < time.Second || c.DispatchLease > 10*time.Minute {
 		bad("POLICYPUSH_DISPATCH_LEASE", "%q is not a duration from 1s to 10m, such as 20s", v["POLICYPUSH_DISPATCH_LEASE"])
+	}
+	if c.PreviewBudget, err = time.ParseDuration(v["POLICYPUSH_PREVIEW_BUDGET"]); err != nil ||
+		c.PreviewBudget < time.Second || c.PreviewBudget > time.Hour {
+		bad("POLICYPUSH_PREVIEW_BUDGET", "%q is not a duration from 1s to 1h, such as 60s", v["POLICYPUSH_PREVIEW_BUDGET"])
 	}
 	parsePublic(v, c, bad)
 	parseConsoleSignIn(c, v, bad)

@@ -24,6 +24,8 @@ import (
 
 	"github.com/policypush/policypush/internal/console/browsertest"
 	"github.com/policypush/policypush/internal/signin"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // fakeSource serves a snapshot or an error that a test can change while
@@ -82,8 +84,6 @@ func newMux(src Source, log *slog.Logger) *http.ServeMux {
 	return mux
 }
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func TestHandler(t *testing.T) {
 	ok := &fakeSource{snap: testSnapshot()}
 	down := &fakeSource{err: errors.New("database down")}
@@ -118,9 +118,9 @@ func TestHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var h http.Handler = newMux(tt.src, discard())
+			var h http.Handler = newMux(tt.src, testlog.New(t))
 			if tt.direct {
-				h = New(tt.src, discard())
+				h = New(tt.src, testlog.New(t))
 			}
 			method := tt.method
 			if method == "" {
@@ -230,7 +230,7 @@ func TestDataJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			newMux(&fakeSource{snap: tt.snap}, discard()).ServeHTTP(rec, httptest.NewRequest("GET", "/console/data.json", nil))
+			newMux(&fakeSource{snap: tt.snap}, testlog.New(t)).ServeHTTP(rec, httptest.NewRequest("GET", "/console/data.json", nil))
 			if rec.Code != 200 {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
@@ -313,7 +313,7 @@ func TestSourceErrorIsLogged(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			rec := httptest.NewRecorder()
-			newMux(tt.src, slog.New(slog.NewTextHandler(&buf, nil))).ServeHTTP(rec, httptest.NewRequest("GET", "/console/data.json", nil))
+			newMux(tt.src, slog.New(slog.NewTextHandler(io.MultiWriter(&buf, testlog.Writer(t)), nil))).ServeHTTP(rec, httptest.NewRequest("GET", "/console/data.json", nil))
 			if rec.Code != http.StatusServiceUnavailable {
 				t.Fatalf("status = %d, want 503", rec.Code)
 			}
@@ -332,7 +332,7 @@ func TestSourceErrorIsLogged(t *testing.T) {
 }
 
 func TestAssetRevalidation(t *testing.T) {
-	mux := newMux(&fakeSource{}, discard())
+	mux := newMux(&fakeSource{}, testlog.New(t))
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/console/app.js", nil))
 	etag := rec.Header().Get("ETag")
@@ -513,14 +513,14 @@ func signedInMux(t *testing.T, src Source) *http.ServeMux {
 		Verifier:  signin.NewTokenVerifier(consoleToken, signin.Identity{Name: "admin-token", Role: "admin"}),
 		Sessions:  &memSessions{m: map[string]signin.Session{}},
 		FailDelay: 10 * time.Millisecond,
-		Log:       discard(),
+		Log:       testlog.New(t),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	gate.Register(mux)
-	h := gate.Protect("viewer", New(src, discard()))
+	h := gate.Protect("viewer", New(src, testlog.New(t)))
 	mux.Handle("GET /{$}", h)
 	mux.Handle("GET /console/", h)
 	return mux

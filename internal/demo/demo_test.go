@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/policypush/policypush/internal/console/browsertest"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 const adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -62,7 +64,7 @@ func TestDemo(t *testing.T) {
 			"POLICYPUSH_HTTP_ADDR":           "127.0.0.1:0",
 			"POLICYPUSH_KAFKA_EMBEDDED_ADDR": "127.0.0.1:0",
 		}),
-		Stdout: &out, Stderr: &errOut,
+		Stdout: &out, Stderr: io.MultiWriter(&errOut, testlog.Writer(t)),
 	})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s\n%s", err, out.String(), errOut.String())
@@ -137,7 +139,7 @@ func TestDemoConsole(t *testing.T) {
 				"POLICYPUSH_KAFKA_EMBEDDED_ADDR": "127.0.0.1:0",
 				"POLICYPUSH_ADMIN_TOKEN":         demoToken,
 			}),
-			Stdout: &lockedWriter{w: &out}, Stderr: io.Discard,
+			Stdout: &lockedWriter{w: &out}, Stderr: testlog.Writer(t),
 			Ready: func(u string) { baseURL <- u },
 		})
 	}()

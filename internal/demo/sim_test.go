@@ -2,20 +2,20 @@ package demo
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/policypush/policypush/internal/notify"
 	"github.com/policypush/policypush/internal/notify/sms/aliyun"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // TestAliyunSimLookup: the simulator answers the channel's
 // QuerySendDetails from the SendSms calls it accepted, waiting for the
 // receipt at first, then with the recipient's fate.
 func TestAliyunSimLookup(t *testing.T) {
-	s, err := newSims("token", "sms-callback-key-0123", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := newSims("token", "sms-callback-key-0123", testlog.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/kafkaembed"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 const (
@@ -56,10 +57,7 @@ func (e *env) config(group string) ingest.Config {
 }
 
 func testLogger(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
+	return testlog.New(t)
 }
 
 func (e *env) consumer(cfg ingest.Config, h ingest.Handler, opts ...ingest.Option) *ingest.Consumer {

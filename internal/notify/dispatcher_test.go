@@ -14,6 +14,8 @@ import (
 	"github.com/policypush/policypush/internal/pgtest"
 	"github.com/policypush/policypush/internal/pii"
 	"github.com/policypush/policypush/internal/store"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 // t0 is a Monday at 10:00 in Asia/Shanghai, outside the quiet hours.
@@ -136,6 +138,9 @@ func newDispatcher(t *testing.T, o Options) *Dispatcher {
 	t.Helper()
 	if o.Jitter == nil {
 		o.Jitter = func() float64 { return 0 }
+	}
+	if o.Logger == nil {
+		o.Logger = testlog.New(t)
 	}
 	if o.Sleep == nil {
 		o.Sleep = func(context.Context, time.Duration) error { return nil }
@@ -411,8 +416,8 @@ func TestTwoDispatchersSendEachOnce(t *testing.T) {
 func TestRunSendsAndStops(t *testing.T) {
 	s := newStore(t)
 	id := seed(t, s, "p1", "pol", "sms", nil, time.Now().Add(-time.Minute))
-	d, err := New(Options{Outbox: s, Resolver: resolveAll(everyone), Channels: []Channel{NewLogChannel("sms", nil)},
-		PollInterval: 10 * time.Millisecond})
+	d, err := New(Options{Outbox: s, Resolver: resolveAll(everyone), Channels: []Channel{NewLogChannel("sms", testlog.New(t))},
+		PollInterval: 10 * time.Millisecond, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,8 @@ func scanRaw(raw []byte) (problem string, nul bool) {
 // decoded document, as a JSON pointer.
 func nulProblem(doc any) string {
 	where, _ := findNUL(doc, "")
-	return fmt.Sprintf("at /%s: a string holds U+0000 (NUL), which the store cannot hold", where)
+	// Keys that are not plain names are data, and reasons never carry data.
+	return fmt.Sprintf("at /%s: a string holds U+0000 (NUL), which the store cannot hold", pointer(strings.Split(where, "/")))
 }
 
 func findNUL(v any, path string) (string, bool) {

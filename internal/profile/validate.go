@@ -175,7 +175,9 @@ func (v *Validator) DecodeEnvelope(raw []byte) (*Envelope, error) {
 		{"occurred_at", &env.OccurredAt}, {"source", &env.Source}, {"type", &env.Type}}
 	for _, f := range fields {
 		if err := json.Unmarshal(top[f.name], f.dst); err != nil {
-			return nil, &InvalidError{What: "envelope", Problems: []string{fmt.Sprintf("at /%s: %v", f.name, err)}}
+			// The decoder's message can quote the value (a time it could
+			// not parse), and reasons never carry values.
+			return nil, &InvalidError{What: "envelope", Problems: []string{fmt.Sprintf("at /%s: not a valid value of its type", f.name)}}
 		}
 	}
 	if ahead := env.OccurredAt.Sub(v.now()); ahead > MaxAhead {
@@ -190,7 +192,7 @@ func (v *Validator) DecodeEnvelope(raw []byte) (*Envelope, error) {
 		}
 		if id := subjectID(env.SubjectType, doc); id != env.SubjectID {
 			return nil, &InvalidError{What: "envelope", Problems: []string{
-				fmt.Sprintf("at /subject_id: %q does not match the profile's id %q", env.SubjectID, id)}}
+				"at /subject_id: does not match the profile's " + idField(env.SubjectType)}}
 		}
 		env.Doc = doc
 	case Patch:
@@ -220,7 +222,7 @@ func patchKeepsID(env *Envelope) error {
 	}
 	if *id != env.SubjectID {
 		return &InvalidError{What: "envelope", Problems: []string{
-			fmt.Sprintf("at /subject_id: %q does not match the patch's %s %q", env.SubjectID, field, *id)}}
+			"at /subject_id: does not match the patch's " + field}}
 	}
 	return nil
 }
@@ -346,7 +348,7 @@ func (v *Validator) check(s *jsonschema.Schema, what string, inst any) error {
 	leaves = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
 			problems = append(problems, fmt.Sprintf("at /%s: %s",
-				strings.Join(e.InstanceLocation, "/"), e.ErrorKind.LocalizedString(v.printer)))
+				pointer(e.InstanceLocation), reason(e.ErrorKind, v.printer)))
 			return
 		}
 		for _, c := range e.Causes {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -21,6 +22,8 @@ import (
 	"github.com/silenceper/wechat/v2/util"
 
 	"github.com/policypush/policypush/internal/pii"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 const (
@@ -136,7 +139,7 @@ func (tt request) run(t *testing.T) {
 		cfg = *tt.cfg
 	}
 	st, obs, logs := &fakeStore{err: tt.storeErr}, counts{}, &bytes.Buffer{}
-	h, err := New(cfg, st, obs, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), fixedNow)
+	h, err := New(cfg, st, obs, slog.New(slog.NewTextHandler(io.MultiWriter(logs, testlog.Writer(t)), &slog.HandlerOptions{Level: slog.LevelDebug})), fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}

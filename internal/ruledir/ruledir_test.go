@@ -80,3 +80,17 @@ func TestIsTestFile(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadRefusesContactReads: the service loads (at start, reload and
+// preview) through the same compile as lint, so it refuses a rule that
+// reads a channel field, and the whole set with it.
+func TestLoadRefusesContactReads(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.yaml", strings.Replace(rule, "%s", "a", 1))
+	write(t, dir, "b.yaml", strings.Replace(strings.Replace(rule, "%s", "b", 1), "resident.hukou.is_local", "resident.channels.wechat.followed", 1))
+	_, err := Load(dir)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "b.yaml")+":11:30: ") ||
+		!strings.Contains(err.Error(), "a rule decides eligibility, the dispatcher decides reachability") {
+		t.Errorf("want b.yaml refused for reading a channel, got %v", err)
+	}
+}

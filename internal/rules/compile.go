@@ -62,6 +62,8 @@ type Set struct {
 	dates    []time.Time
 	segments [][]any
 	ints     *intBox
+	// marks says which fields an explanation must not show the value of.
+	marks *profile.Marks
 }
 
 // Policies returns the policies in id order.
@@ -99,7 +101,11 @@ func Compile(rules []*Rule) (*Set, error) { return compile(rules, true) }
 // compile compiles a rule set; fuse turns on leaf fusion (see leaf.go),
 // which tests turn off to compare against.
 func compile(rules []*Rule, fuse bool) (*Set, error) {
-	s := &Set{byID: map[string]*Policy{}, lay: newLayouts(), ints: newIntBox(-4096, 65536)}
+	marks, err := profile.LoadMarks()
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	s := &Set{byID: map[string]*Policy{}, lay: newLayouts(), ints: newIntBox(-4096, 65536), marks: marks}
 	var errs Errors
 	firstFile := map[string]*Rule{}
 	nparams := 0

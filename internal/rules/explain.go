@@ -41,13 +41,19 @@ type ConditionTrace struct {
 }
 
 // Read is one value an expression read. Absent values are unknown data,
-// unless the expression gave them a default (with ?? or ?.).
+// unless the expression gave them a default (with ?? or ?.). The value of a
+// sensitive field (marked in the schema, such as disability.level) is never
+// recorded: Sensitive says it was read and withheld.
 type Read struct {
 	Name      string `json:"name"`
 	Value     any    `json:"value,omitempty"`
 	Absent    bool   `json:"absent,omitempty"`
 	Defaulted bool   `json:"defaulted,omitempty"`
+	Sensitive bool   `json:"sensitive,omitempty"`
 }
+
+// Withheld is what an explanation shows in place of a sensitive value.
+const Withheld = "（敏感信息，不显示）[sensitive]"
 
 // Explain evaluates p like Evaluate and records, for every condition, its
 // verdict and the values it read. It allocates; use it for audit and
@@ -102,10 +108,13 @@ func (e *Evaluator) reads(p *Policy, lay *layout, c *program, in *Input, at *Ins
 	for _, s := range slots {
 		f := lay.slots[s]
 		r := Read{Name: string(lay.kind) + "." + f.path}
-		if v := in.slots[s]; v == nil {
+		switch v := in.slots[s]; {
+		case v == nil:
 			r.Absent = true
 			r.Defaulted = !c.reads.slots[s]
-		} else {
+		case e.set.marks.IsSensitive(lay.kind, f.path):
+			r.Sensitive = true
+		default:
 			r.Value = plain(f, v)
 		}
 		out = append(out, r)
@@ -189,6 +198,9 @@ func writeReads(b *strings.Builder, reads []Read) {
 			continue
 		case r.Absent:
 			fmt.Fprintf(b, "              %s = (absent: unknown)\n", r.Name)
+			continue
+		case r.Sensitive:
+			fmt.Fprintf(b, "              %s = %s\n", r.Name, Withheld)
 			continue
 		}
 		v, _ := json.Marshal(r.Value)

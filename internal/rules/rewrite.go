@@ -6,6 +6,8 @@ import (
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+
+	"github.com/policypush/policypush/internal/profile"
 )
 
 // Names the rewriter introduces. They start with "__", which no rule can
@@ -262,6 +264,14 @@ func (w *rewriter) member(n *ast.Node, x *ast.MemberNode, sc []*predScope, opt b
 	prop, isName := x.Property.(*ast.StringNode)
 	switch {
 	case base.obj != nil && isName:
+		// A rule that read how a subject is reached would put a mobile or an
+		// openid into explanations and previews, and would decide
+		// reachability, which is the dispatcher's (CONTRACTS.md §3).
+		if base.obj == w.lay.root && profile.IsSealed(prop.Value) {
+			w.fail(x, "%s.%s is a contact or channel field, which a rule may not read: a rule decides eligibility, the dispatcher decides reachability (contact.*, contacts.* and channels.* are refused)",
+				w.lay.kind, prop.Value)
+			return ltype{}
+		}
 		f := base.obj.children[prop.Value]
 		if f == nil {
 			w.fail(x, "%s has no field %q", objName(w.lay, base.obj), prop.Value)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +17,8 @@ import (
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
+
+	"github.com/policypush/policypush/internal/testlog"
 )
 
 var day = time.Date(2026, 11, 27, 10, 0, 0, 0, rules.Shanghai)
@@ -71,7 +72,7 @@ func (w *world) setClock(t time.Time) { w.clock.Store(&t) }
 func (w *world) sweeps(chunk, workers int) *Sweeps {
 	cfg := match.Config{WeChatEnabled: true}
 	return New(w.st, match.NewSweeper(w.st, &w.set, w.now, nopMatchObs{}, cfg), &w.set, w.now, w.obs,
-		slog.New(slog.DiscardHandler), Config{ChunkSize: chunk, Workers: workers, Idle: 10 * time.Millisecond, Plan: time.Hour})
+		testlog.New(w.t), Config{ChunkSize: chunk, Workers: workers, Idle: 10 * time.Millisecond, Plan: time.Hour})
 }
 
 // resident is a recent graduate (several employment policies match), with
@@ -303,7 +304,7 @@ func TestBackfillReplicasAndLiveEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc := match.New(w.st, &w.set, v, w.now, nopMatchObs{}, slog.New(slog.DiscardHandler), match.Config{WeChatEnabled: true})
+	proc := match.New(w.st, &w.set, v, w.now, nopMatchObs{}, testlog.New(t), match.Config{WeChatEnabled: true})
 	for i := 0; i < len(keys); i += 250 {
 		var batch []match.Event
 		for j := i; j < i+250 && j < len(keys); j++ {
