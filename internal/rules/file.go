@@ -37,8 +37,57 @@ type Rule struct {
 	Conditions  []*ExprSpec
 	Amount      *ExprSpec
 	Notify      *Notify
+	// Apply says what the person does next (CONTRACTS §7); nil when the
+	// rule does not say. Read it through NextSteps, which fills in the
+	// defaults.
+	Apply *Apply
 
 	pos map[string]Pos // position of each top-level key's value
+}
+
+// ApplyMode is how a grant reaches the person (CONTRACTS §7).
+type ApplyMode string
+
+// The modes of apply.mode.
+const (
+	// ApplyByPerson: the person applies (the default).
+	ApplyByPerson ApplyMode = "apply"
+	// ApplyConfirm: the bureau pays after the person confirms what
+	// Apply.Confirm names.
+	ApplyConfirm ApplyMode = "confirm"
+	// ApplyAutomatic: paid without application (免申即享).
+	ApplyAutomatic ApplyMode = "automatic"
+)
+
+// Apply is a rule's apply: what the person does next, shown on the notice
+// page.
+type Apply struct {
+	Mode      ApplyMode  `json:"mode"`
+	How       string     `json:"how,omitempty"`
+	URL       string     `json:"url,omitempty"`
+	Materials []string   `json:"materials,omitempty"`
+	Deadline  *time.Time `json:"-"` // inclusive day, midnight Asia/Shanghai; nil: ValidUntil
+	Office    string     `json:"office,omitempty"`
+	// Confirm is the wording of what the person confirms in mode confirm,
+	// such as that the firm's bank account on record is right.
+	Confirm string `json:"confirm,omitempty"`
+}
+
+// NextSteps is the rule's Apply with its defaults: mode apply, and the
+// deadline the end of the policy's validity.
+func (r *Rule) NextSteps() Apply {
+	a := Apply{Mode: ApplyByPerson}
+	if r.Apply != nil {
+		a = *r.Apply
+		a.Materials = append([]string(nil), r.Apply.Materials...)
+		if a.Mode == "" {
+			a.Mode = ApplyByPerson
+		}
+	}
+	if a.Deadline == nil {
+		a.Deadline = r.ValidUntil
+	}
+	return a
 }
 
 // Source is the policy document a rule implements.
