@@ -50,6 +50,10 @@ func TestApplyKeys(t *testing.T) {
 			`bad-materials.yaml:15:24: each of apply.materials must be a string`,
 		}},
 		{file: "bad-empty-materials.yaml", want: []string{`bad-empty-materials.yaml:14:37: apply.materials must be a non-empty list of texts, such as [身份证, 营业执照]`}},
+		{file: "bad-placeholder.yaml", want: []string{
+			`bad-placeholder.yaml:15:8: apply.how is shown as written: {{policy.valid_until}} would not be filled in here`,
+			`bad-placeholder.yaml:16:20: each of apply.materials is shown as written: {{subject.name}} would not be filled in here`,
+		}},
 		{file: "bad-not-mapping.yaml", want: []string{`bad-not-mapping.yaml:14:8: apply must be a mapping`}},
 	}
 	for _, tt := range tests {

@@ -416,6 +416,15 @@ func (y *yfile) rule(root *yaml.Node) *Rule {
 	return r
 }
 
+// literal refuses a placeholder in a text that is shown as written.
+func (y *yfile) literal(n *yaml.Node, what string) {
+	if n.Kind == yaml.ScalarNode {
+		if m := placeholderRegex.FindString(n.Value); m != "" {
+			y.errorf(n, "%s is shown as written: %s would not be filled in here", what, m)
+		}
+	}
+}
+
 var applyKeys = []string{"mode", "how", "url", "materials", "deadline", "office", "confirm"}
 
 // apply parses a rule's apply block (CONTRACTS §7): what the person does
@@ -471,6 +480,18 @@ func (y *yfile) apply(n *yaml.Node, validFrom time.Time, validUntil *time.Time) 
 		a.Confirm = y.str(v, "apply.confirm")
 		if modeKnown && a.Mode != ApplyConfirm {
 			y.errorf(v, "apply.confirm is only for apply.mode confirm; this policy's mode is %s", a.Mode)
+		}
+	}
+	// The page shows these texts as written; a placeholder would show as
+	// braces.
+	for _, k := range []string{"how", "office", "confirm"} {
+		if v := m[k]; v != nil {
+			y.literal(v, "apply."+k)
+		}
+	}
+	if v := m["materials"]; v != nil && v.Kind == yaml.SequenceNode {
+		for _, c := range v.Content {
+			y.literal(c, "each of apply.materials")
 		}
 	}
 	if !modeKnown {
