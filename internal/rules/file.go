@@ -416,13 +416,14 @@ func (y *yfile) rule(root *yaml.Node) *Rule {
 	return r
 }
 
-// literal refuses a placeholder in a text that is shown as written.
-func (y *yfile) literal(n *yaml.Node, what string) {
-	if n.Kind == yaml.ScalarNode {
-		if m := placeholderRegex.FindString(n.Value); m != "" {
-			y.errorf(n, "%s is shown as written: %s would not be filled in here", what, m)
-		}
+// text is str for a text shown as written, where a placeholder would show
+// as braces.
+func (y *yfile) text(n *yaml.Node, what string) string {
+	s := y.str(n, what)
+	if m := placeholderRegex.FindString(s); m != "" {
+		y.errorf(n, "%s is shown as written: %s would not be filled in here", what, m)
 	}
+	return s
 }
 
 var applyKeys = []string{"mode", "how", "url", "materials", "deadline", "office", "confirm"}
@@ -443,7 +444,7 @@ func (y *yfile) apply(n *yaml.Node, validFrom time.Time, validUntil *time.Time) 
 		a.Mode, modeKnown = ApplyMode(mode), mode != ""
 	}
 	if v := m["how"]; v != nil {
-		a.How = y.str(v, "apply.how")
+		a.How = y.text(v, "apply.how")
 	}
 	if v := m["url"]; v != nil {
 		a.URL = y.str(v, "apply.url")
@@ -456,7 +457,7 @@ func (y *yfile) apply(n *yaml.Node, validFrom time.Time, validUntil *time.Time) 
 			y.errorf(v, "apply.materials must be a non-empty list of texts, such as [身份证, 营业执照]")
 		} else {
 			for _, c := range v.Content {
-				if s := y.str(c, "each of apply.materials"); s != "" {
+				if s := y.text(c, "each of apply.materials"); s != "" {
 					a.Materials = append(a.Materials, s)
 				}
 			}
@@ -474,24 +475,12 @@ func (y *yfile) apply(n *yaml.Node, validFrom time.Time, validUntil *time.Time) 
 		}
 	}
 	if v := m["office"]; v != nil {
-		a.Office = y.str(v, "apply.office")
+		a.Office = y.text(v, "apply.office")
 	}
 	if v := m["confirm"]; v != nil {
-		a.Confirm = y.str(v, "apply.confirm")
+		a.Confirm = y.text(v, "apply.confirm")
 		if modeKnown && a.Mode != ApplyConfirm {
 			y.errorf(v, "apply.confirm is only for apply.mode confirm; this policy's mode is %s", a.Mode)
-		}
-	}
-	// The page shows these texts as written; a placeholder would show as
-	// braces.
-	for _, k := range []string{"how", "office", "confirm"} {
-		if v := m[k]; v != nil {
-			y.literal(v, "apply."+k)
-		}
-	}
-	if v := m["materials"]; v != nil && v.Kind == yaml.SequenceNode {
-		for _, c := range v.Content {
-			y.literal(c, "each of apply.materials")
 		}
 	}
 	if !modeKnown {
