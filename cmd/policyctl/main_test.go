@@ -131,6 +131,8 @@ func TestLintBrokenEachFile(t *testing.T) {
 		wantPos string // LINE:COL, or "" for a valid file that must not be reported
 		wantMsg string // a regexp
 	}{
+		// Mode confirm must word what the person confirms.
+		{"apply-confirm-missing.yaml", "14:9", `apply\.mode confirm needs apply\.confirm`},
 		{"bad-date.yaml", "9:13", `valid_from "2024-13-01"`},
 		// The error is on the block scalar's second line, at the field name.
 		{"block-scalar.yaml", "14:40", `no field "?cumulative_mnths`},

@@ -79,7 +79,7 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 
 // newSMSChannel is the configured SMS provider (POLICYPUSH_SMS_PROVIDER).
 func newSMSChannel(cfg *config.Config, set *atomic.Pointer[rules.Set], log *slog.Logger) (notify.Channel, error) {
-	tmpl := smsTemplate(set, cfg.SMSTemplate, cfg.SMSSignName)
+	tmpl := smsTemplate(set, cfg.SMSTemplate, cfg.SMSSignName, cfg.PublicURL)
 	switch cfg.SMSProvider {
 	case "aliyun":
 		return aliyun.New(aliyun.Config{AccessKeyID: cfg.SMSAccessKeyID, AccessKeySecret: cfg.SMSAccessKeySecret.Value(),
@@ -95,7 +95,7 @@ func newSMSChannel(cfg *config.Config, set *atomic.Pointer[rules.Set], log *slog
 // notify.sms block, with the placeholders filled, and, when the rule gives
 // the template's wording, with long values shortened so that the message
 // fits one segment.
-func smsTemplate(set *atomic.Pointer[rules.Set], defaultCode, sign string) sms.TemplateFunc {
+func smsTemplate(set *atomic.Pointer[rules.Set], defaultCode, sign, publicURL string) sms.TemplateFunc {
 	return func(n *notify.Notice) (string, map[string]string, error) {
 		p := set.Load().Policy(n.PolicyID)
 		if p == nil {
@@ -107,7 +107,11 @@ func smsTemplate(set *atomic.Pointer[rules.Set], defaultCode, sign string) sms.T
 				code = p.Notify.SMS.TemplateCode
 			}
 			for _, kv := range p.Notify.SMS.Params {
-				params[kv.Key] = render(kv.Value, p, n)
+				v, err := renderLink(kv.Value, p, n, publicURL)
+				if err != nil {
+					return "", nil, err
+				}
+				params[kv.Key] = v
 			}
 		}
 		if code == "" {
@@ -193,14 +197,18 @@ func (w *wechatChannel) Send(ctx context.Context, n *notify.Notice, to notify.Re
 			m.TemplateID = wc.TemplateID
 		}
 		m.Subscribe = wc.Subscribe
-		if wc.URL != "" && n.ClickToken != "" {
-			// The notice links to its short link, which records the click
-			// and redirects to the rule's page.
-			m.URL = w.publicURL + "/r/" + n.ClickToken
-		}
 		for _, kv := range wc.Data {
-			m.Data[kv.Key] = render(kv.Value, p, n)
+			v, err := renderLink(kv.Value, p, n, w.publicURL)
+			if err != nil {
+				return notify.Result{}, &notify.SendError{Reason: notify.ReasonConfig, Err: err}
+			}
+			m.Data[kv.Key] = v
 		}
+	}
+	if n.ClickToken != "" {
+		// Every notice opens its short link, which records the click and
+		// leads to the notice page, whether or not the rule names a url.
+		m.URL = noticeLink(w.publicURL, n.ClickToken)
 	}
 	if m.TemplateID == "" {
 		return notify.Result{}, &notify.SendError{Reason: notify.ReasonConfig, Err: errors.New("no WeChat template: set notify.wechat.template_id or POLICYPUSH_WECHAT_TEMPLATE_ID")}
@@ -232,6 +240,25 @@ func (w *wechatChannel) Send(ctx context.Context, n *notify.Notice, to notify.Re
 		return notify.Result{}, se
 	}
 	return notify.Result{ProviderMsgID: id}, nil
+}
+
+// noticeLink is a notice's short URL, {{link}} (CONTRACTS §7).
+func noticeLink(publicURL, token string) string { return publicURL + "/r/" + token }
+
+// renderLink fills a notify value as render does, and {{link}} with the
+// notice's short URL. The token is the one its outbox row got when it was
+// first claimed (store.ClaimOutbox keeps it on every later claim), so every
+// attempt of a notice, a fallback or a retry after a crash, carries the same
+// link, the one its click records. {{link}} goes first so that a title
+// holding the text "{{link}}" stays text.
+func renderLink(s string, p *rules.Policy, n *notify.Notice, publicURL string) (string, error) {
+	if strings.Contains(s, "{{link}}") {
+		if n.ClickToken == "" {
+			return "", fmt.Errorf("notice %d has no click token to fill {{link}}", n.ID)
+		}
+		s = strings.ReplaceAll(s, "{{link}}", noticeLink(publicURL, n.ClickToken))
+	}
+	return render(s, p, n), nil
 }
 
 // render fills a notify template's placeholders (CONTRACTS.md §3).

@@ -22,7 +22,7 @@ func TestBadRules(t *testing.T) {
 		want string
 	}{
 		{"malformed YAML", base + "  - [\n", `t.yaml:15:1: malformed YAML: did not find expected node content`},
-		{"unknown key", base + "colour: red\n", `t.yaml:15:1: unknown key "colour" in a rule (allowed: id, version, title, description, domain, subject, department, source, status, valid_from, valid_until, params, conditions, amount, notify)`},
+		{"unknown key", base + "colour: red\n", `t.yaml:15:1: unknown key "colour" in a rule (allowed: id, version, title, description, domain, subject, department, source, status, valid_from, valid_until, params, conditions, amount, notify, apply)`},
 		{"missing key", swap("title: test\n", ""), `t.yaml:1:1: a rule is missing the required key "title"`},
 		{"bad enum", swap("domain: employment", "domain: health"), `t.yaml:4:9: domain "health" is not one of employment, social_insurance, talent, labor_relations`},
 		{"bad date", swap("valid_from: 2020-01-01", "valid_from: 2020-13-01"), `t.yaml:9:13: valid_from "2020-13-01" is not a date YYYY-MM-DD`},
@@ -43,7 +43,7 @@ func TestBadRules(t *testing.T) {
 		{"error on a quoted scalar's second line", swap("expr: resident.hukou.is_local", "expr: \"resident.hukou.is_local == true\n      and resident.hukou.typo == 1\""), `t.yaml:15:26: condition "c0": resident.hukou has no field "typo"; did you mean "type"?`},
 		{"error after Chinese text", cond(`'"本地" == "本地" && resident.hukou.typo == 1'`), `t.yaml:14:43: condition "c0": resident.hukou has no field "typo"; did you mean "type"?`},
 		{"amount not a number", base + "amount: resident.birth_date\n", `t.yaml:15:9: amount: must be a number of 元, not string`},
-		{"unknown placeholder", base + "notify: {wechat: {data: {thing1: '{{policy.name}}'}}}\n", `t.yaml:15:34: unknown placeholder {{policy.name}} (allowed: {{amount}}, {{policy.id}}, {{policy.title}}, {{policy.valid_until}}, {{policy.version}})`},
+		{"unknown placeholder", base + "notify: {wechat: {data: {thing1: '{{policy.name}}'}}}\n", `t.yaml:15:34: unknown placeholder {{policy.name}} (allowed: {{amount}}, {{link}}, {{policy.id}}, {{policy.title}}, {{policy.valid_until}}, {{policy.version}})`},
 		{"unknown key in notify.sms", base + "notify: {sms: {txt: x}}\n", `t.yaml:15:16: unknown key "txt" in notify.sms (allowed: template_code, text, params)`},
 		{"SMS text placeholder not in params", sms("您可能符合${polcy}条件，详询12333。回T退订", policyParam), `t.yaml:18:11: unknown placeholder ${polcy} in notify.sms.text (allowed: ${policy})`},
 		{"SMS text placeholder without params", sms("您可能符合${policy}条件，详询12333。回T退订", ""), `t.yaml:18:11: unknown placeholder ${policy} in notify.sms.text (notify.sms.params has no keys)`},

@@ -3,6 +3,8 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -165,6 +167,14 @@ const (
 	// provider puts in front: the brackets and up to 8 characters, which
 	// covers a bureau's short name such as 某市人社局.
 	smsSignatureReserve = 10
+	// smsLinkRunes is what {{link}} counts in that check: the notice's
+	// short URL POLICYPUSH_PUBLIC_URL + "/r/" + its 32-character token,
+	// with a public URL of up to 40 characters (https:// and a host such
+	// as rs.example-city.gov.cn). Lint reads no configuration, so a fixed
+	// worst case keeps its verdict the same wherever it runs: on an
+	// officer's laptop, in CI and in the service loading the rules.
+	smsLinkRunes      = smsPublicURLRunes + len("/r/") + 32
+	smsPublicURLRunes = 40
 )
 
 // KeyValue is one entry of an ordered map of templates.
@@ -323,7 +333,7 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 }
 
 var ruleKeys = []string{"id", "version", "title", "description", "domain", "subject", "department",
-	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify"}
+	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply"}
 
 func (y *yfile) rule(root *yaml.Node) *Rule {
 	m := y.mapping(root, "a rule", ruleKeys,
@@ -400,7 +410,86 @@ func (y *yfile) rule(root *yaml.Node) *Rule {
 	if n := m["notify"]; n != nil {
 		r.Notify = y.notify(n, r.Subject)
 	}
+	if n := m["apply"]; n != nil {
+		r.Apply = y.apply(n, r.ValidFrom, r.ValidUntil)
+	}
 	return r
+}
+
+// text is str for a text shown as written, where a placeholder would show
+// as braces.
+func (y *yfile) text(n *yaml.Node, what string) string {
+	s := y.str(n, what)
+	if m := placeholderRegex.FindString(s); m != "" {
+		y.errorf(n, "%s is shown as written: %s would not be filled in here", what, m)
+	}
+	return s
+}
+
+var applyKeys = []string{"mode", "how", "url", "materials", "deadline", "office", "confirm"}
+
+// apply parses a rule's apply block (CONTRACTS §7): what the person does
+// next, as the notice page shows it. Every key is optional; confirm is
+// required in mode confirm and refused in the others, since only there is
+// there a checkbox to word.
+func (y *yfile) apply(n *yaml.Node, validFrom time.Time, validUntil *time.Time) *Apply {
+	m := y.mapping(n, "apply", applyKeys)
+	if m == nil {
+		return nil
+	}
+	a := &Apply{Mode: ApplyByPerson}
+	modeKnown := true // a bad mode is reported once, not again by confirm
+	if v := m["mode"]; v != nil {
+		mode := y.enum(v, "apply.mode", string(ApplyByPerson), string(ApplyConfirm), string(ApplyAutomatic))
+		a.Mode, modeKnown = ApplyMode(mode), mode != ""
+	}
+	if v := m["how"]; v != nil {
+		a.How = y.text(v, "apply.how")
+	}
+	if v := m["url"]; v != nil {
+		a.URL = y.str(v, "apply.url")
+		if u, err := url.Parse(a.URL); a.URL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			y.errorf(v, "apply.url %q must be an http(s) URL", a.URL)
+		}
+	}
+	if v := m["materials"]; v != nil {
+		if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+			y.errorf(v, "apply.materials must be a non-empty list of texts, such as [身份证, 营业执照]")
+		} else {
+			for _, c := range v.Content {
+				if s := y.text(c, "each of apply.materials"); s != "" {
+					a.Materials = append(a.Materials, s)
+				}
+			}
+		}
+	}
+	if v := m["deadline"]; v != nil {
+		if t, ok := y.date(v, "apply.deadline"); ok {
+			a.Deadline = &t
+			switch {
+			case validUntil != nil && t.After(*validUntil):
+				y.errorf(v, "apply.deadline %s is after valid_until %s", v.Value, validUntil.Format("2006-01-02"))
+			case !validFrom.IsZero() && t.Before(validFrom):
+				y.errorf(v, "apply.deadline %s is before valid_from %s", v.Value, validFrom.Format("2006-01-02"))
+			}
+		}
+	}
+	if v := m["office"]; v != nil {
+		a.Office = y.text(v, "apply.office")
+	}
+	if v := m["confirm"]; v != nil {
+		a.Confirm = y.text(v, "apply.confirm")
+		if modeKnown && a.Mode != ApplyConfirm {
+			y.errorf(v, "apply.confirm is only for apply.mode confirm; this policy's mode is %s", a.Mode)
+		}
+	}
+	if !modeKnown {
+		a.Mode = ApplyByPerson
+	}
+	if a.Mode == ApplyConfirm && m["confirm"] == nil {
+		y.errorf(m["mode"], "apply.mode confirm needs apply.confirm: the wording of what the person confirms, such as 确认单位在本系统登记的银行账户信息无误")
+	}
+	return a
 }
 
 func (y *yfile) params(n *yaml.Node, validFrom time.Time) []*Param {
@@ -557,7 +646,7 @@ func (y *yfile) conditions(n *yaml.Node) []*ExprSpec {
 // Placeholders a notify value may use, by subject kind.
 func placeholders(kind profile.Kind) map[string]bool {
 	p := map[string]bool{"policy.id": true, "policy.title": true, "policy.version": true,
-		"policy.valid_until": true, "amount": true}
+		"policy.valid_until": true, "amount": true, "link": true}
 	if kind == profile.KindEnterprise {
 		p["subject.name"] = true
 	}
@@ -603,7 +692,11 @@ func (y *yfile) notify(n *yaml.Node, kind profile.Kind) *Notify {
 			}
 			if u := wm["url"]; u != nil {
 				out.WeChat.URL = y.str(u, "notify.wechat.url")
-				y.checkTemplate(u, allowed)
+				// The message already links to {{link}}; url is where that
+				// link may lead, so it cannot be the link itself.
+				noLink := maps.Clone(allowed)
+				delete(noLink, "link")
+				y.checkTemplate(u, noLink)
 				if !strings.HasPrefix(out.WeChat.URL, "https://") && !strings.HasPrefix(out.WeChat.URL, "http://") {
 					y.errorf(u, "notify.wechat.url %q must be an http(s) URL", out.WeChat.URL)
 				}
@@ -674,13 +767,18 @@ func (y *yfile) checkTemplate(n *yaml.Node, allowed map[string]bool) {
 // room for the signature and the values within one segment.
 func (y *yfile) checkSMSText(n *yaml.Node, params []KeyValue) {
 	keys := map[string]bool{}
+	values := map[string]string{}
 	names := make([]string, 0, len(params))
 	for _, kv := range params {
 		keys[kv.Key] = true
+		values[kv.Key] = kv.Value
 		names = append(names, "${"+kv.Key+"}")
 	}
 	sort.Strings(names)
-	fixed := 0
+	// fixed counts the characters whose length is known: the text's own,
+	// and in a value with {{link}}, the value's besides its placeholders;
+	// links counts the {{link}}s, each of smsLinkRunes.
+	fixed, links := 0, 0
 	for rest := n.Value; ; {
 		i := strings.Index(rest, "${")
 		j := -1
@@ -692,7 +790,12 @@ func (y *yfile) checkSMSText(n *yaml.Node, params []KeyValue) {
 			break
 		}
 		fixed += utf8.RuneCountInString(rest[:i])
-		if name := rest[i+2 : i+2+j]; !keys[name] {
+		name := rest[i+2 : i+2+j]
+		if v := values[name]; strings.Contains(v, "{{link}}") {
+			links += strings.Count(v, "{{link}}")
+			fixed += utf8.RuneCountInString(placeholderRegex.ReplaceAllString(v, ""))
+		}
+		if !keys[name] {
 			if len(names) == 0 {
 				y.errorf(n, "unknown placeholder ${%s} in notify.sms.text (notify.sms.params has no keys)", name)
 			} else {
@@ -704,7 +807,10 @@ func (y *yfile) checkSMSText(n *yaml.Node, params []KeyValue) {
 	if !strings.Contains(n.Value, "退订") && !strings.Contains(n.Value, "拒收") {
 		y.errorf(n, "notify.sms.text has no opt-out hint: end it with 回T退订 or 拒收请回复R")
 	}
-	if over := fixed + smsSignatureReserve - smsSegmentRunes; over > 0 {
+	if over := fixed + links*smsLinkRunes + smsSignatureReserve - smsSegmentRunes; over > 0 && links > 0 {
+		y.errorf(n, "notify.sms.text does not fit one SMS: its %d characters besides placeholders, %d for {{link}} (a public URL of up to %d characters, /r/ and a 32-character token) and %d kept for the signature exceed %d by %d",
+			fixed, links*smsLinkRunes, smsPublicURLRunes, smsSignatureReserve, smsSegmentRunes, over)
+	} else if over > 0 {
 		y.errorf(n, "notify.sms.text does not fit one SMS: its %d characters besides placeholders and %d kept for the signature exceed %d by %d",
 			fixed, smsSignatureReserve, smsSegmentRunes, over)
 	}

@@ -201,7 +201,7 @@ func Segments(msg string) int {
 // does not, the longest value that text uses loses one rune and ends with
 // "…"; a value is never cut below 4 runes, nor through a run of digits
 // (a title's "60岁" must not become "6…"), and a number is never touched
-// (an amount must be exact or absent, never wrong). When nothing more can
+// (an amount must be exact or absent, never wrong), nor is a URL. When nothing more can
 // be shortened Fit returns what it has, and the message takes several
 // segments. An empty text means the template's wording is unknown, so
 // params come back unchanged.
@@ -218,7 +218,9 @@ func Fit(sign, text string, params map[string]string) map[string]string {
 		if !ok {
 			break
 		}
-		if v, found := out[name]; found && !isNumber(v) && !slices.Contains(keys, name) {
+		// A link ({{link}}) cut short leads nowhere: like an amount, it is
+		// never shortened.
+		if v, found := out[name]; found && !isNumber(v) && !strings.Contains(v, "://") && !slices.Contains(keys, name) {
 			keys = append(keys, name)
 		}
 		rest = after

@@ -111,6 +111,9 @@ func TestFit(t *testing.T) {
 		{"never below four runes; the message then takes two segments", filler(62) + "${policy}",
 			map[string]string{"policy": "失业保险稳岗返还"},
 			map[string]string{"policy": "失业保…"}},
+		{"a link is never cut, the title gives way", filler(10) + "${policy}${link}",
+			map[string]string{"policy": "失业保险技能提升补贴", "link": "https://rs.example.gov.cn/r/0123456789abcdef0123456789abcdef"},
+			map[string]string{"policy": "失业保…", "link": "https://rs.example.gov.cn/r/0123456789abcdef0123456789abcdef"}},
 		{"a value the text does not use is left alone", filler(60) + "${policy}",
 			map[string]string{"policy": "稳岗返还", "note": strings.Repeat("长", 40)},
 			map[string]string{"policy": "稳岗返还", "note": strings.Repeat("长", 40)}},
@@ -136,7 +139,7 @@ func TestFit(t *testing.T) {
 			msg := "【" + sign + "】" + Render(tt.text, got)
 			if n := utf8.RuneCountInString(msg); n > SegmentRunes {
 				for k, v := range got {
-					if strings.Contains(tt.text, "${"+k+"}") && !isNumber(v) && utf8.RuneCountInString(v) > minFitRunes {
+					if strings.Contains(tt.text, "${"+k+"}") && !isNumber(v) && !strings.Contains(v, "://") && utf8.RuneCountInString(v) > minFitRunes {
 						t.Errorf("message of %d runes, but %s=%q could be shorter", n, k, v)
 					}
 				}
