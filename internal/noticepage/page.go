@@ -126,6 +126,7 @@ type pageData struct {
 	Note    string
 	NoteMax int
 	Hotline string
+	Private bool // the footer says the page holds no contact data
 }
 
 // problemData fills the template "problem": a page that says what went
@@ -135,6 +136,7 @@ type problemData struct {
 	Message string
 	Back    string // a link back to the notice, if any
 	Hotline string
+	Private bool
 }
 
 type pageStatus struct {
@@ -330,7 +332,7 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 		p.failed(w, r, "view", err)
 		return
 	}
-	d := pageData{View: v, Token: token, CSRF: p.csrf(w, r), NoteMax: NoteMaxLength, Hotline: Hotline}
+	d := pageData{View: v, Token: token, CSRF: p.csrf(w, r), NoteMax: NoteMaxLength, Hotline: Hotline, Private: true}
 	q := r.URL.Query()
 	switch a := q.Get("done"); a {
 	case ActionClaim, ActionDispute, ActionStop:
@@ -400,7 +402,7 @@ func (p *Page) again(w http.ResponseWriter, r *http.Request, action, msg string,
 	}
 	d.View, d.Token, d.Form, d.Error = v, token, action, msg
 	d.CSRF = p.csrf(w, r)
-	d.NoteMax, d.Hotline = NoteMaxLength, Hotline
+	d.NoteMax, d.Hotline, d.Private = NoteMaxLength, Hotline, true
 	if s, ok := pageStatuses[v.Status]; ok {
 		d.Status = &s
 	}
