@@ -110,7 +110,7 @@ func TestNoticePageInBrowser(t *testing.T) {
 	if lang := browsertest.Run(p, chromedp.Evaluate[string](`document.documentElement.lang`)); lang != "zh-CN" {
 		t.Errorf("lang = %q", lang)
 	}
-	shoot(t, p, "notice-eligible")
+	shoot(t, p, "notice-others")
 
 	tests := []struct {
 		name, token string
@@ -175,6 +175,16 @@ func TestNoticePageInBrowser(t *testing.T) {
 			}
 			shoot(t, p, "notice-"+tc.name+"-done")
 		})
+	}
+
+	// The pages without an answer to give here: 免申即享, and a case
+	// already paid.
+	for _, token := range []string{"tok-automatic", "tok-granted"} {
+		browsertest.Run(p, chromedp.Steps(
+			chromedp.Navigate(srv.URL+"/n/"+token),
+			chromedp.WaitVisible(chromedp.CSS("#title")),
+		))
+		shoot(t, p, "notice-"+token[4:])
 	}
 
 	if errs := p.Errors(); len(errs) > 0 {
