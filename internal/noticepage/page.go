@@ -155,6 +155,9 @@ var pageStatuses = map[string]pageStatus{
 	"lapsed":   {"已过期", "这项政策的办理期限已过。如有疑问，请拨打咨询电话 12333。"},
 }
 
+// laterThanClaim are the statuses a claim may lead to at once or later.
+var laterThanClaim = map[string]bool{"approved": true, "rejected": true, "granted": true, "lapsed": true}
+
 // doneStatus says what an answer just given changed and what happens next.
 func doneStatus(action, scope, mode string) pageStatus {
 	switch action {
@@ -340,6 +343,11 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 		if d.Scope = q.Get("scope"); d.Scope != StopAll {
 			d.Scope = StopPolicy
 		}
+	}
+	if d.Done == ActionClaim && laterThanClaim[v.Status] {
+		// The claim went through at once (no review held it): the
+		// case's own status says more than 已申领.
+		d.Done = ""
 	}
 	if s, ok := pageStatuses[v.Status]; ok && d.Done == "" {
 		d.Status = &s

@@ -361,6 +361,9 @@ func TestNoticePageGolden(t *testing.T) {
 			`<h2 id="status-title">已申领</h2>`, "我们已记录您的申领",
 		}, notWant: []string{`id="claim"`}},
 		{name: "claimed", target: "/n/tok-claimed", code: 200, want: []string{`<h2 id="status-title">已申领</h2>`}},
+		{name: "done-claim-granted", target: "/n/tok-granted?done=claim", code: 200, want: []string{
+			`<h2 id="status-title">已发放</h2>`,
+		}, notWant: []string{"已申领"}},
 		{name: "done-stop-all", target: "/n/tok-eligible?done=stop&scope=all", code: 200, want: []string{
 			"已停止接收", "您不会再收到任何主动推送的政策消息",
 		}},
