@@ -1,6 +1,7 @@
 package noticepage_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/policypush/policypush/internal/console/browsertest"
@@ -57,6 +60,36 @@ const missingGlyphsJS = `(() => {
 	return Array.from(chars).filter((ch) => missing.includes(draw(ch)));
 })()`
 
+// unlabelledJS returns the ids of the visible form fields that no label
+// names.
+const unlabelledJS = `Array.from(document.querySelectorAll('input:not([type=hidden]), textarea, select'))
+	.filter((e) => e.labels.length === 0 || Array.from(e.labels).every((l) => l.textContent.trim() === ''))
+	.map((e) => e.id || e.name)`
+
+// smallTargetsJS returns the buttons and the fields' labels that are
+// visible and smaller than 44×44 CSS pixels (WCAG 2.5.5's target size),
+// which a thumb misses.
+const smallTargetsJS = `Array.from(document.querySelectorAll('button, summary, label.check, .link-button, a.tel'))
+	.filter((e) => e.getClientRects().length > 0)
+	.filter((e) => { const r = e.getBoundingClientRect(); return r.width < 44 || r.height < 44; })
+	.map((e) => e.id || e.textContent.trim().slice(0, 20))`
+
+// noScript turns JavaScript off in the page: the page must work without
+// it, as in a browser that blocks it. (The test's own evaluations still
+// run.)
+func noScript(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+	_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+	return chromedp.Void{}, err
+}
+
+// scriptingJS reports whether the page's document runs scripts: when it
+// does, HTML inside <noscript> is parsed as text (HTML's scripting flag).
+const scriptingJS = `(() => {
+	const n = document.createElement('noscript');
+	n.innerHTML = '<b></b>';
+	return n.children.length === 0;
+})()`
+
 // checkLayout fails when the page, at its current size, is wider than the
 // window (it would scroll sideways on a phone) or shows a missing glyph.
 func checkLayout(t *testing.T, p *browsertest.Page, name string) {
@@ -68,6 +101,12 @@ func checkLayout(t *testing.T, p *browsertest.Page, name string) {
 	w := browsertest.Run(p, chromedp.Evaluate[widths](`({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})`))
 	if w.Scroll > w.Inner {
 		t.Errorf("%s: the page is %dpx wide in a window of %dpx: it overflows horizontally", name, w.Scroll, w.Inner)
+	}
+	if bad := browsertest.Run(p, chromedp.Evaluate[[]string](unlabelledJS)); len(bad) > 0 {
+		t.Errorf("%s: form fields without a label: %q", name, bad)
+	}
+	if small := browsertest.Run(p, chromedp.Evaluate[[]string](smallTargetsJS)); len(small) > 0 {
+		t.Errorf("%s: tap targets smaller than 44×44 px: %q", name, small)
 	}
 	missing := browsertest.Run(p, chromedp.Evaluate[[]string](missingGlyphsJS))
 	if len(missing) > 0 {
@@ -107,6 +146,11 @@ func TestNoticePageInBrowser(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	p := browsertest.Start(t, srv.URL+"/n/tok-others", "#title")
+	browsertest.Run(p, chromedp.Action[chromedp.Void](noScript))
+	browsertest.Run(p, chromedp.Steps(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#title"))))
+	if browsertest.Run(p, chromedp.Evaluate[bool](scriptingJS)) {
+		t.Error("scripts still run in the page: the test would not show that it works without them")
+	}
 	if lang := browsertest.Run(p, chromedp.Evaluate[string](`document.documentElement.lang`)); lang != "zh-CN" {
 		t.Errorf("lang = %q", lang)
 	}
