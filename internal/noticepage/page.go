@@ -288,12 +288,12 @@ func (p *Page) failed(w http.ResponseWriter, r *http.Request, what string, err e
 }
 
 func (p *Page) asset(w http.ResponseWriter, r *http.Request) {
+	p.headers(w)
 	a, ok := p.assets[r.PathValue("asset")]
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
-	p.headers(w)
 	w.Header().Set("Content-Type", a.contentType)
 	w.Header().Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
@@ -386,6 +386,8 @@ func (p *Page) answered(w http.ResponseWriter, r *http.Request, action, query st
 	var in *InputError
 	switch {
 	case err == nil:
+		p.headers(w)
+		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, "/n/"+url.PathEscape(token)+"?done="+query, http.StatusSeeOther)
 	case errors.Is(err, ErrNotFound):
 		p.notFound(w)

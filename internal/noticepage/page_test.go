@@ -587,6 +587,9 @@ func TestNoticePageAnswers(t *testing.T) {
 				if got := w.Header().Get("Location"); got != tc.wantLocation {
 					t.Errorf("Location %q, want %q", got, tc.wantLocation)
 				}
+				if w.Header().Get("Content-Security-Policy") != wantCSP || w.Header().Get("Referrer-Policy") != "no-referrer" {
+					t.Errorf("the redirect lacks the page's headers: %v", w.Header())
+				}
 				after := e.get(tc.wantLocation, true)
 				if after.Code != 200 {
 					t.Fatalf("GET %s: %d", tc.wantLocation, after.Code)
