@@ -25,12 +25,14 @@ const (
 	// carry in their hidden field csrf.
 	CSRFCookie = "policypush_notice_csrf"
 	csrfTTL    = 7 * 24 * time.Hour
-	// NoteMaxLength bounds 信息有误's note, in characters.
-	NoteMaxLength = 500
+	// pageNoteMax bounds 信息有误's note, in characters, in the form
+	// (maxlength) and when it is posted. It is api.go's MaxNoteRunes;
+	// kept apart so that the two files merge as they are.
+	pageNoteMax = 500
 	// Hotline is the number every page gives, whatever the rule says.
 	Hotline = "12333"
 	// maxPageForm bounds an answer's form: a few condition names, a note
-	// of NoteMaxLength characters and the CSRF token.
+	// of pageNoteMax characters and the CSRF token.
 	maxPageForm = 32 << 10
 )
 
@@ -335,7 +337,7 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 		p.failed(w, r, "view", err)
 		return
 	}
-	d := pageData{View: v, Token: token, CSRF: p.csrf(w, r), NoteMax: NoteMaxLength, Hotline: Hotline, Private: true}
+	d := pageData{View: v, Token: token, CSRF: p.csrf(w, r), NoteMax: pageNoteMax, Hotline: Hotline, Private: true}
 	q := r.URL.Query()
 	switch a := q.Get("done"); a {
 	case ActionClaim, ActionDispute, ActionStop:
@@ -412,7 +414,7 @@ func (p *Page) again(w http.ResponseWriter, r *http.Request, action, msg string,
 	}
 	d.View, d.Token, d.Form, d.Error = v, token, action, msg
 	d.CSRF = p.csrf(w, r)
-	d.NoteMax, d.Hotline, d.Private = NoteMaxLength, Hotline, true
+	d.NoteMax, d.Hotline, d.Private = pageNoteMax, Hotline, true
 	if s, ok := pageStatuses[v.Status]; ok {
 		d.Status = &s
 	}
@@ -441,8 +443,8 @@ func (p *Page) dispute(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case len(conds) == 0:
 		err = &InputError{Message: "请至少勾选一项有误的信息。"}
-	case utf8.RuneCountInString(note) > NoteMaxLength:
-		err = &InputError{Message: fmt.Sprintf("补充说明最多 %d 字，请删减后再提交。", NoteMaxLength)}
+	case utf8.RuneCountInString(note) > pageNoteMax:
+		err = &InputError{Message: fmt.Sprintf("补充说明最多 %d 字，请删减后再提交。", pageNoteMax)}
 	default:
 		_, err = p.notices.Dispute(r.Context(), r.PathValue("token"), conds, note)
 	}

@@ -533,7 +533,7 @@ func TestNoticePageCSRFCookie(t *testing.T) {
 // TestNoticePageAnswers posts each answer as the page's forms do and
 // checks the call the fake recorded, the redirect, and the page after it.
 func TestNoticePageAnswers(t *testing.T) {
-	long := strings.Repeat("错", noticepage.NoteMaxLength+1)
+	long := strings.Repeat("错", 501)
 	tests := []struct {
 		name, token, action string
 		form                url.Values
