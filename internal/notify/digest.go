@@ -37,10 +37,10 @@ type member struct {
 // simply is not in the digest. Rows that already share a digest id (a
 // message sent again) stay together and apart from new ones.
 func (d *Dispatcher) processSubject(ctx context.Context, rows []store.OutboxRow) error {
+	// The first notice, whose title and link the digest shows, is the
+	// oldest one.
 	rows = slices.Clone(rows)
-	slices.SortFunc(rows, func(a, b store.OutboxRow) int {
-		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortFunc(rows, func(a, b store.OutboxRow) int { return cmp.Compare(a.ID, b.ID) })
 	k := rows[0].Key
 	to, rerr := d.o.Resolver.Resolve(ctx, k.Type, k.ID)
 	type group struct {
