@@ -125,6 +125,9 @@ func logDigestConfig(cfg *config.Config, log *slog.Logger) {
 // thing field), the title cut first.
 func digestTitles(first string, count, limit int) string {
 	suffix := fmt.Sprintf("等%d项", count)
+	if count == 1 { // a digest sent again without the notices stopped meanwhile
+		suffix = ""
+	}
 	room := limit - utf8.RuneCountInString(suffix)
 	if r := []rune(first); len(r) > room {
 		first = string(r[:max(room-1, 0)]) + "…"

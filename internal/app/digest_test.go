@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/ingest"
@@ -105,5 +106,23 @@ INSERT INTO outbox (match_id, channel, fallback, status, due_at) SELECT id, 'wec
 	})
 	if n := e.count("SELECT count(*) FROM outbox WHERE id = $1 AND status = 'sent'", fourth); n != 1 {
 		t.Errorf("the fourth notice was not sent: the cap counted the digest's notices, not the message")
+	}
+}
+
+// A digest's {{titles}} keeps its count within WeChat's 20 characters.
+func TestDigestTitles(t *testing.T) {
+	for _, tt := range []struct {
+		first string
+		count int
+		want  string
+	}{
+		{"人才租房补贴", 3, "人才租房补贴等3项"},
+		{"人才租房补贴", 1, "人才租房补贴"},
+		{"就业困难人员灵活就业社会保险补贴申领提醒", 12, "就业困难人员灵活就业社会保险补…等12项"},
+	} {
+		got := digestTitles(tt.first, tt.count, 20)
+		if got != tt.want || utf8.RuneCountInString(got) > 20 {
+			t.Errorf("digestTitles(%q, %d) = %q, want %q", tt.first, tt.count, got, tt.want)
+		}
 	}
 }

@@ -115,14 +115,15 @@ ORDER BY o.due_at, o.id`, now, limit, c.Token, c.Lease)
 // and the channel (and fallbacks) of r, which are those of the call about to
 // be made, if the claim is still the caller's and its lease has not run
 // out. Only then may the caller call the provider; otherwise it gets
-// ErrNotClaimed.
+// ErrNotClaimed. A row sent alone is in no digest: its digest_id is
+// cleared, so that its own id names its call.
 func (s *Store) BeginSend(ctx context.Context, r OutboxRow, at time.Time) error {
 	fallback := r.Fallback
 	if fallback == nil {
 		fallback = []string{}
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'sending', call_started_at = $4, channel = $5, fallback = $6,
-       updated_at = now()
+       digest_id = NULL, updated_at = now()
 WHERE id = $1 AND status = 'claimed' AND claim_token = $2 AND claimed_at = $3 AND lease_until > now()`,
 		r.ID, r.ClaimToken, r.ClaimedAt, at, r.Channel, fallback)
 	if err != nil {
