@@ -292,7 +292,8 @@ func TestDigestOptOutMidWindow(t *testing.T) {
 
 // A dispatcher dies during a digest's call: reconciliation settles the
 // digest as one message, by its digest id. The SMS provider, asked, has
-// it: nothing is resent. WeChat cannot be asked, but drops a repeat of the
+// it: nothing is resent; or has not: it is sent again whole, under the
+// same id. WeChat cannot be asked, but drops a repeat of the
 // id: the digest is sent again whole, under the same id.
 func TestDigestCrashReconciled(t *testing.T) {
 	if testing.Short() {
@@ -305,6 +306,7 @@ func TestDigestCrashReconciled(t *testing.T) {
 		resends  int
 	}{
 		{"sms, accepted", func(d *digester) Channel { return lookupDigester{d} }, true, 0},
+		{"sms, never got it", func(d *digester) Channel { return lookupDigester{d} }, false, 1},
 		{"wechat, within the dedup window", func(d *digester) Channel { return dedupDigester{d} }, true, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,7 +327,7 @@ func TestDigestCrashReconciled(t *testing.T) {
 			}
 			d := newDispatcher(t, Options{Outbox: s, Resolver: resolveAll(everyone), Channels: []Channel{tt.channel(p)},
 				DigestWindow: 10 * time.Minute, Lease: time.Second, SendTimeout: time.Second, LookupGrace: 100 * time.Millisecond})
-			time.Sleep(1100 * time.Millisecond) // the dead claim's lease lapses
+			time.Sleep(1300 * time.Millisecond) // the dead claim's lease lapses, and the provider would know
 			if err := d.Reconcile(t.Context()); err != nil {
 				t.Fatal(err)
 			}
