@@ -453,12 +453,12 @@ func (d *Dispatcher) prepare(n *Notice, to Recipient, out *store.Outcome, record
 
 // gate applies what holds for a message as a whole: quiet hours, the
 // frequency cap (which counts messages) and the channel's rate. It
-// reports whether the message may go now; if not, hold has been called
+// reports whether the message may go now; if not, postpone has been called
 // (or ctx ended: the rows are handed back, and err is nil).
-func (d *Dispatcher) gate(ctx context.Context, k store.SubjectKey, channel string, hold func(Reason, time.Time) error, again func() error) (bool, error) {
+func (d *Dispatcher) gate(ctx context.Context, k store.SubjectKey, channel string, postpone func(Reason, time.Time) error, again func() error) (bool, error) {
 	now := d.o.Now()
 	if until, quiet := quietUntil(d.o.QuietHours, now); quiet {
-		return false, hold(ReasonQuietHours, until)
+		return false, postpone(ReasonQuietHours, until)
 	}
 	if c := d.o.FrequencyCap; c.N > 0 {
 		sent, err := d.o.Outbox.SentTimes(ctx, k, now.Add(-c.Period))
@@ -469,13 +469,13 @@ func (d *Dispatcher) gate(ctx context.Context, k store.SubjectKey, channel strin
 			return false, errors.Join(err, again())
 		}
 		if until, over := capUntil(c, sent, now); over {
-			return false, hold(ReasonFrequencyCap, until)
+			return false, postpone(ReasonFrequencyCap, until)
 		}
 	}
 	if b := d.buckets[channel]; b != nil {
 		wait, ok := b.take(now, d.o.MaxRateWait)
 		if !ok {
-			return false, hold(ReasonRateLimited, now.Add(wait))
+			return false, postpone(ReasonRateLimited, now.Add(wait))
 		}
 		if wait > 0 {
 			if err := d.o.Sleep(ctx, wait); err != nil {
