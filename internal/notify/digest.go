@@ -77,7 +77,7 @@ func (d *Dispatcher) processSubject(ctx context.Context, rows []store.OutboxRow)
 		if !d.digests(g.channel) || len(ms) == 1 && g.digest == 0 {
 			for _, m := range ms {
 				if ctx.Err() != nil {
-					return errors.Join(errs...)
+					break
 				}
 				errs = append(errs, d.deliver(ctx, m.r, m.n, to, m.out, d.recorder(ctx, m.out)))
 			}
@@ -87,6 +87,14 @@ func (d *Dispatcher) processSubject(ctx context.Context, rows []store.OutboxRow)
 			break
 		}
 		errs = append(errs, d.deliverDigest(ctx, ms, to))
+	}
+	for i, err := range errs {
+		if errors.Is(err, store.ErrNotClaimed) {
+			// Someone else settled a row meanwhile (a withdrawal or a stop
+			// cancelled it, or reconciliation took it): nothing to do.
+			d.o.Logger.InfoContext(ctx, "notice settled elsewhere while being dispatched", "subject_rows", len(rows))
+			errs[i] = nil
+		}
 	}
 	return errors.Join(errs...)
 }
