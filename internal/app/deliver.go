@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -36,6 +37,7 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 	if err != nil {
 		return nil, err
 	}
+	logDigestConfig(cfg, log)
 	channels := []notify.Channel{smsChannel}
 	if cfg.WeChatEnabled() {
 		// Replicas share the access token through the database.
@@ -49,7 +51,8 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 		if err != nil {
 			return nil, fmt.Errorf("wechat: %w", err)
 		}
-		channels = append(channels, &wechatChannel{c: c, set: set, defaultTemplate: cfg.WeChatTemplateID, publicURL: cfg.PublicURL})
+		channels = append(channels, &wechatChannel{c: c, set: set, defaultTemplate: cfg.WeChatTemplateID, publicURL: cfg.PublicURL,
+			digestTemplate: cfg.WeChatDigestTemplate})
 	}
 	return notify.New(notify.Options{
 		Outbox:   st,
@@ -73,30 +76,94 @@ func newDispatcher(cfg *config.Config, st *store.Store, set *atomic.Pointer[rule
 		FrequencyCap: cfg.FrequencyCap,
 		Rates:        map[string]float64{notify.WeChat: cfg.WeChatRate, notify.SMS: cfg.SMSRate},
 		Lease:        cfg.DispatchLease,
+		DigestWindow: cfg.DigestWindow,
 		Now:          now,
 	})
 }
 
 // newSMSChannel is the configured SMS provider (POLICYPUSH_SMS_PROVIDER).
 func newSMSChannel(cfg *config.Config, set *atomic.Pointer[rules.Set], log *slog.Logger) (notify.Channel, error) {
-	tmpl := smsTemplate(set, cfg.SMSTemplate, cfg.SMSSignName, cfg.PublicURL)
+	tmpl := smsTemplate(set, cfg.SMSTemplate, cfg.SMSSignName, cfg.SMSDigestTemplate, cfg.PublicURL)
+	digests := cfg.SMSDigestTemplate != ""
 	switch cfg.SMSProvider {
 	case "aliyun":
 		return aliyun.New(aliyun.Config{AccessKeyID: cfg.SMSAccessKeyID, AccessKeySecret: cfg.SMSAccessKeySecret.Value(),
-			SignName: cfg.SMSSignName, Endpoint: cfg.SMSEndpoint, Template: tmpl})
+			SignName: cfg.SMSSignName, Endpoint: cfg.SMSEndpoint, Template: tmpl, Digests: digests})
 	case "tencent":
 		return tencent.New(tencent.Config{AccessKeyID: cfg.SMSAccessKeyID, AccessKeySecret: cfg.SMSAccessKeySecret.Value(),
-			SignName: cfg.SMSSignName, AppID: cfg.SMSAppID, Endpoint: cfg.SMSEndpoint, Template: tmpl})
+			SignName: cfg.SMSSignName, AppID: cfg.SMSAppID, Endpoint: cfg.SMSEndpoint, Template: tmpl, Digests: digests})
+	}
+	if digests {
+		return logDigests{notify.NewLogChannel(notify.SMS, log)}, nil
 	}
 	return notify.NewLogChannel(notify.SMS, log), nil
+}
+
+// logDigests is the log SMS channel when a digest template is configured.
+type logDigests struct{ *notify.LogChannel }
+
+// Digests implements notify.DigestChannel.
+func (logDigests) Digests() bool { return true }
+
+// logDigestConfig says once, at start, which channels send each notice
+// alone although digests are on, for want of a digest template.
+func logDigestConfig(cfg *config.Config, log *slog.Logger) {
+	if cfg.DigestWindow <= 0 {
+		log.Info("digests off: every notice goes as a message of its own (POLICYPUSH_DIGEST_WINDOW=off)")
+		return
+	}
+	if cfg.WeChatEnabled() && cfg.WeChatDigestTemplate == "" {
+		log.Info("no WeChat digest template (POLICYPUSH_WECHAT_DIGEST_TEMPLATE_ID): WeChat sends every notice alone")
+	}
+	if cfg.SMSDigestTemplate == "" {
+		log.Info("no SMS digest template (POLICYPUSH_SMS_DIGEST_TEMPLATE): SMS sends every notice alone")
+	}
+}
+
+// digestTitles is a digest's {{titles}}: its first notice's title, and
+// how many policies it covers, within limit runes (WeChat's 20 for a
+// thing field), the title cut first.
+func digestTitles(first string, count, limit int) string {
+	suffix := fmt.Sprintf("等%d项", count)
+	if count == 1 { // a digest sent again without the notices stopped meanwhile
+		suffix = ""
+	}
+	room := limit - utf8.RuneCountInString(suffix)
+	if r := []rune(first); len(r) > room {
+		first = string(r[:max(room-1, 0)]) + "…"
+	}
+	return first + suffix
+}
+
+// digestTitle is the title of a digest's first notice.
+func digestTitle(set *atomic.Pointer[rules.Set], n *notify.Notice) (string, error) {
+	p := set.Load().Policy(n.Members[0].PolicyID)
+	if p == nil {
+		return "", fmt.Errorf("policy %s is no longer in the rule set", n.Members[0].PolicyID)
+	}
+	return p.Title, nil
 }
 
 // smsTemplate picks a notice's SMS template and params from its rule's
 // notify.sms block, with the placeholders filled, and, when the rule gives
 // the template's wording, with long values shortened so that the message
 // fits one segment.
-func smsTemplate(set *atomic.Pointer[rules.Set], defaultCode, sign, publicURL string) sms.TemplateFunc {
+//
+// A digest (a notice with Members) gets the digest template digestCode with
+// the params count, title (the first notice's, with 等N项 when it covers
+// several) and link (the first notice's short link).
+func smsTemplate(set *atomic.Pointer[rules.Set], defaultCode, sign, digestCode, publicURL string) sms.TemplateFunc {
 	return func(n *notify.Notice) (string, map[string]string, error) {
+		if len(n.Members) > 0 {
+			title, err := digestTitle(set, n)
+			if err != nil {
+				return "", nil, err
+			}
+			return digestCode, map[string]string{
+				"count": strconv.Itoa(len(n.Members)), "title": digestTitles(title, len(n.Members), 20),
+				"link": publicURL + "/r/" + n.Members[0].ClickToken,
+			}, nil
+		}
 		p := set.Load().Policy(n.PolicyID)
 		if p == nil {
 			return "", nil, fmt.Errorf("policy %s is no longer in the rule set", n.PolicyID)
@@ -166,6 +233,25 @@ type wechatChannel struct {
 	set             *atomic.Pointer[rules.Set]
 	defaultTemplate string
 	publicURL       string
+	digestTemplate  string // POLICYPUSH_WECHAT_DIGEST_TEMPLATE_ID
+}
+
+// Digests implements notify.DigestChannel.
+func (w *wechatChannel) Digests() bool { return w.digestTemplate != "" }
+
+// sendDigest sends a digest as one template message: thing1 is {{titles}}
+// (the first title, and 等N项), number2 is {{count}}, and the message opens
+// {{link}}, the first notice's short link, whose page lists every open
+// notice of the person. client_msg_id is the digest id.
+func (w *wechatChannel) sendDigest(ctx context.Context, n *notify.Notice, to notify.Recipient) (string, error) {
+	title, err := digestTitle(w.set, n)
+	if err != nil {
+		return "", &notify.SendError{Reason: notify.ReasonConfig, Err: err}
+	}
+	count := len(n.Members)
+	return w.c.Send(ctx, wechat.Message{ToOpenID: to.OpenID, TemplateID: w.digestTemplate, ClientMsgID: strconv.FormatInt(n.ID, 10),
+		URL:  w.publicURL + "/r/" + n.Members[0].ClickToken,
+		Data: map[string]string{"thing1": digestTitles(title, count, 20), "number2": strconv.Itoa(count)}})
 }
 
 func (w *wechatChannel) Name() string { return notify.WeChat }
@@ -178,6 +264,9 @@ func (w *wechatChannel) DedupWindow() time.Duration { return w.c.DedupWindow() }
 // client_msg_id, so WeChat delivers a repeat of it again. A notice whose
 // policy has left the rule set counts as not deduplicated: never guess.
 func (w *wechatChannel) Dedups(n *notify.Notice) bool {
+	if len(n.Members) > 0 {
+		return true // a digest is a template message
+	}
 	p := w.set.Load().Policy(n.PolicyID)
 	if p == nil {
 		return false
@@ -186,6 +275,9 @@ func (w *wechatChannel) Dedups(n *notify.Notice) bool {
 }
 
 func (w *wechatChannel) Send(ctx context.Context, n *notify.Notice, to notify.Recipient) (notify.Result, error) {
+	if len(n.Members) > 0 {
+		return w.result(w.sendDigest(ctx, n, to))
+	}
 	p := w.set.Load().Policy(n.PolicyID)
 	if p == nil {
 		return notify.Result{}, &notify.SendError{Reason: notify.ReasonConfig, Err: fmt.Errorf("policy %s is no longer in the rule set", n.PolicyID)}
@@ -213,8 +305,15 @@ func (w *wechatChannel) Send(ctx context.Context, n *notify.Notice, to notify.Re
 	if m.TemplateID == "" {
 		return notify.Result{}, &notify.SendError{Reason: notify.ReasonConfig, Err: errors.New("no WeChat template: set notify.wechat.template_id or POLICYPUSH_WECHAT_TEMPLATE_ID")}
 	}
-	id, err := w.c.Send(ctx, m)
+	return w.result(w.c.Send(ctx, m))
+}
+
+// result classifies the answer of a WeChat send.
+func (w *wechatChannel) result(id string, err error) (notify.Result, error) {
 	if err != nil {
+		if se := (*notify.SendError)(nil); errors.As(err, &se) {
+			return notify.Result{}, se
+		}
 		we := wechat.Classify(err)
 		se := &notify.SendError{Reason: notify.Reason(we.Reason), Err: we}
 		switch we.Class {

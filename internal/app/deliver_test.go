@@ -214,7 +214,7 @@ func TestSMSTemplate(t *testing.T) {
 	}
 	var cur atomic.Pointer[rules.Set]
 	cur.Store(set)
-	tmpl := smsTemplate(&cur, "SMS_DEFAULT", "某市人社", "https://rs.example.gov.cn")
+	tmpl := smsTemplate(&cur, "SMS_DEFAULT", "某市人社", "", "https://rs.example.gov.cn")
 	p := set.Policy("job-retention-refund")
 	tests := []struct {
 		name, company string

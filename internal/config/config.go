@@ -130,6 +130,13 @@ type Config struct {
 	// DispatchLease plus a quarter of it (at most 5s more).
 	DispatchLease time.Duration
 
+	// Digests (issue 13): a subject's notices due within DigestWindow of
+	// the first go out as one message (0: off), on a channel that has a
+	// digest template; on one without, each goes alone.
+	DigestWindow         time.Duration
+	WeChatDigestTemplate string
+	SMSDigestTemplate    string
+
 	// The public listener (issue 12). PublicAddr, when set, serves the
 	// routes the internet must reach, and HTTPAddr the rest. PublicRate
 	// (requests per second per client; 0: off) and PublicBurst limit
@@ -179,6 +186,8 @@ var defaults = map[string]string{
 	"POLICYPUSH_PUBLIC_BURST":    "40",
 	"POLICYPUSH_OIDC_ROLE_CLAIM": "policypush_role",
 	"POLICYPUSH_PREVIEW_BUDGET":  "60s",
+	// Digests (issue 13).
+	"POLICYPUSH_DIGEST_WINDOW": "10m",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -202,6 +211,7 @@ var known = []string{
 	"POLICYPUSH_OIDC_ROLE_CLAIM",
 	"POLICYPUSH_PII_KEYS",
 	"POLICYPUSH_PREVIEW_BUDGET",
+	"POLICYPUSH_DIGEST_WINDOW", "POLICYPUSH_WECHAT_DIGEST_TEMPLATE_ID", "POLICYPUSH_SMS_DIGEST_TEMPLATE",
 }
 
 // Need says which settings a command requires.
@@ -409,6 +419,12 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		c.PreviewBudget < time.Second || c.PreviewBudget > time.Hour {
 		bad("POLICYPUSH_PREVIEW_BUDGET", "%q is not a duration from 1s to 1h, such as 60s", v["POLICYPUSH_PREVIEW_BUDGET"])
 	}
+	if w := v["POLICYPUSH_DIGEST_WINDOW"]; w != "off" {
+		if c.DigestWindow, err = time.ParseDuration(w); err != nil || c.DigestWindow <= 0 || c.DigestWindow > 24*time.Hour {
+			bad("POLICYPUSH_DIGEST_WINDOW", "%q is not off or a duration from 1s to 24h, such as 10m", w)
+		}
+	}
+	c.WeChatDigestTemplate, c.SMSDigestTemplate = v["POLICYPUSH_WECHAT_DIGEST_TEMPLATE_ID"], v["POLICYPUSH_SMS_DIGEST_TEMPLATE"]
 	parsePublic(v, c, bad)
 	parseConsoleSignIn(c, v, bad)
 	if need == NeedServe || need == NeedPIIKey {

@@ -388,3 +388,38 @@ func TestPIIOldKeys(t *testing.T) {
 		t.Errorf("reseal without a key: %v", err)
 	}
 }
+
+// TestDigestWindow: the digest window is a duration, 10m by default, or
+// off; the digest templates are read as given.
+func TestDigestWindow(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    time.Duration
+		problem bool
+	}{
+		{"", 10 * time.Minute, false},
+		{"off", 0, false},
+		{"30s", 30 * time.Second, false},
+		{"0s", 0, true},
+		{"25h", 0, true},
+		{"soon", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			e := map[string]string{"POLICYPUSH_WECHAT_DIGEST_TEMPLATE_ID": "TPL_D", "POLICYPUSH_SMS_DIGEST_TEMPLATE": "SMS_D"}
+			if tt.value != "" {
+				e["POLICYPUSH_DIGEST_WINDOW"] = tt.value
+			}
+			c, err := Load(env(e), "", NeedDatabase)
+			if tt.problem {
+				if err == nil || !strings.Contains(err.Error(), "POLICYPUSH_DIGEST_WINDOW") {
+					t.Fatalf("want a POLICYPUSH_DIGEST_WINDOW problem, got %v", err)
+				}
+				return
+			}
+			if err != nil || c.DigestWindow != tt.want || c.WeChatDigestTemplate != "TPL_D" || c.SMSDigestTemplate != "SMS_D" {
+				t.Fatalf("window %v, templates %q %q, %v; want %v", c.DigestWindow, c.WeChatDigestTemplate, c.SMSDigestTemplate, err, tt.want)
+			}
+		})
+	}
+}

@@ -31,6 +31,10 @@ type Outbox interface {
 	TakeLapsedSending(ctx context.Context, c store.Claim, now time.Time, limit int) ([]store.OutboxRow, error)
 	RecordOutcome(ctx context.Context, o store.Outcome) error
 	SentTimes(ctx context.Context, k store.SubjectKey, since time.Time) ([]time.Time, error)
+	// Digests (digest.go).
+	ClaimCompanions(ctx context.Context, c store.Claim, now, until time.Time, claimed []store.OutboxRow, limit int) ([]store.OutboxRow, error)
+	BeginSendDigest(ctx context.Context, rows []store.OutboxRow, at time.Time) (int64, []store.OutboxRow, error)
+	RecordOutcomes(ctx context.Context, os []store.Outcome) error
 }
 
 var _ Outbox = (*store.Store)(nil)
@@ -49,6 +53,10 @@ type Options struct {
 
 	QuietHours   config.Window
 	FrequencyCap config.Cap
+	// DigestWindow: a subject's fresh notices due within it of one that is
+	// due go out with it as one message, on a channel that is a
+	// DigestChannel with a digest template (digest.go); 0 sends each alone.
+	DigestWindow time.Duration
 	Rates        map[string]float64 // sends per second by channel name; absent or <= 0 is unlimited
 	MaxRateWait  time.Duration      // wait at most this long for a rate-limit token, else defer; 2s
 
@@ -278,11 +286,22 @@ func (d *Dispatcher) heldIDs() []int64 {
 // Rows it did not call, because ctx ended or the database failed before
 // the call, are handed back at the end.
 func (d *Dispatcher) tick(ctx context.Context) (int, error) {
-	rows, err := d.o.Outbox.ClaimOutbox(ctx, d.claim, d.o.Now(), d.o.BatchSize)
+	now := d.o.Now()
+	rows, err := d.o.Outbox.ClaimOutbox(ctx, d.claim, now, d.o.BatchSize)
 	if err != nil {
 		return 0, err
 	}
+	claimed := len(rows)
 	d.hold(rows)
+	if d.o.DigestWindow > 0 && len(rows) > 0 {
+		more, err := d.o.Outbox.ClaimCompanions(ctx, d.claim, now, now.Add(d.o.DigestWindow), rows, d.o.BatchSize)
+		if err != nil {
+			// The claimed rows still go, each alone or in smaller digests.
+			d.o.Logger.ErrorContext(ctx, "claim notices to send with others", "err", err)
+		}
+		d.hold(more)
+		rows = append(rows, more...)
+	}
 	// Recording and handing back outlive ctx.
 	wctx := context.WithoutCancel(ctx)
 	var g errgroup.Group
@@ -303,6 +322,17 @@ func (d *Dispatcher) tick(ctx context.Context) (int, error) {
 	}
 	for _, k := range order {
 		g.Go(func() error {
+			if rs := bySubject[k]; d.o.DigestWindow > 0 && (len(rs) > 1 || rs[0].DigestID != 0) {
+				if ctx.Err() == nil {
+					if err := d.processSubject(ctx, rs); err != nil {
+						d.o.Logger.ErrorContext(wctx, "dispatch a subject's notices", "err", err)
+					}
+				}
+				for _, r := range rs {
+					d.release(r.ID)
+				}
+				return nil
+			}
 			for _, r := range bySubject[k] {
 				if ctx.Err() != nil {
 					d.release(r.ID) // handed back below
@@ -326,9 +356,9 @@ func (d *Dispatcher) tick(ctx context.Context) (int, error) {
 	rctx, cancel := context.WithTimeout(wctx, d.o.SendTimeout)
 	defer cancel()
 	if _, err := d.o.Outbox.ReleaseClaims(rctx, d.claim.Token); err != nil {
-		return len(rows), err
+		return claimed, err
 	}
-	return len(rows), nil
+	return claimed, nil
 }
 
 func noticeOf(r store.OutboxRow) *Notice {
@@ -346,42 +376,63 @@ func noticeOf(r store.OutboxRow) *Notice {
 // recorded whatever becomes of ctx.
 func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 	n := noticeOf(r)
-	out := store.Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, ClaimToken: r.ClaimToken}
+	out := &store.Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, ClaimToken: r.ClaimToken}
+	record := d.recorder(ctx, out)
+	to, err := d.o.Resolver.Resolve(ctx, n.SubjectType, n.SubjectID)
+	if done, err := d.resolved(ctx, n.Channel, err, record, out); done {
+		return err
+	}
+	n.SubjectName = to.Name
+	if ready, err := d.prepare(n, to, out, record); !ready {
+		return err
+	}
+	return d.deliver(ctx, r, n, to, out, record)
+}
+
+// recorder records out (one row's outcome) when called.
+func (d *Dispatcher) recorder(ctx context.Context, out *store.Outcome) func() error {
 	wctx := context.WithoutCancel(ctx)
-	record := func() error {
+	return func() error {
 		rctx, cancel := context.WithTimeout(wctx, d.o.SendTimeout)
 		defer cancel()
-		return d.o.Outbox.RecordOutcome(rctx, out)
+		return d.o.Outbox.RecordOutcome(rctx, *out)
 	}
-	now := d.o.Now()
+}
 
-	to, err := d.o.Resolver.Resolve(ctx, n.SubjectType, n.SubjectID)
+// resolved handles a failed resolution of the recipient, and reports
+// whether it did (the row is then settled, or left to be handed back).
+func (d *Dispatcher) resolved(ctx context.Context, channel string, err error, record func() error, out *store.Outcome) (bool, error) {
 	switch {
+	case err == nil:
+		return false, nil
 	case errors.Is(err, ErrNoRecipient):
-		return d.suppress(&out, n.Channel, ReasonUnreachable, record)
+		return true, d.suppress(out, channel, ReasonUnreachable, record)
 	case ctx.Err() != nil:
-		return nil // shutting down: handed back
-	case err != nil:
-		// Not the notice's fault: put it back briefly, with no attempt.
-		out.Status, out.DueAt = "pending", now.Add(d.o.PollInterval)
-		return errors.Join(fmt.Errorf("resolve recipient: %w", err), record())
+		return true, nil // shutting down: handed back
 	}
+	// Not the notice's fault: put it back briefly, with no attempt.
+	out.Status, out.DueAt = "pending", d.o.Now().Add(d.o.PollInterval)
+	return true, errors.Join(fmt.Errorf("resolve recipient: %w", err), record())
+}
 
-	n.SubjectName = to.Name
-
+// prepare applies to one notice what is its own, not its message's: a
+// withdrawn policy, consent and opt-outs, and the channel that reaches the
+// recipient (n.Channel and n.Fallback are set to it). It reports whether
+// the notice is ready to send; if not, it has recorded why.
+func (d *Dispatcher) prepare(n *Notice, to Recipient, out *store.Outcome, record func() error) (bool, error) {
 	// A policy repealed or expired after the notice was queued stops it.
 	if d.o.Withdrawn != nil {
 		if reason := d.o.Withdrawn(n.PolicyID); reason != "" {
 			out.Status, out.Reason = "cancelled", string(reason)
 			d.o.Observer.Cancelled(n.Channel, reason)
-			return record()
+			return false, record()
 		}
 	}
 
 	// Consent and opt-out, re-checked at send time: an opt-out recorded
 	// after the row was queued still stops it.
 	if to.Consent != nil && !*to.Consent {
-		return d.suppress(&out, n.Channel, ReasonNoConsent, record)
+		return false, d.suppress(out, n.Channel, ReasonNoConsent, record)
 	}
 	if !d.usable(n.Channel, to) {
 		next, rest, ok := d.nextChannel(n.Fallback, to)
@@ -392,44 +443,62 @@ func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 			} else if _, known := d.channels[n.Channel]; !known && to.Reaches(n.Channel) {
 				reason = ReasonNoChannel
 			}
-			return d.suppress(&out, n.Channel, reason, record)
+			return false, d.suppress(out, n.Channel, reason, record)
 		}
 		n.Channel, n.Fallback = next, rest
 		out.Channel, out.Fallback = next, nonNil(rest)
 	}
+	return true, nil
+}
 
+// gate applies what holds for a message as a whole: quiet hours, the
+// frequency cap (which counts messages) and the channel's rate. It
+// reports whether the message may go now; if not, postpone has been called
+// (or ctx ended: the rows are handed back, and err is nil).
+func (d *Dispatcher) gate(ctx context.Context, k store.SubjectKey, channel string, postpone func(Reason, time.Time) error, again func() error) (bool, error) {
+	now := d.o.Now()
 	if until, quiet := quietUntil(d.o.QuietHours, now); quiet {
-		return d.deferTo(&out, n.Channel, ReasonQuietHours, until, record)
+		return false, postpone(ReasonQuietHours, until)
 	}
 	if c := d.o.FrequencyCap; c.N > 0 {
-		sent, err := d.o.Outbox.SentTimes(ctx, store.SubjectKey{Type: n.SubjectType, ID: n.SubjectID}, now.Add(-c.Period))
+		sent, err := d.o.Outbox.SentTimes(ctx, k, now.Add(-c.Period))
 		if err != nil && ctx.Err() != nil {
-			return nil // shutting down: handed back
+			return false, nil // shutting down: handed back
 		}
 		if err != nil {
-			out.Status, out.DueAt = "pending", now.Add(d.o.PollInterval)
-			return errors.Join(err, record())
+			return false, errors.Join(err, again())
 		}
 		if until, over := capUntil(c, sent, now); over {
-			return d.deferTo(&out, n.Channel, ReasonFrequencyCap, until, record)
+			return false, postpone(ReasonFrequencyCap, until)
 		}
 	}
-	if b := d.buckets[n.Channel]; b != nil {
+	if b := d.buckets[channel]; b != nil {
 		wait, ok := b.take(now, d.o.MaxRateWait)
 		if !ok {
-			return d.deferTo(&out, n.Channel, ReasonRateLimited, now.Add(wait), record)
+			return false, postpone(ReasonRateLimited, now.Add(wait))
 		}
 		if wait > 0 {
 			if err := d.o.Sleep(ctx, wait); err != nil {
-				return nil // shutting down: handed back
+				return false, nil // shutting down: handed back
 			}
 		}
 	}
-
 	// The last word before the call: the claim must still be ours.
-	if ctx.Err() != nil {
-		return nil
+	return ctx.Err() == nil, nil
+}
+
+// deliver sends one prepared notice alone, if the message policies allow.
+func (d *Dispatcher) deliver(ctx context.Context, r store.OutboxRow, n *Notice, to Recipient, out *store.Outcome, record func() error) error {
+	ok, err := d.gate(ctx, r.Key, n.Channel, func(reason Reason, until time.Time) error {
+		return d.deferTo(out, n.Channel, reason, until, record)
+	}, func() error {
+		out.Status, out.DueAt = "pending", d.o.Now().Add(d.o.PollInterval)
+		return record()
+	})
+	if !ok {
+		return err
 	}
+	wctx := context.WithoutCancel(ctx)
 	// The row names the channel called, so that a lost call is settled
 	// with the right provider.
 	r.Channel, r.Fallback = n.Channel, nonNil(n.Fallback)
@@ -443,35 +512,55 @@ func (d *Dispatcher) process(ctx context.Context, r store.OutboxRow) error {
 	if err != nil {
 		return err
 	}
-	return d.send(wctx, n, to, &out, record)
+	return d.send(wctx, n, []*Notice{n}, []*store.Outcome{out}, to, record)
 }
 
-// send makes the provider call and turns its answer into the outcome.
-func (d *Dispatcher) send(ctx context.Context, n *Notice, to Recipient, out *store.Outcome, record func() error) error {
-	ch := d.channels[n.Channel]
+// send makes the provider call of msg, which carries the notices members
+// (msg itself when alone), and turns its answer into their outcomes outs,
+// which record records.
+func (d *Dispatcher) send(ctx context.Context, msg *Notice, members []*Notice, outs []*store.Outcome, to Recipient, record func() error) error {
+	ch := d.channels[msg.Channel]
 	sctx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
 	start := time.Now()
-	res, err := ch.Send(sctx, n, to)
+	res, err := ch.Send(sctx, msg, to)
 	latency := time.Since(start)
 	cancel()
 	now := d.o.Now()
-	att := &store.Attempt{Channel: n.Channel, At: now}
-	out.Attempt = att
-	attempt := n.Attempts + 1
 
 	if err == nil {
-		out.Status, out.SentAt, out.ProviderMsgID = "sent", now, res.ProviderMsgID
-		att.Outcome, att.ProviderMsgID = string(OutcomeSent), res.ProviderMsgID
-		d.o.Observer.Attempted(n.Channel, OutcomeSent, "", latency)
+		for _, out := range outs {
+			out.Status, out.SentAt, out.ProviderMsgID = "sent", now, res.ProviderMsgID
+			out.Attempt = &store.Attempt{Channel: msg.Channel, At: now, Outcome: string(OutcomeSent), ProviderMsgID: res.ProviderMsgID}
+		}
+		d.o.Observer.Attempted(msg.Channel, OutcomeSent, "", latency)
 		return record()
 	}
 
 	se := classify(err)
+	// The notices of a digest retry together: one backoff, from the
+	// message's attempt.
+	retryAt := now.Add(d.o.Backoff.delay(msg.Attempts+1, d.o.Jitter()))
+	var first Outcome
+	for i, n := range members {
+		o := d.failed(ch, msg, n, se, to, now, retryAt, outs[i])
+		if i == 0 {
+			first = o
+		}
+	}
+	d.o.Observer.Attempted(msg.Channel, first, se.Reason, latency)
+	return record()
+}
+
+// failed sets out, the outcome of member n of msg, after msg's call failed
+// with se, and returns the outcome.
+func (d *Dispatcher) failed(ch Channel, msg, n *Notice, se *SendError, to Recipient, now, retryAt time.Time, out *store.Outcome) Outcome {
 	reason := se.Reason
-	out.LastReason, att.Reason = string(reason), string(reason)
+	att := &store.Attempt{Channel: msg.Channel, At: now, Reason: string(reason)}
+	out.Attempt, out.LastReason = att, string(reason)
+	attempt := msg.Attempts + 1
 	var outcome Outcome
 	switch {
-	case se.Ambiguous && !dedups(ch, n):
+	case se.Ambiguous && !dedups(ch, msg):
 		// The call may have got through: a resend could be a duplicate.
 		outcome = OutcomeUnknown
 		if _, ok := ch.(LookupChannel); ok {
@@ -483,13 +572,15 @@ func (d *Dispatcher) send(ctx context.Context, n *Notice, to Recipient, out *sto
 	case se.Quota:
 		outcome = OutcomeDeferred
 		out.Status, out.Reason, out.DueAt = "deferred", string(reason), nextMidnight(now)
-		d.o.Observer.Deferred(n.Channel, reason)
+		d.o.Observer.Deferred(msg.Channel, reason)
 	case se.Permanent:
+		// A digest falls back as a whole: each notice moves to its next
+		// channel, due now, and they meet again there.
 		next, rest, ok := d.nextChannel(n.Fallback, to)
 		if ok {
 			outcome = OutcomeFallback
 			out.Status, out.DueAt, out.Channel, out.Fallback = "pending", now, next, nonNil(rest)
-			d.o.Observer.FellBack(n.Channel, next, reason)
+			d.o.Observer.FellBack(msg.Channel, next, reason)
 		} else {
 			outcome = OutcomeFailed
 			out.Status, out.Reason = "failed", string(reason)
@@ -499,22 +590,21 @@ func (d *Dispatcher) send(ctx context.Context, n *Notice, to Recipient, out *sto
 		case attempt >= d.o.MaxAttempts:
 			outcome = OutcomeDead
 			out.Status, out.Reason = "dead", string(ReasonMaxAttempts)
-			d.o.Observer.Dead(n.Channel, ReasonMaxAttempts)
+			d.o.Observer.Dead(msg.Channel, ReasonMaxAttempts)
 		case now.Sub(n.CreatedAt) >= d.o.MaxAge:
 			outcome = OutcomeDead
 			out.Status, out.Reason = "dead", string(ReasonMaxAge)
-			d.o.Observer.Dead(n.Channel, ReasonMaxAge)
+			d.o.Observer.Dead(msg.Channel, ReasonMaxAge)
 		default:
 			outcome = OutcomeRetry
-			out.Status, out.DueAt = "pending", now.Add(d.o.Backoff.delay(attempt, d.o.Jitter()))
+			out.Status, out.DueAt = "pending", retryAt
 		}
 	default: // configuration: an operator must act
 		outcome = OutcomeFailed
 		out.Status, out.Reason = "failed", string(reason)
 	}
 	att.Outcome = string(outcome)
-	d.o.Observer.Attempted(n.Channel, outcome, reason, latency)
-	return record()
+	return outcome
 }
 
 // usable reports whether the dispatcher has the channel and it reaches the

@@ -32,6 +32,11 @@ type Notice struct {
 	CreatedAt     time.Time
 	ClickToken    string // the notice's link is /r/{ClickToken}
 	SubjectName   string // the enterprise's name at send time, for {{subject.name}}; "" for residents
+	// Members, when set, makes the notice a digest: one message for the
+	// notices Members, of one subject, oldest first. The digest's ID is
+	// the digest id (the client_msg_id / OutId that names the message), its
+	// other fields are those of Members[0], whose ClickToken is its link.
+	Members []*Notice
 }
 
 // Recipient is how a subject can be reached, as its profile says at send

@@ -54,8 +54,9 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 			return errors.Join(append(errs, err)...)
 		}
 		settled := 0
-		for _, r := range rows {
-			outcome, err := d.settleRow(ctx, r)
+		for _, msg := range messages(rows) {
+			r := msg[0]
+			outcome, err := d.settleRow(ctx, msg)
 			switch {
 			case errors.Is(err, store.ErrNotClaimed):
 			case err != nil:
@@ -71,17 +72,60 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 	}
 }
 
-// settleRow settles one row taken over in 'sending', and returns what
-// became of it, or "" when it is to be looked at again later.
-func (d *Dispatcher) settleRow(ctx context.Context, r store.OutboxRow) (Outcome, error) {
+// messages groups rows taken over in 'sending' by the message that
+// carried them: a digest's rows (one digest id) are settled together.
+// (Another reconciler may have taken some rows of the same digest; it
+// settles them the same way, since it asks about the same digest id.)
+func messages(rows []store.OutboxRow) [][]store.OutboxRow {
+	var (
+		out   [][]store.OutboxRow
+		index = map[int64]int{}
+	)
+	for _, r := range rows {
+		if r.DigestID == 0 {
+			out = append(out, []store.OutboxRow{r})
+			continue
+		}
+		i, ok := index[r.DigestID]
+		if !ok {
+			i = len(out)
+			index[r.DigestID] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+// settleRow settles the rows of one message taken over in 'sending' (one
+// row, or a digest's), and returns what became of them, or "" when they
+// are to be looked at again later. Every row gets the same outcome, in one
+// transaction.
+func (d *Dispatcher) settleRow(ctx context.Context, rows []store.OutboxRow) (Outcome, error) {
 	now := d.o.Now()
+	r := rows[0]
 	n := noticeOf(r)
+	if r.DigestID != 0 {
+		members := make([]*Notice, len(rows))
+		for i, m := range rows {
+			members[i] = noticeOf(m)
+		}
+		n = digestOf(r.DigestID, members)
+	}
 	call := r.CallStartedAt
-	out := store.Outcome{ID: r.ID, ClaimedAt: r.ClaimedAt, ClaimToken: r.ClaimToken}
+	var out store.Outcome
 	record := func() error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.SendTimeout)
 		defer cancel()
-		return d.o.Outbox.RecordOutcome(rctx, out)
+		outs := make([]store.Outcome, len(rows))
+		for i, m := range rows {
+			outs[i] = out
+			outs[i].ID, outs[i].ClaimedAt, outs[i].ClaimToken = m.ID, m.ClaimedAt, m.ClaimToken
+		}
+		if len(outs) == 1 {
+			return d.o.Outbox.RecordOutcome(rctx, outs[0])
+		}
+		return d.o.Outbox.RecordOutcomes(rctx, outs)
 	}
 	later := func(after time.Duration) (Outcome, error) {
 		out.Status, out.Recheck = "sending", max(after, 0)

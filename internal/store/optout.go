@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -221,95 +220,94 @@ func (s *Store) RecordReceipt(ctx context.Context, r Receipt) (out ReceiptOutcom
 }
 
 // RecordReceipt is Store.RecordReceipt within tx, so that the reports of
-// one callback body commit together.
+// one callback body commit together. A receipt for a digest (one message
+// that carried several notices, which share its provider id) applies to
+// each of them; out and next are those of the first.
 func (tx *Tx) RecordReceipt(ctx context.Context, r Receipt) (out ReceiptOutcome, next string, err error) {
 	s := tx.s
 	err = func() error {
-		var (
+		type target struct {
 			id       int64
 			status   string
 			fallback []string
 			attempts int
 			k        SubjectKey
-		)
-		scan := func(row pgx.Row) error {
-			return row.Scan(&id, &status, &fallback, &attempts, &k.Type, &k.ID)
 		}
-		err := scan(tx.tx.QueryRow(ctx, `SELECT o.id, o.status, o.fallback, o.attempts, m.subject_type, m.subject_id
+		var ts []target
+		scan := func(rows pgx.Rows, err error) error {
+			if err != nil {
+				return err
+			}
+			var t target
+			_, err = pgx.ForEachRow(rows, []any{&t.id, &t.status, &t.fallback, &t.attempts, &t.k.Type, &t.k.ID}, func() error {
+				c := t
+				c.fallback = append([]string(nil), t.fallback...)
+				ts = append(ts, c)
+				return nil
+			})
+			return err
+		}
+		ids := func() []int64 {
+			out := make([]int64, len(ts))
+			for i, t := range ts {
+				out[i] = t.id
+			}
+			return out
+		}
+		err := scan(tx.tx.Query(ctx, `SELECT o.id, o.status, o.fallback, o.attempts, m.subject_type, m.subject_id
 FROM outbox o JOIN matches m ON m.id = o.match_id
 WHERE o.channel = $1 AND o.provider_msg_id = $2
-LIMIT 1 FOR UPDATE OF o`, r.Channel, r.ProviderMsgID))
-		if errors.Is(err, pgx.ErrNoRows) && r.OpenID != "" && s.sealer != nil {
-			err = scan(tx.tx.QueryRow(ctx, `SELECT o.id, o.status, o.fallback, o.attempts, m.subject_type, m.subject_id
+ORDER BY o.id FOR UPDATE OF o`, r.Channel, r.ProviderMsgID))
+		if err == nil && len(ts) == 0 && r.OpenID != "" && s.sealer != nil {
+			err = scan(tx.tx.Query(ctx, `SELECT o.id, o.status, o.fallback, o.attempts, m.subject_type, m.subject_id
 FROM profiles p
 JOIN matches m ON m.subject_type = p.subject_type AND m.subject_id = p.subject_id
 JOIN outbox o ON o.match_id = m.id
 WHERE p.openid_hash = ANY($1::bytea[]) AND o.channel = $2 AND o.status = 'sent' AND o.provider_msg_id IS NULL
 ORDER BY o.sent_at LIMIT 1 FOR UPDATE OF o`, s.contactIndexes(ContactOpenID, r.OpenID), r.Channel))
-			if err == nil {
-				_, err = tx.tx.Exec(ctx, `UPDATE outbox SET provider_msg_id = $2 WHERE id = $1`, id, r.ProviderMsgID)
+			if err == nil && len(ts) > 0 {
+				_, err = tx.tx.Exec(ctx, `UPDATE outbox SET provider_msg_id = $2 WHERE id = ANY($1)`, ids(), r.ProviderMsgID)
 			}
 		}
-		if errors.Is(err, pgx.ErrNoRows) && r.NoticeID != "" {
+		if err == nil && len(ts) == 0 && r.NoticeID != "" {
 			// A crash or a timeout lost the send's answer: the row is
 			// unknown, or in 'sending' waiting for a look-up (no claim, or
 			// a lapsed one), or failed with unknown_outcome by an older
-			// version; it has no provider id. The provider echoes our id,
-			// and the receipt tells what happened after all.
+			// version; it has no provider id. The provider echoes our id
+			// (a digest's id for a digest), and the receipt tells what
+			// happened after all.
 			if nid, perr := strconv.ParseInt(r.NoticeID, 10, 64); perr == nil {
-				err = scan(tx.tx.QueryRow(ctx, `SELECT o.id, 'sent', o.fallback, o.attempts, m.subject_type, m.subject_id
+				err = scan(tx.tx.Query(ctx, `SELECT o.id, 'sent', o.fallback, o.attempts, m.subject_type, m.subject_id
 FROM outbox o JOIN matches m ON m.id = o.match_id
-WHERE o.id = $1 AND o.channel = $2 AND (o.status = 'unknown'
+WHERE (o.id = $1 AND o.digest_id IS NULL OR o.digest_id = $1) AND o.channel = $2 AND (o.status = 'unknown'
     OR o.status = 'sending' AND (o.claim_token IS NULL OR o.lease_until < now())
     OR o.status = 'failed' AND o.reason = 'unknown_outcome')
-FOR UPDATE OF o`, nid, r.Channel))
-				if err == nil {
+ORDER BY o.id FOR UPDATE OF o`, nid, r.Channel))
+				if err == nil && len(ts) > 0 {
 					_, err = tx.tx.Exec(ctx, `UPDATE outbox SET provider_msg_id = $2, sent_at = coalesce(sent_at, call_started_at, $3),
-       claim_token = NULL, lease_until = NULL, claimed_at = NULL WHERE id = $1`, id, r.ProviderMsgID, r.At)
+       claim_token = NULL, lease_until = NULL, claimed_at = NULL WHERE id = ANY($1)`, ids(), r.ProviderMsgID, r.At)
 				}
 			}
-		}
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			out = ReceiptUnknown
-			return nil
-		case err != nil:
-			return err
-		case status != "sent":
-			out = ReceiptDuplicate
-			return nil
-		}
-		switch {
-		case r.Delivered:
-			out = ReceiptDelivered
-			_, err = tx.tx.Exec(ctx, `UPDATE outbox SET status = 'delivered', delivered_at = $2, reason = NULL, updated_at = now()
-WHERE id = $1`, id, r.At)
-		case r.Fallback && len(fallback) > 0:
-			// The channel never reached the recipient: the notice was not
-			// received, so it no longer counts against the frequency cap.
-			out, next = ReceiptFallback, fallback[0]
-			_, err = tx.tx.Exec(ctx, `UPDATE outbox SET status = 'pending', channel = $2, fallback = $3, due_at = $4,
-       last_reason = $5, reason = NULL, sent_at = NULL, updated_at = now()
-WHERE id = $1`, id, fallback[0], fallback[1:], r.At, r.Reason)
-		default:
-			out = ReceiptFailed
-			_, err = tx.tx.Exec(ctx, `UPDATE outbox SET status = 'failed', reason = $2, last_reason = $2, updated_at = now()
-WHERE id = $1`, id, r.Reason)
 		}
 		if err != nil {
 			return err
 		}
-		if !r.Delivered {
-			// The receipt is part of the notice's history.
-			_, err = tx.tx.Exec(ctx, `INSERT INTO notice_attempts (outbox_id, attempt, channel, outcome, reason, provider_msg_id, at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, attempts, r.Channel, "receipt_"+string(out), r.Reason, r.ProviderMsgID, r.At)
+		if len(ts) == 0 {
+			out = ReceiptUnknown
+			return nil
+		}
+		for i, t := range ts {
+			o, nx, err := applyReceipt(ctx, tx, r, t.id, t.status, t.fallback, t.attempts)
 			if err != nil {
 				return err
 			}
+			if i == 0 {
+				out, next = o, nx
+			}
 		}
-		if r.OptOutSource != "" {
+		if r.OptOutSource != "" && out != ReceiptDuplicate {
 			_, err = tx.tx.Exec(ctx, `INSERT INTO opt_outs (subject_type, subject_id, channel, source, at)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.Type, k.ID, r.Channel, r.OptOutSource, r.At)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, ts[0].k.Type, ts[0].k.ID, r.Channel, r.OptOutSource, r.At)
 		}
 		return err
 	}()
@@ -317,4 +315,37 @@ VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.Type, k.ID, r.Channel, r.
 		return "", "", fmt.Errorf("record receipt: %w", err)
 	}
 	return out, next, nil
+}
+
+// applyReceipt applies r to one notice found in status.
+func applyReceipt(ctx context.Context, tx *Tx, r Receipt, id int64, status string, fallback []string, attempts int) (out ReceiptOutcome, next string, err error) {
+	if status != "sent" {
+		return ReceiptDuplicate, "", nil
+	}
+	switch {
+	case r.Delivered:
+		out = ReceiptDelivered
+		_, err = tx.tx.Exec(ctx, `UPDATE outbox SET status = 'delivered', delivered_at = $2, reason = NULL, updated_at = now()
+WHERE id = $1`, id, r.At)
+	case r.Fallback && len(fallback) > 0:
+		// The channel never reached the recipient: the notice was not
+		// received, so it no longer counts against the frequency cap.
+		out, next = ReceiptFallback, fallback[0]
+		_, err = tx.tx.Exec(ctx, `UPDATE outbox SET status = 'pending', channel = $2, fallback = $3, due_at = $4,
+       last_reason = $5, reason = NULL, sent_at = NULL, updated_at = now()
+WHERE id = $1`, id, fallback[0], fallback[1:], r.At, r.Reason)
+	default:
+		out = ReceiptFailed
+		_, err = tx.tx.Exec(ctx, `UPDATE outbox SET status = 'failed', reason = $2, last_reason = $2, updated_at = now()
+WHERE id = $1`, id, r.Reason)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if !r.Delivered {
+		// The receipt is part of the notice's history.
+		_, err = tx.tx.Exec(ctx, `INSERT INTO notice_attempts (outbox_id, attempt, channel, outcome, reason, provider_msg_id, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, attempts, r.Channel, "receipt_"+string(out), r.Reason, r.ProviderMsgID, r.At)
+	}
+	return out, next, err
 }

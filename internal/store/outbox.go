@@ -42,12 +42,16 @@ type OutboxRow struct {
 	ClaimToken    string    // with the claimant's token
 	CallStartedAt time.Time // when the provider call of a row found in 'sending' began; zero otherwise
 	ClickToken    string    // the notice's link is /r/{ClickToken}
+	// DigestID names the message that last carried the notice with others
+	// (migration 00022), or is 0. Notices that share one are sent again
+	// together, under it.
+	DigestID int64
 }
 
 const outboxColumns = `o.id, o.match_id, m.subject_type, m.subject_id, m.policy_id, m.policy_version,
        m.result, m.amount::float8, o.channel, o.fallback, o.attempts - o.requeue_attempts, o.due_at,
        coalesce(o.requeued_at, o.created_at), o.claimed_at, coalesce(o.claim_token, ''),
-       o.call_started_at, o.click_token`
+       o.call_started_at, o.click_token, coalesce(o.digest_id, 0)`
 
 func scanOutbox(rows pgx.Rows) ([]OutboxRow, error) {
 	var (
@@ -57,7 +61,7 @@ func scanOutbox(rows pgx.Rows) ([]OutboxRow, error) {
 	)
 	_, err := pgx.ForEachRow(rows, []any{&r.ID, &r.MatchID, &r.Key.Type, &r.Key.ID, &r.PolicyID, &r.PolicyVersion,
 		&r.Result, &r.Amount, &r.Channel, &r.Fallback, &r.Attempts, &r.DueAt, &r.CreatedAt, &r.ClaimedAt, &r.ClaimToken,
-		&call, &r.ClickToken}, func() error {
+		&call, &r.ClickToken, &r.DigestID}, func() error {
 		c := r
 		c.Fallback = append([]string(nil), r.Fallback...)
 		if r.Amount != nil {
@@ -111,14 +115,15 @@ ORDER BY o.due_at, o.id`, now, limit, c.Token, c.Lease)
 // and the channel (and fallbacks) of r, which are those of the call about to
 // be made, if the claim is still the caller's and its lease has not run
 // out. Only then may the caller call the provider; otherwise it gets
-// ErrNotClaimed.
+// ErrNotClaimed. A row sent alone is in no digest: its digest_id is
+// cleared, so that its own id names its call.
 func (s *Store) BeginSend(ctx context.Context, r OutboxRow, at time.Time) error {
 	fallback := r.Fallback
 	if fallback == nil {
 		fallback = []string{}
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'sending', call_started_at = $4, channel = $5, fallback = $6,
-       updated_at = now()
+       digest_id = NULL, updated_at = now()
 WHERE id = $1 AND status = 'claimed' AND claim_token = $2 AND claimed_at = $3 AND lease_until > now()`,
 		r.ID, r.ClaimToken, r.ClaimedAt, at, r.Channel, fallback)
 	if err != nil {
@@ -249,6 +254,25 @@ type Outcome struct {
 // records o.Attempt. It returns ErrNotClaimed, and changes nothing,
 // otherwise. Any status but 'sending' ends the claim.
 func (s *Store) RecordOutcome(ctx context.Context, o Outcome) error {
+	return recordOutcome(ctx, s.pool, o)
+}
+
+// RecordOutcomes records the outcomes of the notices of one digest in one
+// transaction: all of them, or (with ErrNotClaimed when any row is no
+// longer the caller's) none. A crash never leaves part of a digest settled
+// and the rest to be sent again.
+func (s *Store) RecordOutcomes(ctx context.Context, os []Outcome) error {
+	return s.InTx(ctx, func(tx *Tx) error {
+		for _, o := range os {
+			if err := recordOutcome(ctx, tx.tx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func recordOutcome(ctx context.Context, q querier, o Outcome) error {
 	var (
 		a        Attempt
 		inc      int
@@ -261,7 +285,7 @@ func (s *Store) RecordOutcome(ctx context.Context, o Outcome) error {
 		fallback = o.Fallback
 	}
 	var n int
-	err := s.pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 WITH upd AS (
     UPDATE outbox SET
         status          = $3,
@@ -300,18 +324,23 @@ SELECT count(*) FROM upd`,
 	return nil
 }
 
-// SentTimes returns, oldest first, when each notice to the subject sent at
-// or after since was sent. It is the frequency cap's count.
+// SentTimes returns, oldest first, when each message to the subject sent at
+// or after since was sent: a digest of several notices is one message. It
+// is the frequency cap's count.
 func (s *Store) SentTimes(ctx context.Context, k SubjectKey, since time.Time) ([]time.Time, error) {
 	rows, err := s.pool.Query(ctx, `
-SELECT o.sent_at FROM matches m JOIN outbox o ON o.match_id = m.id
+SELECT DISTINCT o.sent_at, coalesce(o.digest_id, o.id) FROM matches m JOIN outbox o ON o.match_id = m.id
 WHERE m.subject_type = $1 AND m.subject_id = $2 AND o.sent_at >= $3
-ORDER BY o.sent_at`, k.Type, k.ID, since)
+ORDER BY 1`, k.Type, k.ID, since)
 	if err != nil {
 		return nil, fmt.Errorf("sent times: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
-	if err != nil {
+	var (
+		out []time.Time
+		at  time.Time
+		id  int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&at, &id}, func() error { out = append(out, at); return nil }); err != nil {
 		return nil, fmt.Errorf("sent times: %w", err)
 	}
 	return out, nil

@@ -42,6 +42,10 @@ type Config struct {
 	Endpoint string
 	// HTTPClient sends the requests; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
+	// Digests says that Template gives a digest (a notice with Members:
+	// one message for several) a template of its own
+	// (POLICYPUSH_SMS_DIGEST_TEMPLATE); without it, notices go one by one.
+	Digests bool
 	// Template chooses the template code and params of a notice.
 	Template sms.TemplateFunc
 	// LookupSettle is how long after a call Lookup answers its absence
@@ -62,12 +66,19 @@ type Channel struct {
 	newClient func() (*openapi.Client, error)
 	sign      string
 	tpl       sms.TemplateFunc
+	digests   bool
 	red       sms.Redactor
 	settle    time.Duration
 	now       func() time.Time
 }
 
-var _ notify.LookupChannel = (*Channel)(nil)
+var (
+	_ notify.LookupChannel = (*Channel)(nil)
+	_ notify.DigestChannel = (*Channel)(nil)
+)
+
+// Digests implements notify.DigestChannel.
+func (c *Channel) Digests() bool { return c.digests }
 
 // New checks cfg and builds the channel.
 func New(cfg Config) (*Channel, error) {
@@ -91,11 +102,12 @@ func New(cfg Config) (*Channel, error) {
 		cfg.Now = time.Now
 	}
 	c := &Channel{
-		sign:   cfg.SignName,
-		tpl:    cfg.Template,
-		red:    sms.Redactor{Secrets: []string{cfg.AccessKeySecret}},
-		settle: cfg.LookupSettle,
-		now:    cfg.Now,
+		sign:    cfg.SignName,
+		tpl:     cfg.Template,
+		digests: cfg.Digests,
+		red:     sms.Redactor{Secrets: []string{cfg.AccessKeySecret}},
+		settle:  cfg.LookupSettle,
+		now:     cfg.Now,
 		newClient: func() (*openapi.Client, error) {
 			return openapi.NewClient(&openapiutil.Config{
 				AccessKeyId:     dara.String(cfg.AccessKeyID),

@@ -49,6 +49,10 @@ type Config struct {
 	Endpoint string
 	// HTTPClient sends the requests; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
+	// Digests says that Template gives a digest (a notice with Members:
+	// one message for several) a template of its own
+	// (POLICYPUSH_SMS_DIGEST_TEMPLATE); without it, notices go one by one.
+	Digests bool
 	// Template chooses the template id and params of a notice; the params
 	// fill TemplateParamSet ordered by key.
 	Template sms.TemplateFunc
@@ -69,7 +73,13 @@ type Channel struct {
 	red  sms.Redactor
 }
 
-var _ notify.LookupChannel = (*Channel)(nil)
+var (
+	_ notify.LookupChannel = (*Channel)(nil)
+	_ notify.DigestChannel = (*Channel)(nil)
+)
+
+// Digests implements notify.DigestChannel.
+func (c *Channel) Digests() bool { return c.cfg.Digests }
 
 // New checks cfg and builds the channel.
 func New(cfg Config) (*Channel, error) {
