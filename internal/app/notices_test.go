@@ -190,11 +190,11 @@ func TestNoticeAnswersEndToEnd(t *testing.T) {
 		Source        map[string]string `json:"source"`
 		Result        string            `json:"result"`
 		Conditions    []struct{ Name, Verdict string }
-		Amount        *float64          `json:"amount"`
-		DataAsOf      string            `json:"data_as_of"`
-		Apply         map[string]any    `json:"apply"`
-		Status        string            `json:"status"`
-		Actions       []string          `json:"actions"`
+		Amount        *float64       `json:"amount"`
+		DataAsOf      string         `json:"data_as_of"`
+		Apply         map[string]any `json:"apply"`
+		Status        string         `json:"status"`
+		Actions       []string       `json:"actions"`
 		Others        []struct{ Link, Title string }
 	}
 	if err := json.Unmarshal([]byte(body), &v); err != nil {
