@@ -21,7 +21,6 @@ type fakeNotices struct {
 	disputes [][]string
 	notes    []string
 	stops    []string
-	status   string
 }
 
 const (
