@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/policypush/policypush/internal/rules"
 )
 
 // The notice page (CONTRACTS §7): what a notice's click token opens, the
@@ -410,4 +412,30 @@ func fixArgs(fs []FieldSources) []any {
 		paths[n], _ = json.Marshal(f.Paths) // strings always encode
 	}
 	return []any{types, ids, srcs, paths}
+}
+
+// corrections lists the subject's correction requests, newest first, for
+// officers: a mobile the person wrote into the note is masked.
+func (s *Store) corrections(ctx context.Context, k SubjectKey) ([]CorrectionView, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.id, c.subject_type, c.subject_id, c.source, c.fields, c.conditions, c.note, c.reported_at,
+       m.policy_id, c.status, c.fixed_at, c.published_at
+FROM correction_requests c JOIN matches m ON m.id = c.match_id
+WHERE c.subject_type = $1 AND c.subject_id = $2 ORDER BY c.id DESC`, k.Type, k.ID)
+	if err != nil {
+		return nil, fmt.Errorf("corrections: %w", err)
+	}
+	out := []CorrectionView{}
+	var c CorrectionView
+	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.SubjectType, &c.SubjectID, &c.Source, &c.Fields, &c.Conditions, &c.Note, &c.ReportedAt,
+		&c.PolicyID, &c.Status, &c.FixedAt, &c.PublishedAt}, func() error {
+		v := c
+		v.Fields, v.Conditions = slices.Clone(c.Fields), slices.Clone(c.Conditions)
+		v.Note = rules.MaskMobiles(v.Note)
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("corrections: %w", err)
+	}
+	return out, nil
 }

@@ -98,7 +98,7 @@ func TestNoticeAnswersInStore(t *testing.T) {
 		t.Errorf("PolicyOptedOut = %v %v", ok, err)
 	}
 
-	d := Dispute{MatchID: matchA, Key: k, Conditions: []string{"户籍", "缴费"}, Note: "n",
+	d := Dispute{MatchID: matchA, Key: k, Conditions: []string{"户籍", "缴费"}, Note: "请回电13812345678",
 		Fields: map[string][]string{"户籍": {"hukou.is_local"}, "缴费": {"insurance.pension.cumulative_months"}}, At: time.Now()}
 	id1, err := s.RecordDispute(ctx, d)
 	if err != nil {
@@ -141,6 +141,15 @@ WHERE subject_id = $1 ORDER BY source`, k.ID)
 	}
 	if want := []string{"gongan:fixed", "jinbao:open"}; !slices.Equal(got, want) {
 		t.Errorf("after the changes %v, want %v", got, want)
+	}
+	// Officers see them in the subject's view, the note's mobile masked.
+	sv, err := s.Subject(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sv.Corrections) != 2 || sv.Corrections[0].Note != "请回电138****5678" || sv.Corrections[0].PolicyID != "pol-a" ||
+		sv.Corrections[1].Status != "fixed" || sv.Corrections[1].Source != "gongan" || sv.Corrections[0].Fields[0] != "insurance.pension.cumulative_months" {
+		t.Errorf("the subject's corrections: %+v", sv.Corrections)
 	}
 	cs, err := s.UnpublishedCorrections(ctx, 10)
 	if err != nil || len(cs) < 2 {
