@@ -23,6 +23,7 @@ import (
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/kafkaembed"
 	"github.com/policypush/policypush/internal/match"
+	"github.com/policypush/policypush/internal/noticepage"
 	"github.com/policypush/policypush/internal/pii"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/receipt"
@@ -112,7 +113,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 
 	dlqTopic := cfg.KafkaTopic + ".dlq"
 	if cfg.KafkaEmbedded {
-		b, err := kafkaembed.Start(cfg.KafkaEmbeddedAddr, 8, cfg.KafkaTopic, dlqTopic)
+		b, err := kafkaembed.Start(cfg.KafkaEmbeddedAddr, 8, cfg.KafkaTopic, dlqTopic, CorrectionsTopic)
 		if err != nil {
 			return fmt.Errorf("start the embedded Kafka broker on %s: %w", cfg.KafkaEmbeddedAddr, err)
 		}
@@ -189,6 +190,23 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 
+	// The notice page's answers (CONTRACTS §7); disputes go out on
+	// CorrectionsTopic through the publisher.
+	corrections, err := ingest.NewSecureProducer(cfg.KafkaBrokers, CorrectionsTopic, cfg.KafkaSecurity)
+	if err != nil {
+		return err
+	}
+	publisher := newCorrectionPublisher(st, corrections, log, o.Now)
+	answers, err := newNotices(st, current, o.Now, cfg.NoticeLinkTTL, publisher.Wake)
+	if err != nil {
+		return err
+	}
+	noticeAPI := noticepage.NewAPI(answers, log)
+	noticePage, err := noticepage.NewPage(answers, noticepage.PageOptions{PublicURL: cfg.PublicURL, Log: log})
+	if err != nil {
+		return err
+	}
+
 	limits := httpapi.DefaultLimits()
 	if o.HTTP != nil {
 		o.HTTP(&limits)
@@ -209,8 +227,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				}
 				return nil
 			},
-		}), clicks(st, current, o.Now),
-			receipts.Register, admin.Register, gate.Register, func(mux *http.ServeMux) {
+		}), clicks(st, o.Now),
+			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, func(mux *http.ServeMux) {
 				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
@@ -235,6 +253,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	g.Go(func() error { return consumer.Run(ctx) })
 	g.Go(func() error { return dispatcher.Run(ctx) })
 	g.Go(func() error { return sweeps.Run(ctx) })
+	g.Go(func() error { return publisher.Run(ctx) })
 	g.Go(func() error {
 		for {
 			select {

@@ -60,7 +60,7 @@ func newEnv(t testing.TB) *env {
 		t.Skip("integration test")
 	}
 	dbURL := pgtest.NewDatabase(t)
-	b, err := kafkaembed.Start("127.0.0.1:0", 8, "profile-events", "profile-events.dlq")
+	b, err := kafkaembed.Start("127.0.0.1:0", 8, "profile-events", "profile-events.dlq", CorrectionsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}

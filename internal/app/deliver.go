@@ -450,21 +450,18 @@ func (m *deliveryMetrics) Reconciled(channel string, o notify.Outcome) {
 }
 
 // clicks resolves a short link: it records the click and redirects to the
-// page the policy's rule names.
-func clicks(st *store.Store, set *atomic.Pointer[rules.Set], now func() time.Time) func(ctx context.Context, token string) (string, bool, error) {
+// notice's page, /n/{token} (CONTRACTS §7). The page itself tells an
+// expired link from a live one.
+func clicks(st *store.Store, now func() time.Time) func(ctx context.Context, token string) (string, bool, error) {
 	return func(ctx context.Context, token string) (string, bool, error) {
 		if len(token) != 32 {
 			return "", false, nil // not a token we issue: no query
 		}
-		policyID, found, err := st.Click(ctx, token, now())
+		_, found, err := st.Click(ctx, token, now())
 		if err != nil || !found {
 			return "", false, err
 		}
-		p := set.Load().Policy(policyID)
-		if p == nil || p.Notify == nil || p.Notify.WeChat == nil || p.Notify.WeChat.URL == "" {
-			return "", false, nil
-		}
-		return render(p.Notify.WeChat.URL, p, &notify.Notice{}), true, nil
+		return "/n/" + token, true, nil
 	}
 }
 

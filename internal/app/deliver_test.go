@@ -108,7 +108,7 @@ func TestDelivery(t *testing.T) {
 	}
 
 	// The message links to a short link that records the click and
-	// redirects to the policy's page.
+	// redirects to the notice's page.
 	addr := <-s.addr
 	link, _ := fake.sent[0]["url"].(string)
 	if !strings.HasPrefix(link, e.cfg.PublicURL+"/r/") {
@@ -125,7 +125,7 @@ func TestDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != tt.code || tt.code == http.StatusFound && !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
+		if resp.StatusCode != tt.code || tt.code == http.StatusFound && resp.Header.Get("Location") != "/n/"+tt.token {
 			t.Errorf("/r/%s: %d %q", tt.token, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}

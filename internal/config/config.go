@@ -115,6 +115,12 @@ type Config struct {
 	SweepChunk   int
 	SweepPause   time.Duration
 
+	// NoticeLinkTTL is how long a notice's link (/r/, /n/, /public/notices/)
+	// lives after its policy's validity ends, or after the notice was sent
+	// for an open-ended policy; 0 (off): for ever. An addition to the
+	// contract: POLICYPUSH_NOTICE_LINK_TTL.
+	NoticeLinkTTL time.Duration
+
 	// Console sign-in (internal/signin). ConsoleURL is where officers
 	// reach the console (default PublicURL): cookies are Secure when it is
 	// https, and the OIDC callback is ConsoleURL/console/login/oidc/callback.
@@ -188,6 +194,8 @@ var defaults = map[string]string{
 	"POLICYPUSH_PREVIEW_BUDGET":  "60s",
 	// Digests (issue 13).
 	"POLICYPUSH_DIGEST_WINDOW": "10m",
+	// 90 days after the policy's validity ends.
+	"POLICYPUSH_NOTICE_LINK_TTL": "2160h",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -212,6 +220,7 @@ var known = []string{
 	"POLICYPUSH_PII_KEYS",
 	"POLICYPUSH_PREVIEW_BUDGET",
 	"POLICYPUSH_DIGEST_WINDOW", "POLICYPUSH_WECHAT_DIGEST_TEMPLATE_ID", "POLICYPUSH_SMS_DIGEST_TEMPLATE",
+	"POLICYPUSH_NOTICE_LINK_TTL",
 }
 
 // Need says which settings a command requires.
@@ -401,6 +410,11 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	if c.SweepEvery, err = time.ParseDuration(v["POLICYPUSH_SWEEP_EVERY"]); err != nil || c.SweepEvery < time.Minute ||
 		(24*time.Hour)%c.SweepEvery != 0 && c.SweepEvery%(24*time.Hour) != 0 {
 		bad("POLICYPUSH_SWEEP_EVERY", "%q is not a duration that divides a day or is a whole number of days, such as 24h or 6h", v["POLICYPUSH_SWEEP_EVERY"])
+	}
+	if v["POLICYPUSH_NOTICE_LINK_TTL"] != "off" {
+		if c.NoticeLinkTTL, err = time.ParseDuration(v["POLICYPUSH_NOTICE_LINK_TTL"]); err != nil || c.NoticeLinkTTL <= 0 {
+			bad("POLICYPUSH_NOTICE_LINK_TTL", "%q is not a positive duration such as 2160h, or off", v["POLICYPUSH_NOTICE_LINK_TTL"])
+		}
 	}
 	if c.SweepWorkers, err = strconv.Atoi(v["POLICYPUSH_SWEEP_WORKERS"]); err != nil || c.SweepWorkers < 0 || c.SweepWorkers > 64 {
 		bad("POLICYPUSH_SWEEP_WORKERS", "%q is not a whole number from 0 (sweeps run on other replicas) to 64", v["POLICYPUSH_SWEEP_WORKERS"])

@@ -423,3 +423,28 @@ func TestDigestWindow(t *testing.T) {
 		})
 	}
 }
+
+func TestNoticeLinkTTL(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  time.Duration
+		bad   bool
+	}{
+		{"", 90 * 24 * time.Hour, false},
+		{"720h", 720 * time.Hour, false},
+		{"off", 0, false},
+		{"0s", 0, true},
+		{"-1h", 0, true},
+		{"90d", 0, true},
+	} {
+		c, err := Load(env(map[string]string{"POLICYPUSH_NOTICE_LINK_TTL": tt.value}), "", NeedDatabase)
+		switch {
+		case tt.bad && (err == nil || !strings.Contains(err.Error(), "POLICYPUSH_NOTICE_LINK_TTL")):
+			t.Errorf("%q: %v, want a problem naming the variable", tt.value, err)
+		case !tt.bad && err != nil:
+			t.Errorf("%q: %v", tt.value, err)
+		case !tt.bad && c.NoticeLinkTTL != tt.want:
+			t.Errorf("%q: %v, want %v", tt.value, c.NoticeLinkTTL, tt.want)
+		}
+	}
+}

@@ -39,6 +39,10 @@ func New(g prometheus.Gatherer, checks map[string]Check, clicks Clicks, register
 			case !ok:
 				writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown link"})
 			default:
+				// The link is personal, and its token the credential of the
+				// page it opens: not cached, not sent on as a referrer.
+				w.Header().Set("Cache-Control", "no-store")
+				w.Header().Set("Referrer-Policy", "no-referrer")
 				http.Redirect(w, r, target, http.StatusFound)
 			}
 		})

@@ -281,6 +281,9 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 		for _, path := range changedPaths(orEmpty(s.doc), next) {
 			s.changed[path] = true
 		}
+		if set := setPaths(orEmpty(s.doc), next); len(set) > 0 {
+			b.FieldSources = append(b.FieldSources, store.FieldSources{Key: e.key, Source: env.Source, Paths: set})
+		}
 		s.all = s.all || env.Type == profile.Snapshot || s.doc == nil
 		s.doc, s.eventID, s.dirty = next, env.EventID, true
 		s.version++

@@ -26,9 +26,8 @@ const (
 	CSRFCookie = "policypush_notice_csrf"
 	csrfTTL    = 7 * 24 * time.Hour
 	// pageNoteMax bounds 信息有误's note, in characters, in the form
-	// (maxlength) and when it is posted. It is api.go's MaxNoteRunes;
-	// kept apart so that the two files merge as they are.
-	pageNoteMax = 500
+	// (maxlength) and when it is posted: the JSON answer's bound.
+	pageNoteMax = MaxNoteRunes
 	// Hotline is the number every page gives, whatever the rule says.
 	Hotline = "12333"
 	// maxPageForm bounds an answer's form: a few condition names, a note

@@ -38,6 +38,8 @@ type Policy struct {
 	direct []*fpred
 	amount *program
 	fields []string
+	// condFields are, per condition (in order), the fields it reads.
+	condFields [][]string
 	// temporal is set when the result can change with time alone.
 	temporal   bool
 	paramIndex map[string]int // name → index in the set's params vector
@@ -236,6 +238,10 @@ func (p *Policy) indexFields(lay *layout) {
 		p.fields = append(p.fields, f)
 	}
 	sort.Strings(p.fields)
+	p.condFields = make([][]string, len(p.conds))
+	for i, pr := range p.conds {
+		p.condFields[i] = programFields(pr, lay)
+	}
 }
 
 // checkEnv is the typed environment a policy's expressions are checked

@@ -64,6 +64,18 @@ type SubjectView struct {
 	Contacts    map[string]string `json:"contacts"` // masked
 	OptOuts     []OptOut          `json:"opt_outs"`
 	Matches     []MatchView       `json:"matches"`
+	// Corrections are the person's 信息有误 answers (the notice page),
+	// newest first, with mobiles in the note masked.
+	Corrections []CorrectionView `json:"corrections"`
+}
+
+// CorrectionView is one correction request of a SubjectView.
+type CorrectionView struct {
+	Correction
+	PolicyID    string     `json:"policy_id"`
+	Status      string     `json:"status"` // open or fixed
+	FixedAt     *time.Time `json:"fixed_at,omitempty"`
+	PublishedAt *time.Time `json:"published_at,omitempty"`
 }
 
 // MatchView is one match of a SubjectView.
@@ -188,6 +200,9 @@ FROM notice_attempts WHERE outbox_id = ANY($1) ORDER BY outbox_id, attempt, id`,
 	}
 	if v.OptOuts == nil {
 		v.OptOuts = []OptOut{}
+	}
+	if v.Corrections, err = s.corrections(ctx, k); err != nil {
+		return v, err
 	}
 	if found {
 		var doc map[string]any

@@ -214,6 +214,10 @@ func (tx *Tx) Save(ctx context.Context, b *Batch) (inserted int, err error) {
 		}
 		queue("rerouted", rerouteNotices, args...)
 	}
+	if len(b.FieldSources) > 0 {
+		queue("field sources", upsertFieldSources, fieldSourceArgs(b.FieldSources)...)
+		queue("fixed corrections", fixCorrections, fixArgs(b.FieldSources)...)
+	}
 	if len(names) == 0 {
 		return 0, nil
 	}

@@ -83,4 +83,16 @@ type Batch struct {
 	Lapsed     []PolicyRef    // active → lapsed
 	Revived    []PolicyRef    // lapsed → active, without notices
 	Rerouted   []Rerouted     // waiting notices routed again; rows no longer waiting are left alone
+	// FieldSources are, per applied event in order, the fields it changed:
+	// recorded as set by its source, and fixing the open correction
+	// requests to that source about them.
+	FieldSources []FieldSources
+}
+
+// FieldSources are the profile fields (dotted leaf paths) one event from
+// Source changed.
+type FieldSources struct {
+	Key    SubjectKey
+	Source string
+	Paths  []string
 }
