@@ -5,14 +5,17 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/console/browsertest"
 	"github.com/policypush/policypush/internal/ingest"
+	"github.com/policypush/policypush/internal/rules"
 )
 
 // pageRule is answerRule with an apply: block, so that the page shows the
@@ -227,3 +230,82 @@ const missingGlyphsJS = `(() => {
 	}
 	return Array.from(chars).filter((ch) => missing.includes(draw(ch)));
 })()`
+
+// TestDigestPageOnRealService opens the link of a digest of three notices
+// the real service sent, in headless Chromium at a phone's size: the page
+// lists the other two notices, each a link to its own page.
+func TestDigestPageOnRealService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the service and a browser")
+	}
+	e := newEnv(t)
+	fake := &fakeWeChat{}
+	api := httptest.NewServer(fake)
+	defer api.Close()
+	e.cfg.WeChatAppID, e.cfg.WeChatSecret, e.cfg.WeChatAPIBase = "wx_test_app", "test-secret-value", api.URL
+	e.cfg.WeChatTemplateID, e.cfg.WeChatToken = "TPL_DEFAULT", "callback-token"
+	e.cfg.WeChatDigestTemplate = "TPL_DIGEST"
+	e.cfg.DigestWindow = 10 * time.Minute
+	e.cfg.QuietHours = config.Window{On: true, From: 21 * time.Hour, To: 8 * time.Hour}
+	var c clock
+	c.set(time.Date(2026, 11, 20, 22, 0, 0, 0, rules.Shanghai))
+	e.clock = c.now
+
+	s := e.start(ingest.Hooks{})
+	_, ids, _, morning := threeAtMorning(t, e, s, &c)
+	c.set(morning.Add(time.Second))
+	e.waitFor("the digest sent", func() bool {
+		return e.countOr("SELECT count(*) FROM outbox WHERE status = 'sent' AND digest_id IS NOT NULL") == 3
+	})
+	fake.mu.Lock()
+	sent := append([]map[string]any(nil), fake.sent...)
+	fake.mu.Unlock()
+	if len(sent) != 1 {
+		t.Fatalf("WeChat got %d messages, want one digest", len(sent))
+	}
+	link, _ := sent[0]["url"].(string)
+	if !strings.HasPrefix(link, e.cfg.PublicURL+"/r/") {
+		t.Fatalf("the digest links to %q, not a short link", link)
+	}
+	token := link[strings.LastIndex(link, "/r/")+3:]
+	base := "http://" + <-s.addr
+
+	p := browsertest.Start(t, base+"/r/"+token, "#title")
+	browsertest.Run(p, chromedp.Steps(
+		chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#others")),
+	))
+	if got := browsertest.Run(p, chromedp.Text(chromedp.CSS("#h-others"))); got != "您还有 2 项可办理的政策" {
+		t.Errorf("the digest's page says %q, want 您还有 2 项可办理的政策", got)
+	}
+	hrefs := browsertest.Run(p, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#others a'), (a) => a.getAttribute('href'))`))
+	var want []string
+	for _, id := range ids {
+		var tok string
+		if err := e.db.QueryRow(t.Context(), "SELECT click_token FROM outbox WHERE id = $1", id).Scan(&tok); err != nil {
+			t.Fatal(err)
+		}
+		if tok != token {
+			want = append(want, "/n/"+tok)
+		}
+	}
+	slices.Sort(hrefs)
+	slices.Sort(want)
+	if !slices.Equal(hrefs, want) {
+		t.Errorf("the digest's page links to %q, want the other two notices %q", hrefs, want)
+	}
+	p.Screenshot("e2e-digest-375x812", 375, 812)
+	checkLayout(t, p, "e2e-digest-375x812")
+	// Each of the others opens its own page.
+	for _, h := range hrefs {
+		browsertest.Run(p, chromedp.Steps(chromedp.Navigate(base+h), chromedp.WaitVisible(chromedp.CSS("#claim-submit, #title"))))
+		if loc := browsertest.Run(p, chromedp.Location()); !strings.HasSuffix(loc, h) {
+			t.Errorf("the link %s opened %s", h, loc)
+		}
+	}
+	time.Sleep(250 * time.Millisecond)
+	if errs := p.Errors(); len(errs) > 0 {
+		t.Errorf("errors in the pages: %q", errs)
+	}
+}
