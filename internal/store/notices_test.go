@@ -166,3 +166,55 @@ WHERE subject_id = $1 ORDER BY source`, k.ID)
 		t.Errorf("still unpublished: %v %v", cs, err)
 	}
 }
+
+// A stop cancels every notice that has not reached a provider: pending,
+// deferred, waiting for a channel, and claimed by a dispatcher that has
+// not begun to send it (as CancelPolicy does); a notice being sent or sent
+// is left as it is.
+func TestStopNoticesCancelsWhatWaits(t *testing.T) {
+	s := openStore(t)
+	ctx := t.Context()
+	for _, tt := range []struct {
+		status, want string
+	}{
+		{"pending", "cancelled"},
+		{"deferred", "cancelled"},
+		{"waiting", "cancelled"},
+		{"claimed", "cancelled"},
+		{"sending", "sending"},
+		{"sent", "sent"},
+	} {
+		for _, scope := range []string{StopPolicy, StopAll} {
+			k := subject(t, "resident", "stop-"+tt.status+"-"+scope)
+			inTx(t, s, func(tx *Tx) error {
+				_, err := tx.Save(ctx, &Batch{
+					Profiles: []Profile{{Key: k, Data: []byte(`{"person_id":"x"}`), Version: 1}},
+					Matches:  []NewMatch{newMatch(k, "pol-stop", Notice{Channel: "wechat", Status: "pending", DueAt: time.Now()})},
+				})
+				return err
+			})
+			var match int64
+			if err := s.Pool().QueryRow(ctx, `SELECT id FROM matches WHERE subject_id = $1`, k.ID).Scan(&match); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Pool().Exec(ctx, `UPDATE outbox SET status = $2, claim_token = 'disp-1', claimed_at = now(),
+lease_until = now() + interval '1 minute' WHERE match_id = $1`, match, tt.status); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.StopNotices(ctx, match, k, "pol-stop", scope, []string{"wechat"}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			var st string
+			var token *string
+			if err := s.Pool().QueryRow(ctx, `SELECT status, claim_token FROM outbox WHERE match_id = $1`, match).Scan(&st, &token); err != nil {
+				t.Fatal(err)
+			}
+			if st != tt.want {
+				t.Errorf("stop %s of a %s notice: %s, want %s", scope, tt.status, st, tt.want)
+			}
+			if st == "cancelled" && token != nil {
+				t.Errorf("stop %s of a %s notice kept its claim token", scope, tt.status)
+			}
+		}
+	}
+}
