@@ -100,6 +100,37 @@ func TestDemo(t *testing.T) {
 		t.Errorf("database: %d matches (summary %d), %d notices, %d without a receipt, %d of the published policy",
 			matches, matched, notices, unreported, published)
 	}
+
+	// The simulated people opened their pages and answered; the summary
+	// counts them as the database has them.
+	answers := regexp.MustCompile(`(?m)^\s*answers total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`).FindStringSubmatch(text)
+	if answers == nil {
+		t.Fatalf("no answers total row:\n%s", text)
+	}
+	var opened, claimed, disputed, stopped int
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(DISTINCT match_id) FROM outbox WHERE clicked_at IS NOT NULL),
+       (SELECT count(*) FROM cases WHERE claimed_at IS NOT NULL),
+       (SELECT count(DISTINCT match_id) FROM correction_requests),
+       (SELECT count(*) FROM cases WHERE status = 'declined')`).Scan(&opened, &claimed, &disputed, &stopped); err != nil {
+		t.Fatal(err)
+	}
+	var pageOptOuts int
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM policy_opt_outs WHERE source = 'page') + (SELECT count(DISTINCT (subject_type, subject_id)) FROM opt_outs WHERE source = 'page')`).Scan(&pageOptOuts); err != nil {
+		t.Fatal(err)
+	}
+	a := func(i int) int { v, _ := strconv.Atoi(answers[i]); return v }
+	for _, c := range []struct {
+		name     string
+		summary  int
+		database int
+	}{{"opened", a(1), opened}, {"claimed", a(2), claimed}, {"disputed", a(3), disputed}, {"stopped", a(4), stopped}} {
+		if c.summary == 0 || c.summary != c.database {
+			t.Errorf("%s: summary %d, database %d; want the same, more than 0", c.name, c.summary, c.database)
+		}
+	}
+	if pageOptOuts != stopped {
+		t.Errorf("%d opt-outs from the page, %d notices stopped", pageOptOuts, stopped)
+	}
 }
 
 // A PostgreSQL that does not answer gets a hint, not a stack trace.
