@@ -80,6 +80,15 @@ func (c *consoleSource) Snapshot(ctx context.Context) (console.Snapshot, error) 
 		}
 		ch.Fallbacks = n
 	}
+	answers, err := c.st.AnswerCounts(ctx)
+	if err != nil {
+		return snap, err
+	}
+	for _, a := range answers {
+		if p := byPolicy[a.PolicyID]; p != nil {
+			p.Claimed, p.Disputed, p.Stopped = a.Claimed, a.Disputed, a.Stopped
+		}
+	}
 	for _, ch := range byChannel {
 		snap.Channels = append(snap.Channels, *ch)
 	}

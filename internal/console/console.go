@@ -62,6 +62,12 @@ type PolicyFunnel struct {
 	Failed     int64  `json:"failed"`
 	Suppressed int64  `json:"suppressed"`
 	Cancelled  int64  `json:"cancelled"`
+	// The answers on the notice page, per match: 确认申领, 信息有误 (a
+	// correction request sent to the data's source) and 不再接收. Counts
+	// only, nothing about who.
+	Claimed  int64 `json:"claimed"`
+	Disputed int64 `json:"disputed"`
+	Stopped  int64 `json:"stopped"`
 	// Notices no channel reaches yet, and notices the subject has not
 	// consented to: they go out when a later profile event brings either.
 	WaitingForChannel int64 `json:"waiting_for_channel"`

@@ -57,10 +57,10 @@ func testSnapshot() Snapshot {
 		GeneratedAt: time.Date(2026, 11, 27, 9, 30, 15, 0, time.UTC),
 		Policies: []PolicyFunnel{
 			{ID: "skill-upgrade-subsidy", Title: "职业技能提升补贴", Subject: "resident", Status: "active", InForce: true,
-				Matched: 1200, Waiting: 40, Sent: 1100, Delivered: 990, Clicked: 123, Failed: 60, Suppressed: 7, Cancelled: 3,
+				Matched: 1200, Waiting: 40, Sent: 1100, Delivered: 990, Clicked: 123, Failed: 60, Suppressed: 7, Cancelled: 3, Claimed: 41, Disputed: 9, Stopped: 4,
 				WaitingForChannel: 1025, WaitingForConsent: 4},
 			{ID: "job-retention-refund", Title: escapeTitle, Subject: "enterprise", Status: "draft", InForce: false,
-				Matched: 5, Waiting: 0, Sent: 4, Delivered: 2, Clicked: 1, Failed: 1, Suppressed: 0, Cancelled: 0},
+				Matched: 5, Waiting: 0, Sent: 4, Delivered: 2, Clicked: 1, Failed: 1, Suppressed: 0, Cancelled: 0, Claimed: 1},
 			{ID: "nothing-yet", Title: "尚无匹配", Subject: "resident", Status: "active", InForce: true},
 		},
 		Channels: []ChannelHealth{
@@ -252,7 +252,8 @@ func TestDataJSON(t *testing.T) {
 					switch list {
 					case "policies":
 						wantKeys(t, list, it, "id", "title", "subject", "status", "in_force", "matched", "waiting", "sent",
-							"delivered", "clicked", "failed", "suppressed", "cancelled", "waiting_for_channel", "waiting_for_consent")
+							"delivered", "clicked", "failed", "suppressed", "cancelled", "waiting_for_channel", "waiting_for_consent",
+							"claimed", "disputed", "stopped")
 					case "channels":
 						wantKeys(t, list, it, "channel", "sent", "delivered", "failed", "waiting", "suppressed", "fallbacks")
 					case "sweeps":
@@ -391,6 +392,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	for _, pf := range snap.Policies {
 		stages := map[string]int64{"matched": pf.Matched, "sent": pf.Sent, "delivered": pf.Delivered, "clicked": pf.Clicked,
+			"claimed": pf.Claimed, "disputed": pf.Disputed, "stopped": pf.Stopped,
 			"waiting": pf.Waiting, "failed": pf.Failed, "suppressed": pf.Suppressed, "cancelled": pf.Cancelled,
 			"waiting_for_channel": pf.WaitingForChannel, "waiting_for_consent": pf.WaitingForConsent}
 		for stage, want := range stages {

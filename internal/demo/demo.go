@@ -107,7 +107,10 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	base := "http://" + cfg.HTTPAddr
-	if cfg.PublicURL == "" {
+	// The links the notices carry lead to this service (config's default
+	// is built from the address asked for, whose port may be 0), unless
+	// the environment names a public URL.
+	if strings.TrimSpace(o.Getenv("POLICYPUSH_PUBLIC_URL")) == "" {
 		cfg.PublicURL = base
 	}
 	wechatToken, smsKey := randomHex(8), randomHex(16)
@@ -122,6 +125,9 @@ func Run(ctx context.Context, o Options) error {
 	cfg.SMSAccessKeyID, cfg.SMSAccessKeySecret, cfg.SMSSignName, cfg.SMSTemplate = "LTAIdemo", config.Secret(randomHex(16)), "某市人社", "SMS_DEMO"
 	cfg.QuietHours = config.Window{}
 	cfg.WeChatRate, cfg.SMSRate = 2000, 2000
+	// The simulated people all open their pages from 127.0.0.1: a per-IP
+	// limit would turn most of them away.
+	cfg.PublicRate = 0
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -187,7 +193,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	// Let the dispatcher send, and the simulators report back.
-	if err := wait(ctx, serveDone, 10*time.Minute, func() bool { return settled(ctx, st) }); err != nil {
+	// The people who open their notices answer after the receipt: wait
+	// for the last of them too.
+	if err := wait(ctx, serveDone, 10*time.Minute, func() bool { return sim.busy.Load() == 0 && settled(ctx, st) }); err != nil {
 		return fmt.Errorf("waiting for the notices: %w", err)
 	}
 	progress()
@@ -198,6 +206,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	printSummary(out, summary, o.Publish)
+	answers, err := st.AnswerCounts(ctx)
+	if err != nil {
+		return err
+	}
+	printAnswers(out, answers, o.Publish)
 	p50, p99 := quantiles(reg, "policypush_event_latency_seconds")
 	var notices int64
 	for _, s := range summary {
@@ -484,6 +497,39 @@ func printSummary(out io.Writer, sum []store.PolicySummary, published string) {
 	_ = tw.Flush()
 	fmt.Fprintln(out, "deferred: over the frequency cap (POLICYPUSH_FREQUENCY_CAP), sent when the period allows; suppressed: opted out or unreachable at send time; "+
 		"on hold: no channel reached the subject, or no consent, when matched; a later profile event that brings either sends it")
+}
+
+// printAnswers prints, per policy, how many people opened their notice's
+// page and how many claimed, disputed or stopped there, as the database
+// has them.
+func printAnswers(out io.Writer, ans []store.AnswerCount, published string) {
+	fmt.Fprintln(out, "\nanswers on the notice page, per policy:")
+	label := func(id string) string {
+		if id == published {
+			return id + " (published mid-run)"
+		}
+		return id
+	}
+	width := len("answers total")
+	for _, a := range ans {
+		width = max(width, len(label(a.PolicyID)))
+	}
+	pad := func(name string) string { return name + strings.Repeat(" ", width-len(name)) }
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\topened\tclaimed\tdisputed\tstopped\t\n", pad("policy"))
+	var t store.AnswerCount
+	sort.SliceStable(ans, func(i, j int) bool { return ans[i].Opened > ans[j].Opened })
+	for _, a := range ans {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", pad(label(a.PolicyID)), a.Opened, a.Claimed, a.Disputed, a.Stopped)
+		t.Opened += a.Opened
+		t.Claimed += a.Claimed
+		t.Disputed += a.Disputed
+		t.Stopped += a.Stopped
+	}
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", pad("answers total"), t.Opened, t.Claimed, t.Disputed, t.Stopped)
+	_ = tw.Flush()
+	fmt.Fprintln(out, "opened: the notice's link followed (/r/ to /n/); claimed: 确认申领; disputed: 信息有误, a correction request to the data's source; "+
+		"stopped: 不再接收, of the policy or of every notice")
 }
 
 // quantiles estimates the 50th and 99th percentiles of a histogram in reg

@@ -100,6 +100,39 @@ func TestDemo(t *testing.T) {
 		t.Errorf("database: %d matches (summary %d), %d notices, %d without a receipt, %d of the published policy",
 			matches, matched, notices, unreported, published)
 	}
+
+	// The simulated people opened their pages and answered; the summary
+	// counts them as the database has them.
+	answers := regexp.MustCompile(`(?m)^\s*answers total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`).FindStringSubmatch(text)
+	if answers == nil {
+		t.Fatalf("no answers total row:\n%s", text)
+	}
+	var opened, claimed, disputed, stopped int
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(DISTINCT match_id) FROM outbox WHERE clicked_at IS NOT NULL),
+       (SELECT count(*) FROM cases WHERE claimed_at IS NOT NULL),
+       (SELECT count(DISTINCT match_id) FROM correction_requests),
+       (SELECT count(*) FROM cases WHERE status = 'declined')`).Scan(&opened, &claimed, &disputed, &stopped); err != nil {
+		t.Fatal(err)
+	}
+	var pageOptOuts int
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM policy_opt_outs WHERE source = 'page') + (SELECT count(DISTINCT (subject_type, subject_id)) FROM opt_outs WHERE source = 'page')`).Scan(&pageOptOuts); err != nil {
+		t.Fatal(err)
+	}
+	a := func(i int) int { v, _ := strconv.Atoi(answers[i]); return v }
+	for _, c := range []struct {
+		name     string
+		summary  int
+		database int
+	}{{"opened", a(1), opened}, {"claimed", a(2), claimed}, {"disputed", a(3), disputed}, {"stopped", a(4), stopped}} {
+		if c.summary == 0 || c.summary != c.database {
+			t.Errorf("%s: summary %d, database %d; want the same, more than 0", c.name, c.summary, c.database)
+		}
+	}
+	// A person who stopped everything may stop a second notice of theirs
+	// too: one opt-out, two stopped notices.
+	if pageOptOuts == 0 || pageOptOuts > stopped {
+		t.Errorf("%d opt-outs from the page, %d notices stopped: want some, no more than the notices", pageOptOuts, stopped)
+	}
 }
 
 // A PostgreSQL that does not answer gets a hint, not a stack trace.
@@ -168,18 +201,23 @@ func TestDemoConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(t.Context(), `SELECT m.policy_id, count(*), count(o.delivered_at) FROM matches m JOIN outbox o ON o.match_id = m.id GROUP BY 1`)
+	rows, err := conn.Query(t.Context(), `SELECT m.policy_id, count(*), count(o.delivered_at),
+       count(*) FILTER (WHERE c.claimed_at IS NOT NULL),
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM correction_requests r WHERE r.match_id = m.id)),
+       count(*) FILTER (WHERE c.status = 'declined')
+FROM matches m JOIN outbox o ON o.match_id = m.id LEFT JOIN cases c ON c.match_id = m.id GROUP BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checked := 0
+	checked, answered := 0, 0
 	for rows.Next() {
 		var policy string
-		var matched, delivered int
-		if err := rows.Scan(&policy, &matched, &delivered); err != nil {
+		var matched, delivered, claimed, disputed, stopped int
+		if err := rows.Scan(&policy, &matched, &delivered, &claimed, &disputed, &stopped); err != nil {
 			t.Fatal(err)
 		}
-		for stage, want := range map[string]int{"matched": matched, "delivered": delivered} {
+		answered += claimed + disputed + stopped
+		for stage, want := range map[string]int{"matched": matched, "delivered": delivered, "claimed": claimed, "disputed": disputed, "stopped": stopped} {
 			got := strings.ReplaceAll(texts["policy/"+policy+"/"+stage], ",", "")
 			if got != strconv.Itoa(want) {
 				t.Errorf("console shows %s %s = %q, the database %d", policy, stage, got, want)
@@ -189,6 +227,9 @@ func TestDemoConsole(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no policy to compare: the demo matched nothing")
+	}
+	if answered == 0 {
+		t.Error("no one claimed, disputed or stopped: the console's answer columns were not compared with anything")
 	}
 	if texts["rules/last_reload_ok"] == "" || texts["channel/wechat/sent"] == "" || texts["channel/sms/sent"] == "" {
 		t.Errorf("the console lacks the reload or channel health: %v", texts)

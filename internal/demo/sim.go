@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +45,12 @@ const (
 	shareSysFailed  = 1  // WeChat reports "failed: system failed"
 	shareSMSFailed  = 4  // the carrier does not deliver
 	shareClicks     = 35 // of delivered WeChat messages, opened (the link is followed once)
+
+	// Of the notices opened, the answers given on the page: the rest only read it.
+	shareClaim      = 30 // 确认申领
+	shareDispute    = 12 // 信息有误, one condition with a short note
+	shareStopPolicy = 6  // 不再接收, this policy
+	shareStopAll    = 2  // 不再接收, every proactive notice
 )
 
 // receipt is one callback the simulators owe the service.
@@ -53,6 +60,7 @@ type receipt struct {
 	body  []byte
 	due   time.Time
 	click string // a link the recipient opens after the receipt; "" for none
+	who   string // the recipient, whose fate decides the answer on the page
 }
 
 // receiptDelay is how long after a send its receipt comes: real receipts
@@ -72,6 +80,9 @@ type sims struct {
 
 	queue chan receipt
 	seq   atomic.Int64
+	// busy counts the receipts queued or being delivered, with the page
+	// visits after them, so that the demo waits for the last answer.
+	busy atomic.Int64
 
 	mu       sync.Mutex
 	pending  []smsReport          // Aliyun reports, pushed in batches as Aliyun does
@@ -134,8 +145,9 @@ func (s *sims) run(ctx context.Context) error {
 					}
 					s.deliver(ctx, client, r)
 					if r.click != "" {
-						s.open(ctx, r.click)
+						s.open(ctx, r.click, r.who)
 					}
+					s.busy.Add(-1)
 				}
 			}
 		})
@@ -196,14 +208,16 @@ func (s *sims) deliver(ctx context.Context, client *http.Client, r receipt) {
 	s.log.Warn("simulator gave up a callback", "path", strings.SplitN(r.path, "?", 2)[0])
 }
 
-// open follows a notice's short link as a recipient's phone would, up to
-// the redirect: the policy's page is on the bureau's site, not here.
-func (s *sims) open(ctx context.Context, link string) {
+// open follows a notice's short link as a recipient's phone would: /r/
+// redirects to the notice's page /n/{token}. The recipient reads the
+// notice (GET /public/notices/{token}, as the page does) and, for a share
+// fixed by its fate, answers: claims, disputes a condition or stops.
+func (s *sims) open(ctx context.Context, link, who string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
 	if err != nil {
 		return
 	}
-	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
 		return
@@ -211,6 +225,83 @@ func (s *sims) open(ctx context.Context, link string) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	s.count("clicked")
+	page := resp.Request.URL // after the redirect
+	token, ok := strings.CutPrefix(page.Path, "/n/")
+	if resp.StatusCode != http.StatusOK || !ok || token == "" {
+		return
+	}
+	base := page.Scheme + "://" + page.Host + "/public/notices/" + url.PathEscape(token)
+	var v struct {
+		PolicyID   string `json:"policy_id"`
+		Conditions []struct {
+			Name string `json:"name"`
+		} `json:"conditions"`
+		Apply struct {
+			Mode string `json:"mode"`
+		} `json:"apply"`
+		Actions []string `json:"actions"`
+	}
+	if s.call(ctx, client, http.MethodGet, base, nil, &v) != nil {
+		return
+	}
+	can := func(a string) bool { return slices.Contains(v.Actions, a) }
+	f := fate("answer:" + who + v.PolicyID)
+	switch {
+	case f < shareClaim:
+		if can("claim") && s.call(ctx, client, http.MethodPost, base+"/claim", map[string]bool{"confirm": v.Apply.Mode == "confirm"}, nil) == nil {
+			s.count("claimed")
+		}
+	case f < shareClaim+shareDispute:
+		if can("dispute") && len(v.Conditions) > 0 {
+			c := v.Conditions[fate("condition:"+who+v.PolicyID)%len(v.Conditions)].Name
+			if s.call(ctx, client, http.MethodPost, base+"/dispute", map[string]any{"conditions": []string{c}, "note": "这一条与我的实际情况不符，请核实。"}, nil) == nil {
+				s.count("disputed")
+			}
+		}
+	case f < shareClaim+shareDispute+shareStopPolicy+shareStopAll:
+		scope := "policy"
+		if f >= shareClaim+shareDispute+shareStopPolicy {
+			scope = "all"
+		}
+		if can("stop") && s.call(ctx, client, http.MethodPost, base+"/stop", map[string]string{"scope": scope}, nil) == nil {
+			s.count("stopped_" + scope)
+		}
+	}
+}
+
+// call makes one request to the notice's JSON endpoints, with body (if
+// any) as JSON, and decodes the answer into out (if any).
+func (s *sims) call(ctx context.Context, client *http.Client, method, u string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		s.log.Warn("simulated answer refused", "route", method+" "+strings.SplitN(u, "/public/notices/", 2)[0]+"/public/notices/…", "status", resp.StatusCode)
+		return fmt.Errorf("%s: %s", method, resp.Status)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
 }
 
 func (s *sims) count(what string) {
@@ -277,9 +368,11 @@ func (s *sims) wechat(w http.ResponseWriter, r *http.Request) {
 	if status != "success" || fate("click:"+body.ToUser+body.TemplateID+click) >= shareClicks {
 		click = ""
 	}
+	s.busy.Add(1)
 	select {
-	case s.queue <- receipt{path: "/wechat/callback", nonce: nonce, body: []byte(xml), due: time.Now().Add(receiptDelay), click: click}:
+	case s.queue <- receipt{path: "/wechat/callback", nonce: nonce, body: []byte(xml), due: time.Now().Add(receiptDelay), click: click, who: body.ToUser}:
 	default:
+		s.busy.Add(-1)
 		s.log.Warn("simulator receipt queue full; a WeChat receipt is dropped")
 	}
 }

@@ -23,6 +23,12 @@
     ['delivered', '已送达'],
     ['clicked', '已点击'],
   ];
+  // The answers people gave on the notice page (确认申领 / 信息有误 / 不再接收).
+  const ANSWERS = [
+    ['claimed', '已申领'],
+    ['disputed', '信息有误'],
+    ['stopped', '不再接收'],
+  ];
   const OTHER = [
     ['waiting', '待发送'],
     ['waiting_for_channel', '待渠道'],
@@ -143,16 +149,18 @@
       if (i > 0) td.append(el('span', { class: 'rate' }, pct(p[stage], p[FUNNEL[i - 1][0]])));
       return td;
     });
+    const answers = ANSWERS.map(([stage]) => el('td', { class: 'num' },
+      el('span', { 'data-policy': id, 'data-stage': stage, 'data-key': `policy/${id}/${stage}` }, num(p[stage]))));
     const others = OTHER.map(([stage]) => el('td', { class: stage === 'failed' && p.failed > 0 ? 'num bad' : 'num' },
       el('span', { 'data-policy': id, 'data-stage': stage, 'data-key': `policy/${id}/${stage}` }, num(p[stage]))));
 
-    return el('tr', { class: p.in_force ? null : 'not-in-force' }, head, el('td', { class: 'chart' }, bar), ...cells, ...others);
+    return el('tr', { class: p.in_force ? null : 'not-in-force' }, head, el('td', { class: 'chart' }, bar), ...cells, ...answers, ...others);
   }
 
   function renderPolicies(list) {
     const body = document.getElementById('policies');
     if (list.length === 0) {
-      body.replaceChildren(emptyRow(12, '暂无政策'));
+      body.replaceChildren(emptyRow(15, '暂无政策'));
       return;
     }
     const max = list.reduce((m, p) => Math.max(m, Number(p.matched) || 0), 1);
