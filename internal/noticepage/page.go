@@ -327,13 +327,8 @@ func validCSRF(v string) bool {
 
 func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	v, err := p.notices.View(r.Context(), token)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		p.notFound(w)
-		return
-	case err != nil:
-		p.failed(w, r, "view", err)
+	v, ok := p.view(w, r, token)
+	if !ok {
 		return
 	}
 	d := pageData{View: v, Token: token, CSRF: p.csrf(w, r), NoteMax: pageNoteMax, Hotline: Hotline, Private: true}
@@ -399,16 +394,26 @@ func (p *Page) answered(w http.ResponseWriter, r *http.Request, action, query st
 	}
 }
 
-// again shows the page once more with msg next to the form of action.
-func (p *Page) again(w http.ResponseWriter, r *http.Request, action, msg string, d pageData) {
-	token := r.PathValue("token")
+// view reads token's notice, or answers the request itself (404 for an
+// unknown or expired token, 503 for a failure) and reports false.
+func (p *Page) view(w http.ResponseWriter, r *http.Request, token string) (View, bool) {
 	v, err := p.notices.View(r.Context(), token)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		p.notFound(w)
-		return
+		return View{}, false
 	case err != nil:
 		p.failed(w, r, "view", err)
+		return View{}, false
+	}
+	return v, true
+}
+
+// again shows the page once more with msg next to the form of action.
+func (p *Page) again(w http.ResponseWriter, r *http.Request, action, msg string, d pageData) {
+	token := r.PathValue("token")
+	v, ok := p.view(w, r, token)
+	if !ok {
 		return
 	}
 	d.View, d.Token, d.Form, d.Error = v, token, action, msg
