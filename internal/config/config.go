@@ -76,6 +76,10 @@ type Config struct {
 	WeChatAESKey     Secret
 	WeChatTemplateID string
 	WeChatAPIBase    string
+	// WeChatOpenBase is where the notice page sends a WeChat visitor for
+	// snsapi_base authorization (open.weixin.qq.com/connect/oauth2/authorize);
+	// a test points it at a fake.
+	WeChatOpenBase string
 
 	SMSProvider        string
 	SMSEndpoint        string
@@ -170,6 +174,7 @@ var defaults = map[string]string{
 	"POLICYPUSH_RULES_DIR":           "rules",
 	"POLICYPUSH_HTTP_ADDR":           "127.0.0.1:8080",
 	"POLICYPUSH_WECHAT_API_BASE":     "https://api.weixin.qq.com",
+	"POLICYPUSH_WECHAT_OPEN_BASE":    "https://open.weixin.qq.com",
 	"POLICYPUSH_SMS_PROVIDER":        "log",
 	"POLICYPUSH_QUIET_HOURS":         "21:00-08:00",
 	"POLICYPUSH_FREQUENCY_CAP":       "3/168h",
@@ -221,6 +226,7 @@ var known = []string{
 	"POLICYPUSH_PREVIEW_BUDGET",
 	"POLICYPUSH_DIGEST_WINDOW", "POLICYPUSH_WECHAT_DIGEST_TEMPLATE_ID", "POLICYPUSH_SMS_DIGEST_TEMPLATE",
 	"POLICYPUSH_NOTICE_LINK_TTL",
+	"POLICYPUSH_WECHAT_OPEN_BASE",
 }
 
 // Need says which settings a command requires.
@@ -310,6 +316,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		WeChatAESKey:     Secret(v["POLICYPUSH_WECHAT_AES_KEY"]),
 		WeChatTemplateID: v["POLICYPUSH_WECHAT_TEMPLATE_ID"],
 		WeChatAPIBase:    v["POLICYPUSH_WECHAT_API_BASE"],
+		WeChatOpenBase:   v["POLICYPUSH_WECHAT_OPEN_BASE"],
 
 		SMSProvider:        v["POLICYPUSH_SMS_PROVIDER"],
 		SMSEndpoint:        v["POLICYPUSH_SMS_ENDPOINT"],
@@ -364,6 +371,10 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	}
 	if u, err := url.Parse(c.WeChatAPIBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("POLICYPUSH_WECHAT_API_BASE", "%q is not an http(s) URL", c.WeChatAPIBase)
+	}
+	if u, err := url.Parse(c.WeChatOpenBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" {
+		bad("POLICYPUSH_WECHAT_OPEN_BASE", "%q is not an http(s) URL without query or fragment", c.WeChatOpenBase)
 	}
 	if (c.WeChatAppID == "") != (c.WeChatSecret == "") {
 		bad("POLICYPUSH_WECHAT_APPID", "the WeChat channel needs both POLICYPUSH_WECHAT_APPID and POLICYPUSH_WECHAT_SECRET")

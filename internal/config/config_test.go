@@ -448,3 +448,23 @@ func TestNoticeLinkTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestWeChatOpenBase(t *testing.T) {
+	c, err := Load(env(nil), "", NeedDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WeChatOpenBase != "https://open.weixin.qq.com" {
+		t.Errorf("default POLICYPUSH_WECHAT_OPEN_BASE = %q", c.WeChatOpenBase)
+	}
+	c, err = Load(env(map[string]string{"POLICYPUSH_WECHAT_OPEN_BASE": "http://127.0.0.1:9999/open"}), "", NeedDatabase)
+	if err != nil || c.WeChatOpenBase != "http://127.0.0.1:9999/open" {
+		t.Errorf("a fake's base: %q, %v", c.WeChatOpenBase, err)
+	}
+	for _, bad := range []string{"open.weixin.qq.com", "ftp://open.weixin.qq.com", "https://", "https://x/?a=1", "https://x/#f"} {
+		_, err := Load(env(map[string]string{"POLICYPUSH_WECHAT_OPEN_BASE": bad}), "", NeedDatabase)
+		if err == nil || !strings.Contains(err.Error(), "POLICYPUSH_WECHAT_OPEN_BASE") {
+			t.Errorf("POLICYPUSH_WECHAT_OPEN_BASE=%q: %v, want refused", bad, err)
+		}
+	}
+}
