@@ -202,7 +202,11 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 	noticeAPI := noticepage.NewAPI(answers, log)
-	noticePage, err := noticepage.NewPage(answers, noticepage.PageOptions{PublicURL: cfg.PublicURL, Log: log})
+	pageWeChat, err := newPageWeChat(cfg, st, answers, log)
+	if err != nil {
+		return err
+	}
+	noticePage, err := noticepage.NewPage(answers, noticepage.PageOptions{PublicURL: cfg.PublicURL, Log: log, WeChat: pageWeChat})
 	if err != nil {
 		return err
 	}
