@@ -69,6 +69,10 @@ type Config struct {
 	// PublicURL is where citizens reach the HTTP server: notices link to
 	// PublicURL/r/{token}. An addition to the contract.
 	PublicURL string
+	// LinkPublicURL is POLICYPUSH_PUBLIC_URL as set ("" when unset, and
+	// PublicURL derived from the listen address): the rules' one-segment
+	// check of an SMS counts {{link}} by it, as lint does (LintPublicURL).
+	LinkPublicURL string
 
 	WeChatAppID      string
 	WeChatSecret     Secret
@@ -331,6 +335,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		PublicURL:  strings.TrimRight(v["POLICYPUSH_PUBLIC_URL"], "/"),
 	}
 	c.PublicAddr = strings.TrimSpace(v["POLICYPUSH_PUBLIC_ADDR"])
+	c.LinkPublicURL = c.PublicURL
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + v["POLICYPUSH_HTTP_ADDR"]
 		if c.PublicAddr != "" { // short links are served there
@@ -750,4 +755,18 @@ func parseCap(s string) (Cap, error) {
 		return Cap{}, fmt.Errorf("%q is not a cap such as 3/168h, or off", s)
 	}
 	return Cap{N: count, Period: period}, nil
+}
+
+// LintPublicURL is POLICYPUSH_PUBLIC_URL of getenv for policyctl lint,
+// which reads no other setting: "" when unset, an error when it is not an
+// http(s) URL.
+func LintPublicURL(getenv func(string) string) (string, error) {
+	raw := strings.TrimRight(strings.TrimSpace(getenv("POLICYPUSH_PUBLIC_URL")), "/")
+	if raw == "" {
+		return "", nil
+	}
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", &Error{Problems: []string{fmt.Sprintf("POLICYPUSH_PUBLIC_URL: %q is not an http(s) URL", raw)}}
+	}
+	return raw, nil
 }

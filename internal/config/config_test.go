@@ -468,3 +468,26 @@ func TestWeChatOpenBase(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkPublicURL: the rules count {{link}} by POLICYPUSH_PUBLIC_URL as
+// set, never by the URL derived from the listen address.
+func TestLinkPublicURL(t *testing.T) {
+	c, err := Load(env(nil), "", NeedDatabase)
+	if err != nil || c.LinkPublicURL != "" || c.PublicURL == "" {
+		t.Errorf("unset: LinkPublicURL %q (PublicURL %q), %v", c.LinkPublicURL, c.PublicURL, err)
+	}
+	c, err = Load(env(map[string]string{"POLICYPUSH_PUBLIC_URL": "https://rs.sz.gov.cn/"}), "", NeedDatabase)
+	if err != nil || c.LinkPublicURL != "https://rs.sz.gov.cn" {
+		t.Errorf("set: LinkPublicURL %q, %v", c.LinkPublicURL, err)
+	}
+	for in, want := range map[string]string{"": "", " https://rs.sz.gov.cn/ ": "https://rs.sz.gov.cn"} {
+		got, err := LintPublicURL(env(map[string]string{"POLICYPUSH_PUBLIC_URL": in}))
+		if err != nil || got != want {
+			t.Errorf("LintPublicURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := LintPublicURL(env(map[string]string{"POLICYPUSH_PUBLIC_URL": "rs.sz.gov.cn"})); !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(err.Error(), "POLICYPUSH_PUBLIC_URL") {
+		t.Errorf("a URL without a scheme: %v", err)
+	}
+}
