@@ -48,7 +48,7 @@ func newNotices(st *store.Store, set *atomic.Pointer[rules.Set], now func() time
 // open finds a live notice: an unknown token, an expired one and one whose
 // policy left the rule set are all ErrNotFound.
 func (n *notices) open(ctx context.Context, token string) (store.NoticeRecord, *rules.Policy, error) {
-	if len(token) != 32 {
+	if !store.IsClickToken(token) {
 		return store.NoticeRecord{}, nil, noticepage.ErrNotFound // not a token we issue: no query
 	}
 	rec, found, err := n.st.NoticeByToken(ctx, token)

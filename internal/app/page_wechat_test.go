@@ -248,3 +248,69 @@ func TestNoticePageWeChatOAuthOnRealService(t *testing.T) {
 		}
 	}
 }
+
+// TestClickTokensOldAndNew: notices get 22-character tokens now, and a
+// token of the old form (32 hex digits, minted before) still opens its
+// short link, its page and its JSON, so links already sent keep working.
+func TestClickTokensOldAndNew(t *testing.T) {
+	e := newEnv(t)
+	fake := &fakeWeChat{unfollowed: map[string]bool{}}
+	api := httptest.NewServer(fake)
+	defer api.Close()
+	e.cfg.RulesDir = answerRules(t)
+	e.cfg.WeChatAppID, e.cfg.WeChatSecret, e.cfg.WeChatAPIBase = "wx_test_app", "test-secret-value", api.URL
+	e.cfg.WeChatToken = "callback-token"
+	e.cfg.QuietHours.On = false
+	s := e.start(ingest.Hooks{})
+	e.produce(answerPerson("p_tok", "oTok_person_0000001"))
+	e.waitFor("three sent notices", func() bool {
+		return e.countOr("SELECT count(*) FROM outbox WHERE status IN ('sent', 'delivered')") == 3
+	})
+	base := "http://" + <-s.addr
+	if n := e.count("SELECT count(*) FROM outbox WHERE length(click_token) = 22"); n != 3 {
+		t.Errorf("%d of 3 notices have a 22-character token", n)
+	}
+	var id int
+	var fresh string
+	if err := e.db.QueryRow(t.Context(), "SELECT id, click_token FROM outbox ORDER BY id LIMIT 1").Scan(&id, &fresh); err != nil {
+		t.Fatal(err)
+	}
+	const old = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+	if _, err := e.db.Exec(t.Context(), "UPDATE outbox SET click_token = $1 WHERE id = $2", old, id); err != nil {
+		t.Fatal(err)
+	}
+	var other string
+	if err := e.db.QueryRow(t.Context(), "SELECT click_token FROM outbox WHERE id <> $1 ORDER BY id LIMIT 1", id).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string, string) {
+		resp, err := noRedirects().Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(b)
+	}
+	for _, tok := range []string{old, other} {
+		if code, loc, _ := get("/r/" + tok); code/100 != 3 || loc != "/n/"+tok {
+			t.Errorf("/r/%s: %d to %q", tok, code, loc)
+		}
+		if code, _, body := get("/n/" + tok); code != http.StatusOK || !strings.Contains(body, "养老保险缴费满12个月") {
+			t.Errorf("/n/%s: %d", tok, code)
+		}
+		if code, _, _ := get("/public/notices/" + tok); code != http.StatusOK {
+			t.Errorf("/public/notices/%s: %d", tok, code)
+		}
+	}
+	if n := e.count("SELECT count(*) FROM outbox WHERE click_token = $1 AND clicked_at IS NOT NULL", old); n != 1 {
+		t.Error("the old token's click was not recorded")
+	}
+	// The token it had is gone with the row's change; one of neither form
+	// is a 404 without a query.
+	for _, tok := range []string{fresh, "0f1e2d3c4b5a69788796a5b4c3d2e1f", "not+a/token_at-all_22c"} {
+		if code, _, _ := get("/n/" + url.PathEscape(tok)); code != http.StatusNotFound {
+			t.Errorf("/n/%s: %d, want 404", tok, code)
+		}
+	}
+}
