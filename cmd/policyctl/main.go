@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
@@ -23,7 +24,7 @@ import (
 const usage = `policyctl: write, check, test and explain policy rules
 
 usage:
-  policyctl lint DIR [--against PUBLISHED_DIR]
+  policyctl lint DIR [--against PUBLISHED_DIR] [--public-url URL]
   policyctl test DIR
   policyctl explain --rules DIR --policy ID --profile FILE.json [--at T] [--json]
   policyctl match --rules DIR --profiles FILE.jsonl [--at T] [--all]
@@ -36,6 +37,8 @@ N, M, S and T (see policyctl gen -h). preview counts what a policy would do
 to the profiles stored in policypush's database (see policyctl preview -h).
 lint --against compares each policy with the published one of the same id
 and version, and reports a change of meaning: bump version instead.
+lint and test count an SMS's {{link}} as URL/r/ and a 22-character token,
+URL being lint's --public-url, else POLICYPUSH_PUBLIC_URL, else 24 characters.
 `
 
 // errUsage asks main to print the usage and exit 2.
@@ -96,6 +99,7 @@ func lint(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	against := fs.String("against", "", "the published rules directory: report each policy whose meaning changed under the same version")
+	publicURL := fs.String("public-url", "", "the service's POLICYPUSH_PUBLIC_URL, which an SMS's {{link}} counts by (default: $POLICYPUSH_PUBLIC_URL)")
 	// The flag may come before or after DIR.
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
 		return errUsage
@@ -104,7 +108,11 @@ func lint(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(fs.Args()[1:]); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
-	d, err := ruledir.Read(dir)
+	o, err := parseOptions(*publicURL)
+	if err != nil {
+		return err
+	}
+	d, err := ruledir.ReadWith(dir, o)
 	if err != nil {
 		return err
 	}
@@ -149,7 +157,11 @@ func test(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d, err := ruledir.Read(dir)
+	o, err := parseOptions("")
+	if err != nil {
+		return err
+	}
+	d, err := ruledir.ReadWith(dir, o)
 	if err != nil {
 		return err
 	}
@@ -398,4 +410,18 @@ func (m *matcher) line(raw []byte, enc *json.Encoder) error {
 		}
 	}
 	return nil
+}
+
+// parseOptions is what lint and test check the rules against: the public
+// URL an SMS's {{link}} counts by, from the flag, else the environment.
+func parseOptions(flagURL string) (rules.ParseOptions, error) {
+	getenv := os.Getenv
+	if flagURL != "" {
+		getenv = func(string) string { return flagURL }
+	}
+	u, err := config.LintPublicURL(getenv)
+	if err != nil {
+		return rules.ParseOptions{}, err
+	}
+	return rules.ParseOptions{PublicURL: u}, nil
 }

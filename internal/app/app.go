@@ -28,6 +28,7 @@ import (
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/receipt"
 	"github.com/policypush/policypush/internal/ruledir"
+	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
 	"github.com/policypush/policypush/internal/sweep"
 )
@@ -86,11 +87,15 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
-	set, err := ruledir.Load(cfg.RulesDir)
+	// The rules' SMS texts are checked with {{link}} as long as this
+	// service's own links, as policyctl lint checks them when given the
+	// same POLICYPUSH_PUBLIC_URL.
+	parse := rules.ParseOptions{PublicURL: cfg.LinkPublicURL}
+	set, err := ruledir.LoadWith(cfg.RulesDir, parse)
 	if err != nil {
 		return fmt.Errorf("load rules from %s:\n%w", cfg.RulesDir, err)
 	}
-	rs := &ruleSet{dir: cfg.RulesDir, now: o.Now, log: log, match: match.Config{WeChatEnabled: cfg.WeChatEnabled()}}
+	rs := &ruleSet{dir: cfg.RulesDir, parse: parse, now: o.Now, log: log, match: match.Config{WeChatEnabled: cfg.WeChatEnabled()}}
 	rs.cur.Store(set)
 	current := &rs.cur
 	log.Info("rules loaded", "dir", cfg.RulesDir, "policies", len(set.Policies()))
@@ -202,7 +207,11 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 	noticeAPI := noticepage.NewAPI(answers, log)
-	noticePage, err := noticepage.NewPage(answers, noticepage.PageOptions{PublicURL: cfg.PublicURL, Log: log})
+	pageWeChat, err := newPageWeChat(cfg, st, answers, log)
+	if err != nil {
+		return err
+	}
+	noticePage, err := noticepage.NewPage(answers, noticepage.PageOptions{PublicURL: cfg.PublicURL, Log: log, WeChat: pageWeChat})
 	if err != nil {
 		return err
 	}

@@ -454,7 +454,7 @@ func (m *deliveryMetrics) Reconciled(channel string, o notify.Outcome) {
 // expired link from a live one.
 func clicks(st *store.Store, now func() time.Time) func(ctx context.Context, token string) (string, bool, error) {
 	return func(ctx context.Context, token string) (string, bool, error) {
-		if len(token) != 32 {
+		if !store.IsClickToken(token) {
 			return "", false, nil // not a token we issue: no query
 		}
 		_, found, err := st.Click(ctx, token, now())

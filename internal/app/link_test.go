@@ -15,6 +15,7 @@ import (
 	"github.com/policypush/policypush/internal/notify"
 	"github.com/policypush/policypush/internal/notify/wechat"
 	"github.com/policypush/policypush/internal/ruledir"
+	"github.com/policypush/policypush/internal/store"
 )
 
 // linkRule puts {{link}} in a WeChat data value and an SMS param, and names
@@ -121,8 +122,8 @@ WHERE m.subject_id = $1 AND m.policy_id = 'link-test'`, subject).Scan(&id, &tok)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(tok) != 32 {
-			t.Fatalf("%s: click token %q, want 32 characters", subject, tok)
+		if len(tok) != store.ClickTokenLen {
+			t.Fatalf("%s: click token %q, want %d characters", subject, tok, store.ClickTokenLen)
 		}
 		return id, tok
 	}

@@ -11,9 +11,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/noticepage"
 	"github.com/policypush/policypush/internal/notify"
+	"github.com/policypush/policypush/internal/notify/wechat"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
@@ -46,7 +48,7 @@ func newNotices(st *store.Store, set *atomic.Pointer[rules.Set], now func() time
 // open finds a live notice: an unknown token, an expired one and one whose
 // policy left the rule set are all ErrNotFound.
 func (n *notices) open(ctx context.Context, token string) (store.NoticeRecord, *rules.Policy, error) {
-	if len(token) != 32 {
+	if !store.IsClickToken(token) {
 		return store.NoticeRecord{}, nil, noticepage.ErrNotFound // not a token we issue: no query
 	}
 	rec, found, err := n.st.NoticeByToken(ctx, token)
@@ -126,7 +128,7 @@ func (n *notices) View(ctx context.Context, token string) (noticepage.View, erro
 		Result: rec.Result, Conditions: conds, Amount: rec.Amount,
 		Apply: noticepage.Apply{Mode: string(steps.Mode), How: steps.How, URL: steps.URL, Materials: steps.Materials,
 			Office: steps.Office, Confirm: steps.Confirm},
-		SubjectType: rec.Key.Type,
+		SubjectType: rec.Key.Type, Owner: rec.Key.Type + "/" + rec.Key.ID,
 	}
 	if !rec.DataAsOf.IsZero() {
 		v.DataAsOf = rec.DataAsOf.In(rules.Shanghai).Format(time.DateOnly)
@@ -180,6 +182,16 @@ func (n *notices) conditions(raw json.RawMessage) ([]noticepage.Condition, error
 		out = append(out, noticepage.Condition{Name: c.Name, Verdict: c.Verdict})
 	}
 	return out, nil
+}
+
+// IsSubject implements noticepage.Owners: whether a WeChat visitor's
+// openid is the one on record of the notice's subject.
+func (n *notices) IsSubject(ctx context.Context, token, openid string) (bool, error) {
+	rec, _, err := n.open(ctx, token)
+	if err != nil {
+		return false, err
+	}
+	return n.st.HasOpenID(ctx, rec.Key, openid)
 }
 
 func (n *notices) Claim(ctx context.Context, token string, confirmed bool) (string, error) {
@@ -349,4 +361,25 @@ func (c *correctionPublisher) round(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return len(cs), nil
+}
+
+// newPageWeChat is the notice page's WeChat sign-in: on when an official
+// account is configured. Its session key is derived from the current PII
+// key, so that every replica verifies the others' sessions; a rotation
+// ends the sessions, which only costs a silent redirect.
+func newPageWeChat(cfg *config.Config, st *store.Store, owners noticepage.Owners, log *slog.Logger) (*noticepage.WeChatOptions, error) {
+	if !cfg.WeChatEnabled() {
+		return nil, nil
+	}
+	oauth, err := wechat.NewOAuth(wechat.Config{AppID: cfg.WeChatAppID, Secret: cfg.WeChatSecret.Value(), APIBase: cfg.WeChatAPIBase},
+		cfg.WeChatOpenBase)
+	if err != nil {
+		return nil, fmt.Errorf("wechat sign-in: %w", err)
+	}
+	o := &noticepage.WeChatOptions{OAuth: oauth, Owners: owners}
+	if s := st.Sealer(); s != nil {
+		o.SessionKey = s.Index("notice page wechat session key", "v1")
+	}
+	log.Info("notice page: visitors inside WeChat sign in with snsapi_base; the personal part is shown only to the notice's subject")
+	return o, nil
 }

@@ -24,6 +24,7 @@ import (
 // problem leaves the old set serving.
 type ruleSet struct {
 	dir     string
+	parse   rules.ParseOptions // what lint checks against: the public URL {{link}} counts by
 	cur     atomic.Pointer[rules.Set]
 	mu      sync.Mutex // one reload at a time
 	st      *store.Store
@@ -60,7 +61,7 @@ var _ adminapi.Rules = (*ruleSet)(nil)
 func (r *ruleSet) Reload(ctx context.Context) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	set, err := ruledir.Load(r.dir)
+	set, err := ruledir.LoadWith(r.dir, r.parse)
 	status := http.StatusUnprocessableEntity
 	if err == nil {
 		err = publish(ctx, r.st, set)
@@ -126,13 +127,13 @@ func (r *ruleSet) Policies() []adminapi.Policy {
 // is on disk (drafts included), or a draft file compiled with the
 // directory's other rules.
 func (r *ruleSet) Preview(ctx context.Context, id string, draft []byte) (sweep.Report, error) {
-	d, err := ruledir.Read(r.dir)
+	d, err := ruledir.ReadWith(r.dir, r.parse)
 	if err != nil {
 		return sweep.Report{}, err
 	}
 	rs := d.Rules
 	if draft != nil {
-		rule, err := rules.ParseRule("draft.yaml", draft)
+		rule, err := rules.ParseRuleWith("draft.yaml", draft, r.parse)
 		if err != nil {
 			return sweep.Report{}, &adminapi.Error{Status: http.StatusBadRequest, Message: err.Error()}
 		}

@@ -69,6 +69,10 @@ type Config struct {
 	// PublicURL is where citizens reach the HTTP server: notices link to
 	// PublicURL/r/{token}. An addition to the contract.
 	PublicURL string
+	// LinkPublicURL is POLICYPUSH_PUBLIC_URL as set ("" when unset, and
+	// PublicURL derived from the listen address): the rules' one-segment
+	// check of an SMS counts {{link}} by it, as lint does (LintPublicURL).
+	LinkPublicURL string
 
 	WeChatAppID      string
 	WeChatSecret     Secret
@@ -76,6 +80,10 @@ type Config struct {
 	WeChatAESKey     Secret
 	WeChatTemplateID string
 	WeChatAPIBase    string
+	// WeChatOpenBase is where the notice page sends a WeChat visitor for
+	// snsapi_base authorization (open.weixin.qq.com/connect/oauth2/authorize);
+	// a test points it at a fake.
+	WeChatOpenBase string
 
 	SMSProvider        string
 	SMSEndpoint        string
@@ -170,6 +178,7 @@ var defaults = map[string]string{
 	"POLICYPUSH_RULES_DIR":           "rules",
 	"POLICYPUSH_HTTP_ADDR":           "127.0.0.1:8080",
 	"POLICYPUSH_WECHAT_API_BASE":     "https://api.weixin.qq.com",
+	"POLICYPUSH_WECHAT_OPEN_BASE":    "https://open.weixin.qq.com",
 	"POLICYPUSH_SMS_PROVIDER":        "log",
 	"POLICYPUSH_QUIET_HOURS":         "21:00-08:00",
 	"POLICYPUSH_FREQUENCY_CAP":       "3/168h",
@@ -221,6 +230,7 @@ var known = []string{
 	"POLICYPUSH_PREVIEW_BUDGET",
 	"POLICYPUSH_DIGEST_WINDOW", "POLICYPUSH_WECHAT_DIGEST_TEMPLATE_ID", "POLICYPUSH_SMS_DIGEST_TEMPLATE",
 	"POLICYPUSH_NOTICE_LINK_TTL",
+	"POLICYPUSH_WECHAT_OPEN_BASE",
 }
 
 // Need says which settings a command requires.
@@ -310,6 +320,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		WeChatAESKey:     Secret(v["POLICYPUSH_WECHAT_AES_KEY"]),
 		WeChatTemplateID: v["POLICYPUSH_WECHAT_TEMPLATE_ID"],
 		WeChatAPIBase:    v["POLICYPUSH_WECHAT_API_BASE"],
+		WeChatOpenBase:   v["POLICYPUSH_WECHAT_OPEN_BASE"],
 
 		SMSProvider:        v["POLICYPUSH_SMS_PROVIDER"],
 		SMSEndpoint:        v["POLICYPUSH_SMS_ENDPOINT"],
@@ -324,6 +335,7 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		PublicURL:  strings.TrimRight(v["POLICYPUSH_PUBLIC_URL"], "/"),
 	}
 	c.PublicAddr = strings.TrimSpace(v["POLICYPUSH_PUBLIC_ADDR"])
+	c.LinkPublicURL = c.PublicURL
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + v["POLICYPUSH_HTTP_ADDR"]
 		if c.PublicAddr != "" { // short links are served there
@@ -364,6 +376,10 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	}
 	if u, err := url.Parse(c.WeChatAPIBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("POLICYPUSH_WECHAT_API_BASE", "%q is not an http(s) URL", c.WeChatAPIBase)
+	}
+	if u, err := url.Parse(c.WeChatOpenBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" {
+		bad("POLICYPUSH_WECHAT_OPEN_BASE", "%q is not an http(s) URL without query or fragment", c.WeChatOpenBase)
 	}
 	if (c.WeChatAppID == "") != (c.WeChatSecret == "") {
 		bad("POLICYPUSH_WECHAT_APPID", "the WeChat channel needs both POLICYPUSH_WECHAT_APPID and POLICYPUSH_WECHAT_SECRET")
@@ -739,4 +755,18 @@ func parseCap(s string) (Cap, error) {
 		return Cap{}, fmt.Errorf("%q is not a cap such as 3/168h, or off", s)
 	}
 	return Cap{N: count, Period: period}, nil
+}
+
+// LintPublicURL is POLICYPUSH_PUBLIC_URL of getenv for policyctl lint,
+// which reads no other setting: "" when unset, an error when it is not an
+// http(s) URL.
+func LintPublicURL(getenv func(string) string) (string, error) {
+	raw := strings.TrimRight(strings.TrimSpace(getenv("POLICYPUSH_PUBLIC_URL")), "/")
+	if raw == "" {
+		return "", nil
+	}
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", &Error{Problems: []string{fmt.Sprintf("POLICYPUSH_PUBLIC_URL: %q is not an http(s) URL", raw)}}
+	}
+	return raw, nil
 }

@@ -448,3 +448,46 @@ func TestNoticeLinkTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestWeChatOpenBase(t *testing.T) {
+	c, err := Load(env(nil), "", NeedDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WeChatOpenBase != "https://open.weixin.qq.com" {
+		t.Errorf("default POLICYPUSH_WECHAT_OPEN_BASE = %q", c.WeChatOpenBase)
+	}
+	c, err = Load(env(map[string]string{"POLICYPUSH_WECHAT_OPEN_BASE": "http://127.0.0.1:9999/open"}), "", NeedDatabase)
+	if err != nil || c.WeChatOpenBase != "http://127.0.0.1:9999/open" {
+		t.Errorf("a fake's base: %q, %v", c.WeChatOpenBase, err)
+	}
+	for _, bad := range []string{"open.weixin.qq.com", "ftp://open.weixin.qq.com", "https://", "https://x/?a=1", "https://x/#f"} {
+		_, err := Load(env(map[string]string{"POLICYPUSH_WECHAT_OPEN_BASE": bad}), "", NeedDatabase)
+		if err == nil || !strings.Contains(err.Error(), "POLICYPUSH_WECHAT_OPEN_BASE") {
+			t.Errorf("POLICYPUSH_WECHAT_OPEN_BASE=%q: %v, want refused", bad, err)
+		}
+	}
+}
+
+// TestLinkPublicURL: the rules count {{link}} by POLICYPUSH_PUBLIC_URL as
+// set, never by the URL derived from the listen address.
+func TestLinkPublicURL(t *testing.T) {
+	c, err := Load(env(nil), "", NeedDatabase)
+	if err != nil || c.LinkPublicURL != "" || c.PublicURL == "" {
+		t.Errorf("unset: LinkPublicURL %q (PublicURL %q), %v", c.LinkPublicURL, c.PublicURL, err)
+	}
+	c, err = Load(env(map[string]string{"POLICYPUSH_PUBLIC_URL": "https://rs.sz.gov.cn/"}), "", NeedDatabase)
+	if err != nil || c.LinkPublicURL != "https://rs.sz.gov.cn" {
+		t.Errorf("set: LinkPublicURL %q, %v", c.LinkPublicURL, err)
+	}
+	for in, want := range map[string]string{"": "", " https://rs.sz.gov.cn/ ": "https://rs.sz.gov.cn"} {
+		got, err := LintPublicURL(env(map[string]string{"POLICYPUSH_PUBLIC_URL": in}))
+		if err != nil || got != want {
+			t.Errorf("LintPublicURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := LintPublicURL(env(map[string]string{"POLICYPUSH_PUBLIC_URL": "rs.sz.gov.cn"})); !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(err.Error(), "POLICYPUSH_PUBLIC_URL") {
+		t.Errorf("a URL without a scheme: %v", err)
+	}
+}

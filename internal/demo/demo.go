@@ -123,6 +123,12 @@ func Run(ctx context.Context, o Options) error {
 	cfg.SMSProvider, cfg.SMSEndpoint = "aliyun", sim.smsURL
 	cfg.SMSCallbackKey = config.Secret(smsKey)
 	cfg.SMSAccessKeyID, cfg.SMSAccessKeySecret, cfg.SMSSignName, cfg.SMSTemplate = "LTAIdemo", config.Secret(randomHex(16)), "某市人社", "SMS_DEMO"
+	// A person with several notices at once gets one SMS, which links to
+	// their page (${link}): the catalogue's own SMS carry no link, so this
+	// is how the simulated phones open their pages too.
+	if cfg.SMSDigestTemplate == "" {
+		cfg.SMSDigestTemplate = "SMS_DEMO_DIGEST"
+	}
 	cfg.QuietHours = config.Window{}
 	cfg.WeChatRate, cfg.SMSRate = 2000, 2000
 	// The simulated people all open their pages from 127.0.0.1: a per-IP

@@ -128,6 +128,14 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s: summary %d, database %d; want the same, more than 0", c.name, c.summary, c.database)
 		}
 	}
+	// People open links from SMS too (a digest's), not only from WeChat.
+	var smsOpened int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE channel = 'sms' AND clicked_at IS NOT NULL`).Scan(&smsOpened); err != nil {
+		t.Fatal(err)
+	}
+	if smsOpened == 0 {
+		t.Error("no SMS's link was opened")
+	}
 	// A person who stopped everything may stop a second notice of theirs
 	// too: one opt-out, two stopped notices.
 	if pageOptOuts == 0 || pageOptOuts > stopped {

@@ -44,7 +44,7 @@ const (
 	shareBlocked    = 3  // WeChat accepts, then reports "failed:user block": fallback
 	shareSysFailed  = 1  // WeChat reports "failed: system failed"
 	shareSMSFailed  = 4  // the carrier does not deliver
-	shareClicks     = 35 // of delivered WeChat messages, opened (the link is followed once)
+	shareClicks     = 35 // of delivered messages with a link (WeChat's, SMS digests), opened (the link is followed once)
 
 	// Of the notices opened, the answers given on the page: the rest only read it.
 	shareClaim      = 30 // 确认申领
@@ -55,7 +55,7 @@ const (
 
 // receipt is one callback the simulators owe the service.
 type receipt struct {
-	path  string // /wechat/callback or /sms/callback/aliyun?key=…
+	path  string // /wechat/callback or /sms/callback/aliyun?key=…; "" for a link opened with no callback (an SMS's)
 	nonce string // a WeChat callback's nonce: it is signed when it is sent, with the time then, as WeChat does
 	body  []byte
 	due   time.Time
@@ -143,7 +143,9 @@ func (s *sims) run(ctx context.Context) error {
 						case <-time.After(d):
 						}
 					}
-					s.deliver(ctx, client, r)
+					if r.path != "" {
+						s.deliver(ctx, client, r)
+					}
 					if r.click != "" {
 						s.open(ctx, r.click, r.who)
 					}
@@ -431,6 +433,19 @@ func (s *sims) aliyun(w http.ResponseWriter, r *http.Request) {
 		"success": ok, "err_code": errCode, "err_msg": errCode, "sms_size": "1", "biz_id": biz, "out_id": out}})
 	s.smsSent[phone] = append(s.smsSent[phone], smsSend{out: out, at: at, delivered: ok})
 	s.mu.Unlock()
+	// An SMS that carries a link (a digest's ${link}): the phone's owner
+	// opens it, for a share, after it arrived.
+	var params map[string]string
+	_ = json.Unmarshal([]byte(q.Get("TemplateParam")), &params)
+	if link := params["link"]; ok && strings.Contains(link, "/r/") && fate("click:"+phone+link) < shareClicks {
+		s.busy.Add(1)
+		select {
+		case s.queue <- receipt{due: at.Add(2 * receiptDelay), click: link, who: phone}:
+		default:
+			s.busy.Add(-1)
+			s.log.Warn("simulator queue full; an SMS link is not opened")
+		}
+	}
 	fmt.Fprintf(w, `{"Code":"OK","Message":"OK","BizId":%q,"RequestId":"demo-%s"}`, biz, out)
 }
 

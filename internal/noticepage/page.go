@@ -47,6 +47,9 @@ type PageOptions struct {
 	// Secure even though TLS ends at a proxy in front.
 	PublicURL string
 	Log       *slog.Logger // nil: slog.Default()
+	// WeChat, when set, turns on WeChat sign-in for visitors inside
+	// WeChat (wechat.go); nil: the token alone opens the page everywhere.
+	WeChat *WeChatOptions
 }
 
 // Page serves the citizen's notice page /n/{token} and its three form
@@ -59,6 +62,7 @@ type Page struct {
 	cop     *http.CrossOriginProtection
 	tmpl    *template.Template
 	assets  map[string]pageAsset
+	wx      *wechatSignIn // nil: no WeChat sign-in
 }
 
 //go:embed assets
@@ -82,6 +86,13 @@ func NewPage(n Notices, opts PageOptions) (*Page, error) {
 	}
 	if p.log == nil {
 		p.log = slog.Default()
+	}
+	if opts.WeChat != nil {
+		wx, err := newWeChatSignIn(opts.WeChat, opts.PublicURL)
+		if err != nil {
+			return nil, err
+		}
+		p.wx = wx
 	}
 	tmpl, err := template.New("page.html").Funcs(pageFuncs).ParseFS(pageFS, "assets/page.html")
 	if err != nil {
@@ -128,6 +139,12 @@ type pageData struct {
 	NoteMax int
 	Hotline string
 	Private bool // the footer says the page holds no contact data
+	// Public: only the policy's public part is shown (WeChat sign-in did
+	// not verify the visitor), with PublicNote saying why and Retry
+	// offering to sign in again.
+	Public     bool
+	PublicNote string
+	Retry      bool
 }
 
 // problemData fills the template "problem": a page that says what went
@@ -201,6 +218,7 @@ var pageFuncs = template.FuncMap{
 	"done":       doneStatus,
 	"automatic":  automaticNote,
 	"actionPath": func(token, action string) string { return "/n/" + url.PathEscape(token) + "/" + action },
+	"pagePath":   func(token string) string { return "/n/" + url.PathEscape(token) },
 }
 
 // formatYuan writes an amount of yuan as 2,000 or 1,234.50.
@@ -331,6 +349,15 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	acc, ok := p.signIn(w, r, token, v)
+	if !ok {
+		return
+	}
+	if !acc.personal {
+		p.render(w, http.StatusOK, "notice", pageData{View: v.public(), Token: token, Hotline: Hotline, Private: true,
+			Public: true, PublicNote: acc.note, Retry: acc.retry})
+		return
+	}
 	d := pageData{View: v, Token: token, CSRF: p.csrf(w, r), NoteMax: pageNoteMax, Hotline: Hotline, Private: true}
 	q := r.URL.Query()
 	switch a := q.Get("done"); a {
@@ -372,7 +399,7 @@ func (p *Page) answer(w http.ResponseWriter, r *http.Request) bool {
 			"页面已过期或不是从本站打开的，您的操作没有提交。请返回页面后重新操作。", back)
 		return false
 	}
-	return true
+	return p.mayAnswer(w, r, r.PathValue("token"))
 }
 
 // answered handles what an answer's call to Notices returned: on success

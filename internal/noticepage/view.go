@@ -37,6 +37,10 @@ type View struct {
 
 	// Not in the JSON: for the page.
 	SubjectType string `json:"-"` // resident or enterprise
+	// Owner names the notice's subject, the same for all of the
+	// subject's notices and never shown: a WeChat sign-in is bound to it,
+	// so that it covers the person's other notices too.
+	Owner string `json:"-"`
 	// Automatic says, for apply.mode automatic (免申即享), what happens
 	// without any action and when, in plain words.
 	Automatic string `json:"-"`

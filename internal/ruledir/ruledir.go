@@ -31,7 +31,10 @@ func IsTestFile(name string) bool {
 
 // Read parses every *.yaml and *.yml file under dir. An error is returned
 // only when the directory cannot be read; problems in files are in Dir.
-func Read(dir string) (*Dir, error) {
+func Read(dir string) (*Dir, error) { return ReadWith(dir, rules.ParseOptions{}) }
+
+// ReadWith is Read checking the rules against o.
+func ReadWith(dir string, o rules.ParseOptions) (*Dir, error) {
 	var names []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -63,7 +66,7 @@ func Read(dir string) (*Dir, error) {
 			}
 			continue
 		}
-		r, err := rules.ParseRule(name, data)
+		r, err := rules.ParseRuleWith(name, data, o)
 		d.collect(err)
 		if r != nil {
 			d.Rules = append(d.Rules, r)
@@ -105,8 +108,11 @@ func (d *Dir) Compile() (*rules.Set, rules.Errors) {
 }
 
 // Load reads and compiles dir; the error lists every problem.
-func Load(dir string) (*rules.Set, error) {
-	d, err := Read(dir)
+func Load(dir string) (*rules.Set, error) { return LoadWith(dir, rules.ParseOptions{}) }
+
+// LoadWith is Load checking the rules against o.
+func LoadWith(dir string, o rules.ParseOptions) (*rules.Set, error) {
+	d, err := ReadWith(dir, o)
 	if err != nil {
 		return nil, err
 	}

@@ -167,15 +167,34 @@ const (
 	// provider puts in front: the brackets and up to 8 characters, which
 	// covers a bureau's short name such as 某市人社局.
 	smsSignatureReserve = 10
-	// smsLinkRunes is what {{link}} counts in that check: the notice's
-	// short URL POLICYPUSH_PUBLIC_URL + "/r/" + its 32-character token,
-	// with a public URL of up to 40 characters (https:// and a host such
-	// as rs.example-city.gov.cn). Lint reads no configuration, so a fixed
-	// worst case keeps its verdict the same wherever it runs: on an
-	// officer's laptop, in CI and in the service loading the rules.
-	smsLinkRunes      = smsPublicURLRunes + len("/r/") + 32
-	smsPublicURLRunes = 40
+	// AssumedPublicURLRunes is the length of POLICYPUSH_PUBLIC_URL that
+	// lint assumes when it is not told the real one (ParseOptions): a
+	// bureau's short domain, https:// and a host of up to 16 characters
+	// such as rs.xxcity.gov.cn.
+	AssumedPublicURLRunes = 24
+	// ClickTokenRunes is the length of a notice's click token (22
+	// characters of base64url, package store).
+	ClickTokenRunes = 22
 )
+
+// ParseOptions is what ParseRuleWith checks against.
+type ParseOptions struct {
+	// PublicURL is POLICYPUSH_PUBLIC_URL when it is known (set in lint's
+	// environment, or the service's own): the one-segment check of an SMS
+	// counts {{link}} as exactly PublicURL/r/{token}. "" counts a public
+	// URL of AssumedPublicURLRunes characters.
+	PublicURL string
+}
+
+// LinkRunes is what {{link}} counts in the one-segment check of an SMS.
+func (o ParseOptions) LinkRunes() int { return o.publicURLRunes() + len("/r/") + ClickTokenRunes }
+
+func (o ParseOptions) publicURLRunes() int {
+	if u := strings.TrimRight(o.PublicURL, "/"); u != "" {
+		return utf8.RuneCountInString(u)
+	}
+	return AssumedPublicURLRunes
+}
 
 // KeyValue is one entry of an ordered map of templates.
 type KeyValue struct {
@@ -199,6 +218,7 @@ type yfile struct {
 	name  string
 	lines []string
 	errs  Errors
+	opts  ParseOptions
 }
 
 func (y *yfile) pos(n *yaml.Node) Pos { return Pos{File: y.name, Line: n.Line, Col: n.Column} }
@@ -318,9 +338,15 @@ func (y *yfile) date(n *yaml.Node, what string) (time.Time, bool) {
 }
 
 // ParseRule parses one rule file. Every problem found is returned together
-// as Errors, each with file:line:col.
+// as Errors, each with file:line:col. It assumes a public URL of
+// AssumedPublicURLRunes characters; ParseRuleWith is told the real one.
 func ParseRule(name string, data []byte) (*Rule, error) {
-	y := &yfile{name: name, lines: strings.Split(string(data), "\n")}
+	return ParseRuleWith(name, data, ParseOptions{})
+}
+
+// ParseRuleWith is ParseRule checking against o.
+func ParseRuleWith(name string, data []byte, o ParseOptions) (*Rule, error) {
+	y := &yfile{name: name, lines: strings.Split(string(data), "\n"), opts: o}
 	root := y.document(data)
 	if root == nil {
 		return nil, y.errs.err()
@@ -777,7 +803,7 @@ func (y *yfile) checkSMSText(n *yaml.Node, params []KeyValue) {
 	sort.Strings(names)
 	// fixed counts the characters whose length is known: the text's own,
 	// and in a value with {{link}}, the value's besides its placeholders;
-	// links counts the {{link}}s, each of smsLinkRunes.
+	// links counts the {{link}}s, each of ParseOptions.LinkRunes.
 	fixed, links := 0, 0
 	for rest := n.Value; ; {
 		i := strings.Index(rest, "${")
@@ -807,9 +833,14 @@ func (y *yfile) checkSMSText(n *yaml.Node, params []KeyValue) {
 	if !strings.Contains(n.Value, "退订") && !strings.Contains(n.Value, "拒收") {
 		y.errorf(n, "notify.sms.text has no opt-out hint: end it with 回T退订 or 拒收请回复R")
 	}
-	if over := fixed + links*smsLinkRunes + smsSignatureReserve - smsSegmentRunes; over > 0 && links > 0 {
-		y.errorf(n, "notify.sms.text does not fit one SMS: its %d characters besides placeholders, %d for {{link}} (a public URL of up to %d characters, /r/ and a 32-character token) and %d kept for the signature exceed %d by %d",
-			fixed, links*smsLinkRunes, smsPublicURLRunes, smsSignatureReserve, smsSegmentRunes, over)
+	linkRunes := y.opts.LinkRunes()
+	if over := fixed + links*linkRunes + smsSignatureReserve - smsSegmentRunes; over > 0 && links > 0 {
+		url := fmt.Sprintf("POLICYPUSH_PUBLIC_URL of %d characters", y.opts.publicURLRunes())
+		if y.opts.PublicURL == "" {
+			url = fmt.Sprintf("POLICYPUSH_PUBLIC_URL unknown, %d characters assumed", AssumedPublicURLRunes)
+		}
+		y.errorf(n, "notify.sms.text does not fit one SMS: its %d characters besides placeholders, %d for {{link}} (%s, /r/ and a %d-character token) and %d kept for the signature exceed %d by %d",
+			fixed, links*linkRunes, url, ClickTokenRunes, smsSignatureReserve, smsSegmentRunes, over)
 	} else if over > 0 {
 		y.errorf(n, "notify.sms.text does not fit one SMS: its %d characters besides placeholders and %d kept for the signature exceed %d by %d",
 			fixed, smsSignatureReserve, smsSegmentRunes, over)

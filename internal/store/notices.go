@@ -439,3 +439,21 @@ WHERE c.subject_type = $1 AND c.subject_id = $2 ORDER BY c.id DESC`, k.Type, k.I
 	}
 	return out, nil
 }
+
+// HasOpenID reports whether openid is the WeChat openid on record for the
+// subject k. It compares blind indexes (under every held key, so that a
+// key rotation under way changes nothing): the sealed contact is not
+// opened, and the openid is not kept.
+func (s *Store) HasOpenID(ctx context.Context, k SubjectKey, openid string) (bool, error) {
+	if s.sealer == nil || openid == "" {
+		return false, nil // no openid can be on record without a key
+	}
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM profiles
+WHERE subject_type = $1 AND subject_id = $2 AND openid_hash = ANY($3::bytea[]))`,
+		k.Type, k.ID, s.contactIndexes(ContactOpenID, openid)).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("subject openid: %w", err)
+	}
+	return ok, nil
+}

@@ -95,7 +95,7 @@ WITH due AS (
 ), claimed AS (
     UPDATE outbox o SET status = 'claimed', claimed_at = $1, claim_token = $3,
            lease_until = now() + $4::interval, call_started_at = NULL, updated_at = now(),
-           click_token = coalesce(o.click_token, replace(gen_random_uuid()::text, '-', ''))
+           click_token = coalesce(o.click_token, `+newClickTokenSQL+`)
     FROM due WHERE o.id = due.id
     RETURNING o.*
 )
