@@ -246,9 +246,9 @@ func TestSearch(t *testing.T) {
 		{q: "技能补贴", first: "skill-upgrade-subsidy"},
 		{q: "失业保险金", first: "unemployment-insurance-benefit"},
 		{q: "租房", first: "talent-rent-subsidy"},
-		{q: "国办发〔2025〕25号", first: "job-retention-refund"}, // a source document
-		{q: "不属于僵尸企业", also: []string{"job-retention-refund"}},  // a condition's name
-		{q: "失业保险科", also: []string{"job-retention-refund"}},    // a department
+		{q: "国办发〔2025〕25号", first: "job-retention-refund"},     // a source document
+		{q: "不属于僵尸企业", also: []string{"job-retention-refund"}}, // a condition's name
+		{q: "失业保险科", also: []string{"job-retention-refund"}},   // a department
 		{q: "火星移民", none: true},
 		{q: "", none: true},
 	}

@@ -473,7 +473,7 @@ func (p *Page) stop(w http.ResponseWriter, r *http.Request) {
 // public library's pages share so that every page a citizen opens looks
 // alike.
 func Stylesheet() (css, favicon []byte) {
-	css, _ = pageFS.ReadFile("assets/page.css")     // embedded: cannot fail
+	css, _ = pageFS.ReadFile("assets/page.css")        // embedded: cannot fail
 	favicon, _ = pageFS.ReadFile("assets/favicon.svg") // embedded: cannot fail
 	return css, favicon
 }
