@@ -1,6 +1,7 @@
 package library_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -103,4 +104,31 @@ func TestLibraryInBrowser(t *testing.T) {
 	if errs := p.Errors(); len(errs) > 0 {
 		t.Errorf("errors in the pages (a CSP violation, a failed load): %q", errs)
 	}
+
+	// With script, each answer updates the results in place: no submit,
+	// no new page, and nothing the CSP refuses.
+	t.Run("self-check with script", func(t *testing.T) {
+		js := browsertest.Start(t, srv.URL+"/check", "#title")
+		if browsertest.Run(js, chromedp.Evaluate[bool](`document.getElementById('results') !== null`)) {
+			t.Fatal("results before any answer")
+		}
+		browsertest.Run(js, chromedp.Click(chromedp.CSS("#f-veteran-is_veteran-yes")))
+		browsertest.Run(js, chromedp.WaitVisible(chromedp.CSS("#h-results")))
+		if loc := browsertest.Run(js, chromedp.Location()); loc != srv.URL+"/check" {
+			t.Errorf("the browser left the page: %s", loc)
+		}
+		first := browsertest.Run(js, chromedp.Text(chromedp.CSS("#results")))
+		browsertest.Run(js, chromedp.SetValue(chromedp.CSS("#f-employment-status"), "retired"))
+		browsertest.Run(js, chromedp.Evaluate[bool](`document.getElementById('f-employment-status').dispatchEvent(new Event('change', {bubbles: true}))`))
+		browsertest.Run(js, chromedp.Poll[bool](`document.getElementById('results').textContent.trim() !== `+strconvQuote(first)))
+		if got := browsertest.Run(js, chromedp.Text(chromedp.CSS("#live"))); got == "" {
+			t.Errorf("the live region says nothing")
+		}
+		browsertest.Shoot(t, js, "check-live")
+		if errs := js.Errors(); len(errs) > 0 {
+			t.Errorf("errors in the page with script: %q", errs)
+		}
+	})
 }
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
