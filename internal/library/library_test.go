@@ -61,7 +61,7 @@ func newServer(t *testing.T, set *rules.Set, notified map[string]int64) server {
 	return server{srv, logs}
 }
 
-func catalogue(t *testing.T) *rules.Set {
+func catalogue(t testing.TB) *rules.Set {
 	t.Helper()
 	set, err := ruledir.Load("../../rules")
 	if err != nil {
