@@ -39,10 +39,12 @@ type Options struct {
 type Library struct {
 	o Options
 
-	mu    sync.Mutex
-	set   *rules.Set // the set idx indexes
-	idx   *Index
-	count struct {
+	mu  sync.Mutex // guards set and idx
+	set *rules.Set // the set idx indexes
+	idx *Index
+
+	countMu sync.Mutex // one count query at a time; guards count
+	count   struct {
 		at time.Time
 		n  map[string]int64
 	}
@@ -105,8 +107,8 @@ func (l *Library) notified(ctx context.Context) map[string]int64 {
 	if l.o.Notified == nil {
 		return nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.countMu.Lock()
+	defer l.countMu.Unlock()
 	if l.count.n != nil && time.Since(l.count.at) < notifiedTTL {
 		return l.count.n
 	}
@@ -140,7 +142,7 @@ type Detail struct {
 	Params     map[string][]ParamValue `json:"params"`
 	Apply      Apply                   `json:"apply"`
 	Versions   []rules.VersionChange   `json:"versions"`
-	Amount     string                  `json:"amount,omitempty"` // the amount rule in words
+	AmountRule string                  `json:"amount_rule,omitempty"` // the amount rule in words
 	rule       *rules.Rule
 }
 
@@ -194,7 +196,7 @@ func (l *Library) detail(set *rules.Set, id string, now time.Time) (Detail, bool
 	}
 	r := p.Rule
 	d := Detail{Summary: summary(r, st), Conditions: []Condition{}, Params: map[string][]ParamValue{},
-		Versions: append([]rules.VersionChange(nil), r.Changes...), Amount: amountWords(r, now), rule: r}
+		Versions: append([]rules.VersionChange(nil), r.Changes...), AmountRule: amountWords(r, now), rule: r}
 	for _, c := range r.Conditions {
 		d.Conditions = append(d.Conditions, Condition{Name: c.Name, Text: paramsText(r, c.Expr, now)})
 	}

@@ -315,7 +315,7 @@ func (l *Library) checkPage(w http.ResponseWriter, r *http.Request) {
 	byPath := map[string]*question{}
 	var titles []option
 	for _, p := range set.Policies() {
-		if p.Subject == kind {
+		if _, shown := State(p.Rule, now); shown && p.Subject == kind {
 			titles = append(titles, option{Value: p.ID, Label: p.Title})
 		}
 	}
@@ -383,9 +383,6 @@ func (d *checkData) fill(resp selfcheck.Response, dict *selfcheck.Dictionary, ki
 		q := question{Path: path, ID: fieldID(path), Label: path}
 		if f := dict.Field(kind, path); f != nil {
 			q.Label = f.Label
-		}
-		if l := selfcheck.ListOf(path); l != "" {
-			q.ID = fieldID(path)
 		}
 		return q
 	}
