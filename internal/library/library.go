@@ -48,7 +48,8 @@ type Library struct {
 		at time.Time
 		n  map[string]int64
 	}
-	page pages
+	page  pages
+	words map[profile.Kind]wording
 }
 
 // notifiedTTL is how long the aggregate counts are kept: they are a
@@ -69,7 +70,18 @@ func New(o Options) (*Library, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	l := &Library{o: o}
+	l := &Library{o: o, words: map[profile.Kind]wording{}}
+	for _, kind := range []profile.Kind{profile.KindResident, profile.KindEnterprise} {
+		w := wording{labels: map[string]string{}}
+		for _, f := range o.Fields.Fields(kind) {
+			for _, c := range f.Choices {
+				if _, ok := w.labels[c.Value]; !ok {
+					w.labels[c.Value] = c.Label
+				}
+			}
+		}
+		l.words[kind] = w
+	}
 	if err := l.page.init(); err != nil {
 		return nil, err
 	}
@@ -196,9 +208,9 @@ func (l *Library) detail(set *rules.Set, id string, now time.Time) (Detail, bool
 	}
 	r := p.Rule
 	d := Detail{Summary: summary(r, st), Conditions: []Condition{}, Params: map[string][]ParamValue{},
-		Versions: append([]rules.VersionChange(nil), r.Changes...), AmountRule: amountWords(r, now), rule: r}
+		Versions: append([]rules.VersionChange(nil), r.Changes...), AmountRule: l.words[r.Subject].amount(r, now), rule: r}
 	for _, c := range r.Conditions {
-		d.Conditions = append(d.Conditions, Condition{Name: c.Name, Text: paramsText(r, c.Expr, now)})
+		d.Conditions = append(d.Conditions, Condition{Name: c.Name, Text: l.words[r.Subject].params(r, c.Expr, now)})
 	}
 	for _, pa := range r.Params {
 		vs := make([]ParamValue, len(pa.Values))

@@ -182,7 +182,7 @@ func TestPolicyStates(t *testing.T) {
 			case tt.banner != "" && !strings.Contains(page, tt.banner):
 				t.Errorf("the page does not say %q", tt.banner)
 			}
-			if !strings.Contains(page, "2024-01-01 起 12；2026-01-01 起 6（现行）") {
+			if !strings.Contains(page, "标准：2024-01-01 起 12 个月；2026-01-01 起 6 个月（现行）") {
 				t.Errorf("the condition's dated standard is not shown")
 			}
 		})
@@ -378,5 +378,43 @@ func TestCheckForm(t *testing.T) {
 	}
 	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control = %q", cc)
+	}
+}
+
+// TestConditionWords pins how the catalogue's standards read on a policy's
+// page and in its JSON: units from the parameter's name, fractions as
+// percentages, codes in the field dictionary's words, dated history.
+func TestConditionWords(t *testing.T) {
+	srv := newServer(t, catalogue(t), nil)
+	tests := []struct {
+		id, condition, text string // condition "": the amount rule
+	}{
+		{"job-retention-refund", "上年度未裁员或裁员率不超过规定标准", "标准：2023-01-01 起 5.5%；2023-01-01 起 30 人；2023-01-01 起 20%"},
+		{"job-retention-refund", "失业保险足额缴费满12个月", "标准：2023-01-01 起 12 个月"},
+		{"job-search-startup-subsidy", "属于低保、脱贫、零就业等困难家庭或持有残疾证", "标准：2024-01-01 起 城乡低保家庭、防止返贫监测对象、残疾人、零就业家庭"},
+		{"job-search-startup-subsidy", "", "2024-01-01 起 1500 元"},
+		{"unemployment-insurance-benefit", "", "按政策规定的标准计算，具体金额以经办机构核定为准。计算所用的标准：2024-07-01 起 2070 元；2025-07-01 起 2150 元（现行）"},
+	}
+	for _, tt := range tests {
+		_, body := get(t, srv.URL+"/public/policies/"+tt.id)
+		var d struct {
+			Conditions []library.Condition `json:"conditions"`
+			AmountRule string              `json:"amount_rule"`
+		}
+		if err := json.Unmarshal([]byte(body), &d); err != nil {
+			t.Fatal(err)
+		}
+		got := d.AmountRule
+		if tt.condition != "" {
+			got = "(no such condition)"
+			for _, c := range d.Conditions {
+				if c.Name == tt.condition {
+					got = c.Text
+				}
+			}
+		}
+		if got != tt.text {
+			t.Errorf("%s %q:\ngot  %s\nwant %s", tt.id, tt.condition, got, tt.text)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package library
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"regexp"
 	"strconv"
 	"strings"
@@ -41,31 +43,96 @@ func paramByName(r *rules.Rule, name string) *rules.Param {
 	return nil
 }
 
-// valueWords writes a parameter's value: a number as written, a list with
-// 、 between its items.
-func valueWords(v any) string {
+// wording writes parameters and amounts in words. labels turns a code
+// that a parameter lists (dibao, graduate) into the words the field
+// dictionary gives it (城乡低保家庭, 高校毕业生).
+type wording struct{ labels map[string]string }
+
+// unit is what a parameter's name says its values count, by the words of
+// the catalogue's names: *_months are months, *age* years of age, a rate,
+// ratio or share a fraction shown as a percentage, an amount, wage,
+// subsidy, benefit, rent or deduction yuan; "" when the name says nothing.
+func unit(name string) string {
+	words := strings.Split(name, "_")
+	has := func(ws ...string) bool {
+		for _, w := range ws {
+			if slices.Contains(words, w) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("months"):
+		return "个月"
+	case has("days"):
+		return "天"
+	case has("age"):
+		return "周岁"
+	case has("rate", "ratio", "share"):
+		return "%"
+	case has("amount", "wage", "subsidy", "benefit", "rent", "deduction"):
+		return "元"
+	case has("headcount", "threshold", "staff"):
+		return "人"
+	case has("times"):
+		return "次"
+	}
+	return ""
+}
+
+// value writes one value of the parameter name: a number with its unit,
+// a list with 、 between its items, a code in the dictionary's words.
+func (w wording) value(name string, v any) string {
 	switch x := v.(type) {
 	case []any:
 		parts := make([]string, len(x))
 		for i, e := range x {
-			parts[i] = valueWords(e)
+			parts[i] = w.value("", e)
 		}
 		return strings.Join(parts, "、")
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
 	case bool:
 		if x {
 			return "是"
 		}
 		return "否"
+	case string:
+		if l, ok := w.labels[x]; ok {
+			return l
+		}
+		return x
 	}
-	return fmt.Sprint(v)
+	f, ok := toFloat(v)
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	switch u := unit(name); u {
+	case "%":
+		// 0.055 × 100 is 5.500000000000001 in binary: round it off.
+		return strconv.FormatFloat(math.Round(f*100*1e6)/1e6, 'f', -1, 64) + "%"
+	case "":
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	default:
+		return strconv.FormatFloat(f, 'f', -1, 64) + " " + u
+	}
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
 }
 
 // history writes a parameter's dated values, such as
-// "2023-01-01 起 0.3；2025-01-01 起 0.5（现行）", marking the one in force at
-// now.
-func history(p *rules.Param, now time.Time) string {
+// "2023-01-01 起 30%；2025-01-01 起 50%（现行）", marking the one in force
+// at now when there are several.
+func (w wording) history(p *rules.Param, now time.Time) string {
 	cur := -1
 	for i, v := range p.Values {
 		if !now.Before(v.From) {
@@ -74,7 +141,7 @@ func history(p *rules.Param, now time.Time) string {
 	}
 	parts := make([]string, len(p.Values))
 	for i, v := range p.Values {
-		parts[i] = v.From.Format(time.DateOnly) + " 起 " + valueWords(v.Value)
+		parts[i] = v.From.Format(time.DateOnly) + " 起 " + w.value(p.Name, v.Value)
 		if i == cur && len(p.Values) > 1 {
 			parts[i] += "（现行）"
 		}
@@ -82,34 +149,28 @@ func history(p *rules.Param, now time.Time) string {
 	return strings.Join(parts, "；")
 }
 
-// paramsText says which parameters expr reads and their dated values; ""
-// when it reads none. One parameter is written alone; several are each
-// named.
-func paramsText(r *rules.Rule, expr string, now time.Time) string {
-	names := paramsOf(expr)
+// params says the standards expr applies, with their dated values; ""
+// when it reads no parameter. Several are separated by a full-width
+// semicolon, in the order the expression names them.
+func (w wording) params(r *rules.Rule, expr string, now time.Time) string {
 	var parts []string
-	for _, n := range names {
-		p := paramByName(r, n)
-		if p == nil {
-			continue
+	for _, n := range paramsOf(expr) {
+		if p := paramByName(r, n); p != nil {
+			parts = append(parts, w.history(p, now))
 		}
-		if len(names) == 1 {
-			return "标准：" + history(p, now)
-		}
-		parts = append(parts, n+"："+history(p, now))
 	}
 	if len(parts) == 0 {
 		return ""
 	}
-	return "标准（" + strings.Join(parts, "；") + "）"
+	return "标准：" + strings.Join(parts, "；")
 }
 
 var number = regexp.MustCompile(`^\s*[0-9]+(\.[0-9]+)?\s*$`)
 
-// amountWords says the amount rule in words where it can: a fixed sum, or
+// amount says the amount rule in words where it can: a fixed sum, or
 // one parameter's dated sums; otherwise that it is reckoned by the rule,
 // with the parameters it uses.
-func amountWords(r *rules.Rule, now time.Time) string {
+func (w wording) amount(r *rules.Rule, now time.Time) string {
 	if r.Amount == nil {
 		return ""
 	}
@@ -119,12 +180,15 @@ func amountWords(r *rules.Rule, now time.Time) string {
 	}
 	if m := paramRef.FindStringSubmatch(e); m != nil && m[0] == e {
 		if p := paramByName(r, m[1]); p != nil {
-			return history(p, now) + "（元）"
+			if unit(p.Name) == "" {
+				return w.history(p, now) + "（元）"
+			}
+			return w.history(p, now)
 		}
 	}
 	s := "按政策规定的标准计算，具体金额以经办机构核定为准"
-	if t := paramsText(r, e, now); t != "" {
-		s += "。计算所用" + t
+	if t := w.params(r, e, now); t != "" {
+		s += "。计算所用的" + t
 	}
 	return s
 }
