@@ -355,7 +355,7 @@ func (l *Library) checkPage(w http.ResponseWriter, r *http.Request) {
 	}
 	doc, err := formProfile(d.Questions)
 	if err == nil {
-		raw, _ := jsonMarshal(doc)
+		raw, _ := json.Marshal(doc) // of strings, numbers, bools, maps and slices: cannot fail
 		var resp selfcheck.Response
 		resp, err = l.o.Checker.Check(set, kind, raw, now)
 		if err == nil {
@@ -363,8 +363,8 @@ func (l *Library) checkPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		if in, ok := errorsAs(err); ok {
-			d.Error = in
+		if in, ok := errors.AsType[*selfcheck.InputError](err); ok {
+			d.Error = in.Message
 			l.render(w, http.StatusBadRequest, "check", d)
 			return
 		}
@@ -496,14 +496,4 @@ func formProfile(qs []question) (map[string]any, error) {
 		}
 	}
 	return doc, nil
-}
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
-// errorsAs returns the message of an InputError the person can correct.
-func errorsAs(err error) (string, bool) {
-	if in, ok := errors.AsType[*selfcheck.InputError](err); ok {
-		return in.Message, true
-	}
-	return "", false
 }
