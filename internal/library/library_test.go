@@ -418,3 +418,27 @@ func TestConditionWords(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchConcurrent runs searches and self-checks from many goroutines
+// at once, as the service does: under -race it fails if the segmenter or
+// the index cache is not safe for that.
+func TestSearchConcurrent(t *testing.T) {
+	srv := newServer(t, catalogue(t), nil)
+	done := make(chan string)
+	for i := range 8 {
+		go func() {
+			q := []string{"稳岗", "灵活就业", "技能补贴", "租房"}[i%4]
+			_, page := get(t, srv.URL+"/policies?q="+url.QueryEscape(q))
+			resp, err := http.Post(srv.URL+"/public/check", "application/json", strings.NewReader(`{"subject_type": "resident", "profile": {}}`))
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- page
+		}()
+	}
+	for range 8 {
+		if page := <-done; !strings.Contains(page, `id="hits"`) {
+			t.Errorf("a search found nothing")
+		}
+	}
+}

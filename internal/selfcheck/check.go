@@ -35,13 +35,15 @@ type Response struct {
 // Result is one policy's verdict. Result, Failed, Unknown and Amount mean
 // what they mean in policyctl match.
 type Result struct {
-	PolicyID string   `json:"policy_id"`
-	Title    string   `json:"title"`
-	Result   string   `json:"result"`
-	Failed   []string `json:"failed"`
-	Unknown  []string `json:"unknown"`
-	Ask      []string `json:"ask"` // the fields whose answers would decide the unknown conditions
-	Amount   *float64 `json:"amount"`
+	PolicyID string `json:"policy_id"`
+	// PolicyVersion is the version evaluated: the one the push uses.
+	PolicyVersion int      `json:"policy_version"`
+	Title         string   `json:"title"`
+	Result        string   `json:"result"`
+	Failed        []string `json:"failed"`
+	Unknown       []string `json:"unknown"`
+	Ask           []string `json:"ask"` // the fields whose answers would decide the unknown conditions
+	Amount        *float64 `json:"amount"`
 
 	// For the page.
 	Policy *rules.Policy `json:"-"`
@@ -113,7 +115,7 @@ func (c *Checker) Check(set *rules.Set, kind profile.Kind, raw json.RawMessage, 
 			continue
 		}
 		o := ev.Evaluate(p, in, inst)
-		r := Result{PolicyID: p.ID, Title: p.Title, Result: o.Result.String(),
+		r := Result{PolicyID: p.ID, PolicyVersion: p.Version, Title: p.Title, Result: o.Result.String(),
 			Failed: p.Names(o.Failed), Unknown: p.Names(o.Unknown), Ask: []string{}, Policy: p}
 		if r.Failed == nil {
 			r.Failed = []string{}

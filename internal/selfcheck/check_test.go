@@ -38,6 +38,7 @@ func newChecker(t *testing.T) *selfcheck.Checker {
 type matchLine struct {
 	SubjectID string   `json:"subject_id"`
 	PolicyID  string   `json:"policy_id"`
+	Version   int      `json:"policy_version"`
 	Result    string   `json:"result"`
 	Failed    []string `json:"failed"`
 	Unknown   []string `json:"unknown"`
@@ -149,7 +150,7 @@ func TestSelfCheckEqualsMatchAll(t *testing.T) {
 			}
 			var got []matchLine
 			for _, r := range resp.Results {
-				got = append(got, matchLine{SubjectID: id, PolicyID: r.PolicyID, Result: r.Result,
+				got = append(got, matchLine{SubjectID: id, PolicyID: r.PolicyID, Version: r.PolicyVersion, Result: r.Result,
 					Failed: r.Failed, Unknown: r.Unknown, Amount: r.Amount})
 			}
 			w := want[id]
