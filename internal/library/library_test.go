@@ -266,8 +266,20 @@ func TestSearch(t *testing.T) {
 			}
 		}
 	}
-	// The page lists the hits.
+	// The page lists the hits, and the JSON gives them best first.
 	srv := newServer(t, set, nil)
+	_, body := get(t, srv.URL+"/public/policies?subject=enterprise&q="+url.QueryEscape("稳岗"))
+	var list struct {
+		Policies []library.Summary `json:"policies"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Policies) == 0 || list.Policies[0].ID != "job-retention-refund" {
+		t.Errorf("GET /public/policies?q=稳岗: %s", body)
+	}
+	for _, p := range list.Policies {
+		if p.Subject != "enterprise" {
+			t.Errorf("subject=enterprise gave %s", p.ID)
+		}
+	}
 	_, page := get(t, srv.URL+"/policies?q="+url.QueryEscape("稳岗"))
 	if !strings.Contains(page, `href="/policies/job-retention-refund"`) || !strings.Contains(page, "找到 ") {
 		t.Errorf("the search page does not list the hit")
