@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -240,36 +241,42 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v) // the client went away: nothing to do
 }
 
-// listJSON is GET /public/policies; ?q= searches as the page does (best
-// first), and ?domain=, ?subject= and ?state= filter.
-func (l *Library) listJSON(w http.ResponseWriter, r *http.Request) {
-	set := l.o.Rules()
-	all := l.listed(set, l.o.Now())
-	q := r.URL.Query()
-	out := []Summary{}
+// find returns the policies the public may see that pass the filters
+// domain, subject and state of q, and, with q's q, that match it, best
+// first.
+func (l *Library) find(set *rules.Set, now time.Time, q url.Values) []Summary {
+	all := l.listed(set, now)
 	keep := func(s Summary) bool {
 		return (q.Get("domain") == "" || s.Domain == q.Get("domain")) &&
 			(q.Get("subject") == "" || s.Subject == q.Get("subject")) && (q.Get("state") == "" || s.State == q.Get("state"))
 	}
-	if text := strings.TrimSpace(q.Get("q")); text != "" {
-		byID := map[string]Summary{}
-		for _, s := range all {
-			byID[s.ID] = s
-		}
-		for _, id := range l.index(set).Search(text) {
-			if s, ok := byID[id]; ok && keep(s) {
-				out = append(out, s)
-			}
-		}
-	} else {
+	out := []Summary{}
+	text := strings.TrimSpace(q.Get("q"))
+	if text == "" {
 		for _, s := range all {
 			if keep(s) {
 				out = append(out, s)
 			}
 		}
+		return out
 	}
+	byID := map[string]Summary{}
+	for _, s := range all {
+		byID[s.ID] = s
+	}
+	for _, id := range l.index(set).Search(text) {
+		if s, ok := byID[id]; ok && keep(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// listJSON is GET /public/policies; ?q= searches as the page does (best
+// first), and ?domain=, ?subject= and ?state= filter.
+func (l *Library) listJSON(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60")
-	writeJSON(w, http.StatusOK, map[string][]Summary{"policies": out})
+	writeJSON(w, http.StatusOK, map[string][]Summary{"policies": l.find(l.o.Rules(), l.o.Now(), r.URL.Query())})
 }
 
 func (l *Library) policyJSON(w http.ResponseWriter, r *http.Request) {

@@ -177,34 +177,23 @@ func (l *Library) listPage(w http.ResponseWriter, r *http.Request) {
 		Subject: options([]string{"resident", "enterprise"}, subjectWords, subject, "个人和企业"),
 		State:   options(States, stateWords, state, "全部状态"),
 		Filter:  text != "" || domain != "" || subject != "" || state != ""}
-	all := l.listed(set, now)
-	keep := func(s Summary) bool {
-		return (domain == "" || s.Domain == domain) && (subject == "" || s.Subject == subject) && (state == "" || s.State == state)
-	}
+	q.Set("q", text)
+	found := l.find(set, now, q)
+	d.Count = len(found)
 	if text != "" {
-		byID := map[string]Summary{}
-		for _, s := range all {
-			byID[s.ID] = s
-		}
-		for _, id := range l.index(set).Search(text) {
-			if s, ok := byID[id]; ok && keep(s) {
-				d.Hits = append(d.Hits, s)
-			}
-		}
-		d.Count = len(d.Hits)
+		d.Hits = found
 	} else {
 		for _, dom := range Domains {
 			g := group{ID: "d-" + dom, Title: domainWords[dom]}
 			for _, sub := range []string{"resident", "enterprise"} {
 				sg := subgroup{ID: "d-" + dom + "-" + sub, Title: subjectWords[sub]}
-				for _, s := range all {
-					if s.Domain == dom && s.Subject == sub && keep(s) {
+				for _, s := range found {
+					if s.Domain == dom && s.Subject == sub {
 						sg.Policies = append(sg.Policies, s)
 					}
 				}
 				if len(sg.Policies) > 0 {
 					g.Subjects = append(g.Subjects, sg)
-					d.Count += len(sg.Policies)
 				}
 			}
 			if len(g.Subjects) > 0 {
