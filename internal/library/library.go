@@ -58,6 +58,9 @@ type Library struct {
 // funnel query over every match, and the page needs no fresher number.
 const notifiedTTL = time.Minute
 
+// maxQuery bounds a search, in characters: a question, not a document.
+const maxQuery = 100
+
 // maxCheckBody bounds POST /public/check and the /check form.
 const maxCheckBody = 64 << 10
 
@@ -252,6 +255,9 @@ func (l *Library) find(set *rules.Set, now time.Time, q url.Values) []Summary {
 	}
 	out := []Summary{}
 	text := strings.TrimSpace(q.Get("q"))
+	if r := []rune(text); len(r) > maxQuery {
+		text = string(r[:maxQuery])
+	}
 	if text == "" {
 		for _, s := range all {
 			if keep(s) {

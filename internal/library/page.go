@@ -168,8 +168,8 @@ func (l *Library) listPage(w http.ResponseWriter, r *http.Request) {
 	set, now := l.o.Rules(), l.o.Now()
 	q := r.URL.Query()
 	text := strings.TrimSpace(q.Get("q"))
-	if len([]rune(text)) > 100 {
-		text = string([]rune(text)[:100])
+	if r := []rune(text); len(r) > maxQuery {
+		text = string(r[:maxQuery])
 	}
 	domain, subject, state := q.Get("domain"), q.Get("subject"), q.Get("state")
 	d := listData{Title: "政策库", Q: text, Hotline: noticepage.Hotline,
