@@ -18,3 +18,9 @@ const (
 	Resident   = "resident.schema.json"
 	Enterprise = "enterprise.schema.json"
 )
+
+// FieldsZH is fields.zh.yaml: the Chinese label, help text and choices of
+// each profile field, from which the public self-check builds its form.
+//
+//go:embed fields.zh.yaml
+var FieldsZH []byte

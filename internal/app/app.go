@@ -215,6 +215,10 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return err
 	}
+	lib, err := newLibrary(st, current, v, o.Now, log)
+	if err != nil {
+		return err
+	}
 
 	limits := httpapi.DefaultLimits()
 	if o.HTTP != nil {
@@ -237,7 +241,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				return nil
 			},
 		}), clicks(st, o.Now),
-			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, func(mux *http.ServeMux) {
+			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, lib.Register, func(mux *http.ServeMux) {
 				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)

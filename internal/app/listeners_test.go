@@ -37,6 +37,11 @@ var routes = []route{
 	{"wechat callback", "GET", "/wechat/callback?timestamp=1&nonce=n&signature=x&echostr=e", true, false, ""},
 	{"aliyun callback", "POST", "/sms/callback/aliyun", true, false, "[]"},
 	{"tencent callback", "POST", "/sms/callback/tencent", true, false, "[]"},
+	{"policy library", "GET", "/policies", true, false, ""},
+	{"policy page", "GET", "/policies/skill-upgrade-subsidy", true, false, ""},
+	{"policy JSON", "GET", "/public/policies/skill-upgrade-subsidy", true, false, ""},
+	{"self-check page", "GET", "/check", true, false, ""},
+	{"self-check", "POST", "/public/check", true, false, `{"subject_type": "resident", "profile": {}}`},
 }
 
 // ask sends rt to addr and returns the status and body, following no

@@ -187,49 +187,10 @@ func checkLayout(t *testing.T, p *browsertest.Page, name string) {
 	if w.Scroll > w.Inner {
 		t.Errorf("%s: the page is %dpx wide in a window of %dpx: it overflows horizontally", name, w.Scroll, w.Inner)
 	}
-	if missing := browsertest.Run(p, chromedp.Evaluate[[]string](missingGlyphsJS)); len(missing) > 0 {
+	if missing := browsertest.Run(p, chromedp.Evaluate[[]string](browsertest.MissingGlyphsJS)); len(missing) > 0 {
 		t.Errorf("%s: characters without a glyph in the page's font: %q", name, missing)
 	}
 }
-
-// missingGlyphsJS, as in internal/noticepage's browser test, returns the characters of the page's text that render
-// as the font's "missing glyph" box (tofu), or an error string starting
-// with "!" when the method itself cannot be trusted.
-//
-// document.fonts.check says only whether a font is loaded, not whether it
-// has a character, and a system font always counts as loaded; so each
-// character is drawn on a canvas in the body's font stack, with the
-// browser's own fallback, and compared with characters that no font has
-// (unassigned code points): a character drawn the same as those is a box.
-const missingGlyphsJS = `(() => {
-	const font = '28px ' + getComputedStyle(document.body).fontFamily;
-	const c = document.createElement('canvas');
-	c.width = 48; c.height = 48;
-	const g = c.getContext('2d', {willReadFrequently: true});
-	const draw = (ch) => {
-		g.clearRect(0, 0, c.width, c.height);
-		g.font = font;
-		g.fillStyle = '#000';
-		g.textBaseline = 'middle';
-		g.fillText(ch, 6, 24);
-		const d = g.getImageData(0, 0, c.width, c.height).data;
-		let h = 0;
-		for (let i = 3; i < d.length; i += 4) h = (h * 31 + d[i]) | 0;
-		return g.measureText(ch).width.toFixed(2) + ':' + h;
-	};
-	const missing = ['\u0378', '\u0379', '\u{10FFFD}'].map(draw);
-	if (missing[0] !== missing[1]) return ['!two unassigned code points render differently: the method does not hold'];
-	if (missing.includes(draw('政'))) return ['!政 renders as a missing glyph: no Chinese font'];
-	const chars = new Set();
-	const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-	for (let n = w.nextNode(); n; n = w.nextNode()) {
-		for (const ch of n.nodeValue) if (ch.trim() !== '') chars.add(ch);
-	}
-	for (const el of document.querySelectorAll('input[type=submit], input[placeholder], textarea')) {
-		for (const ch of (el.value || '') + (el.placeholder || '')) if (ch.trim() !== '') chars.add(ch);
-	}
-	return Array.from(chars).filter((ch) => missing.includes(draw(ch)));
-})()`
 
 // TestDigestPageOnRealService opens the link of a digest of three notices
 // the real service sent, in headless Chromium at a phone's size: the page

@@ -159,6 +159,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	sim.target.Store(&base)
 	say("service      %s  (console /, metrics /metrics, API /api with the token below)", base)
+	say("public       %s/policies (the policy library), %s/check (the self-check), JSON under %s/public/", base, base, base)
 	say("kafka        %s (embedded)", cfg.KafkaEmbeddedAddr)
 	say("simulators   WeChat %s, Aliyun SMS %s", sim.wechatURL, sim.smsURL)
 	say("")
@@ -231,7 +232,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Ready(base)
 	}
 	if !o.Exit {
-		say("\nserving      %s — the console is at %s/ (sign in with the admin token); Ctrl-C stops", base, base)
+		say("\nserving      %s — the console is at %s/ (sign in with the admin token); the library at %s/policies, the self-check at %s/check; Ctrl-C stops", base, base, base, base)
 		select {
 		case <-ctx.Done():
 		case err := <-serveDone:

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -241,6 +242,34 @@ FROM matches m JOIN outbox o ON o.match_id = m.id LEFT JOIN cases c ON c.match_i
 	}
 	if texts["rules/last_reload_ok"] == "" || texts["channel/wechat/sent"] == "" || texts["channel/sms/sent"] == "" {
 		t.Errorf("the console lacks the reload or channel health: %v", texts)
+	}
+
+	// The demo serves the public library and the self-check, says where,
+	// and a policy's page gives its reach as the database counts it.
+	if !strings.Contains(out.String(), base+"/policies") || !strings.Contains(out.String(), base+"/check") {
+		t.Errorf("the demo does not print the library's and the self-check's URLs:\n%s", out.String())
+	}
+	var reached string
+	var sent int
+	if err := conn.QueryRow(t.Context(), `SELECT m.policy_id, count(o.sent_at) FROM matches m JOIN outbox o ON o.match_id = m.id
+GROUP BY 1 HAVING count(o.sent_at) BETWEEN 10 AND 999 ORDER BY 2 DESC LIMIT 1`).Scan(&reached, &sent); err != nil {
+		t.Fatalf("no policy sent to 10 to 999 subjects: %v", err)
+	}
+	for path, want := range map[string]string{
+		"/policies":                   "政策库",
+		"/policies/" + reached:        "已向 " + strconv.Itoa(sent) + " ",
+		"/check":                      `id="check-submit"`,
+		"/public/policies/" + reached: `"id":"` + reached + `"`,
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %d, want %q in it", path, resp.StatusCode, want)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -495,3 +495,12 @@ func (p *Page) stop(w http.ResponseWriter, r *http.Request) {
 	}
 	p.answered(w, r, ActionStop, ActionStop+"&scope="+scope, err, pageData{})
 }
+
+// Stylesheet returns the citizens' pages' stylesheet and icon, which the
+// public library's pages share so that every page a citizen opens looks
+// alike.
+func Stylesheet() (css, favicon []byte) {
+	css, _ = pageFS.ReadFile("assets/page.css")        // embedded: cannot fail
+	favicon, _ = pageFS.ReadFile("assets/favicon.svg") // embedded: cannot fail
+	return css, favicon
+}

@@ -43,6 +43,9 @@ type Rule struct {
 	// rule does not say. Read it through NextSteps, which fills in the
 	// defaults.
 	Apply *Apply
+	// Changes is the version history the rule gives (CONTRACTS §9):
+	// what each version changed, newest first; nil when it says nothing.
+	Changes []VersionChange
 
 	pos map[string]Pos // position of each top-level key's value
 }
@@ -359,7 +362,7 @@ func ParseRuleWith(name string, data []byte, o ParseOptions) (*Rule, error) {
 }
 
 var ruleKeys = []string{"id", "version", "title", "description", "domain", "subject", "department",
-	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply"}
+	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply", "changes"}
 
 func (y *yfile) rule(root *yaml.Node) *Rule {
 	m := y.mapping(root, "a rule", ruleKeys,
@@ -439,7 +442,54 @@ func (y *yfile) rule(root *yaml.Node) *Rule {
 	if n := m["apply"]; n != nil {
 		r.Apply = y.apply(n, r.ValidFrom, r.ValidUntil)
 	}
+	if n := m["changes"]; n != nil {
+		r.Changes = y.changes(n, r.Version)
+	}
 	return r
+}
+
+// VersionChange is what one version of a policy changed, in the words the
+// public library shows.
+type VersionChange struct {
+	Version int    `json:"version"`
+	Changes string `json:"changes"`
+}
+
+// changes parses a rule's changes: a text saying what this version changed,
+// or a mapping from version numbers (1 to the rule's version) to such
+// texts, which keeps the earlier versions' notes in the file as well.
+func (y *yfile) changes(n *yaml.Node, version int) []VersionChange {
+	if n.Kind == yaml.ScalarNode {
+		s := y.text(n, "changes")
+		if s == "" {
+			return nil
+		}
+		return []VersionChange{{Version: version, Changes: s}}
+	}
+	if n.Kind != yaml.MappingNode {
+		y.errorf(n, "changes must be a text, or a mapping from version numbers to texts")
+		return nil
+	}
+	var out []VersionChange
+	seen := map[int]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ver, err := strconv.Atoi(k.Value)
+		if k.Kind != yaml.ScalarNode || k.Tag != "!!int" || err != nil || ver < 1 || (version > 0 && ver > version) {
+			y.errorf(k, "changes: %q is not a version of this policy (1 to %d)", k.Value, version)
+			continue
+		}
+		if seen[ver] {
+			y.errorf(k, "changes: version %d is given twice", ver)
+			continue
+		}
+		seen[ver] = true
+		if s := y.text(v, "changes"); s != "" {
+			out = append(out, VersionChange{Version: ver, Changes: s})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version > out[j].Version })
+	return out
 }
 
 // text is str for a text shown as written, where a placeholder would show
