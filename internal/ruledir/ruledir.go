@@ -19,8 +19,12 @@ import (
 // every file; the files that parsed are still returned, so that linting
 // reports problems of all files at once.
 type Dir struct {
-	Rules    []*rules.Rule
-	Tests    []*rules.TestFile
+	Rules []*rules.Rule
+	Tests []*rules.TestFile
+	// Calendar is the directory's rules.CalendarFile, nil when it has
+	// none: the holidays by which a consultation's working days are
+	// counted.
+	Calendar *rules.Calendar
 	Problems rules.Errors
 }
 
@@ -50,7 +54,18 @@ func Read(dir string) (*Dir, error) {
 	}
 	sort.Strings(names)
 	d := &Dir{}
+	calendar := filepath.Join(dir, rules.CalendarFile)
 	for _, name := range names {
+		if filepath.Clean(name) == calendar {
+			data, err := os.ReadFile(name)
+			if err != nil {
+				return nil, fmt.Errorf("read holiday calendar: %w", err)
+			}
+			cal, err := rules.ParseCalendar(name, data)
+			d.collect(err)
+			d.Calendar = cal
+			continue
+		}
 		data, err := os.ReadFile(name)
 		if err != nil {
 			return nil, fmt.Errorf("read rule file: %w", err)
@@ -69,6 +84,7 @@ func Read(dir string) (*Dir, error) {
 			d.Rules = append(d.Rules, r)
 		}
 	}
+	d.Problems = append(d.Problems, rules.CheckConsultations(d.Rules, d.Calendar)...)
 	return d, nil
 }
 

@@ -43,6 +43,9 @@ type Rule struct {
 	// rule does not say. Read it through NextSteps, which fills in the
 	// defaults.
 	Apply *Apply
+	// Consultation is a draft's window of public comment; nil when the
+	// rule has none (see InConsultation).
+	Consultation *Consultation
 
 	pos map[string]Pos // position of each top-level key's value
 }
@@ -333,7 +336,7 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 }
 
 var ruleKeys = []string{"id", "version", "title", "description", "domain", "subject", "department",
-	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply"}
+	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply", "consultation"}
 
 func (y *yfile) rule(root *yaml.Node) *Rule {
 	m := y.mapping(root, "a rule", ruleKeys,
@@ -412,6 +415,9 @@ func (y *yfile) rule(root *yaml.Node) *Rule {
 	}
 	if n := m["apply"]; n != nil {
 		r.Apply = y.apply(n, r.ValidFrom, r.ValidUntil)
+	}
+	if n := m["consultation"]; n != nil {
+		r.Consultation = y.consultation(n)
 	}
 	return r
 }
