@@ -34,13 +34,13 @@ type listItem struct {
 // begun, open or closed.
 type detail struct {
 	listItem
-	Description string            `json:"description,omitempty"`
-	Source      rules.Source      `json:"source"`
-	ValidFrom   string            `json:"valid_from"`
-	ValidUntil  string            `json:"valid_until,omitempty"`
-	Open        bool              `json:"open"`
-	Conditions  []conditionOut    `json:"conditions"`
-	Comments    *commentsOut      `json:"comments,omitempty"` // after the window
+	Description string         `json:"description,omitempty"`
+	Source      rules.Source   `json:"source"`
+	ValidFrom   string         `json:"valid_from"`
+	ValidUntil  string         `json:"valid_until,omitempty"`
+	Open        bool           `json:"open"`
+	Conditions  []conditionOut `json:"conditions"`
+	Comments    *commentsOut   `json:"comments,omitempty"` // after the window
 }
 
 type conditionOut struct {
@@ -184,5 +184,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to do
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // "<10" reads as written
+	_ = enc.Encode(v)        // the client went away: nothing to do
 }

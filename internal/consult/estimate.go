@@ -2,7 +2,6 @@ package consult
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -22,9 +21,9 @@ type Count int
 // MarshalJSON implements json.Marshaler.
 func (c Count) MarshalJSON() ([]byte, error) {
 	if c < SmallCount {
-		return json.Marshal("<" + strconv.Itoa(SmallCount))
+		return []byte(`"<` + strconv.Itoa(SmallCount) + `"`), nil // unescaped: json.Marshal would write \u003c
 	}
-	return json.Marshal(int(c))
+	return strconv.AppendInt(nil, int64(c), 10), nil
 }
 
 // String is the count as the page shows it.

@@ -87,7 +87,7 @@ type itemView struct {
 
 // showData fills the template "show".
 type showData struct {
-	itemView
+	Item itemView
 	Description          string
 	SourceDoc, SourceURL string
 	ValidFrom            time.Time
@@ -178,7 +178,7 @@ func (p *page) showWith(w http.ResponseWriter, r *http.Request, code int, sd sho
 		return
 	}
 	pol := d.Policy
-	sd.itemView = p.view(d)
+	sd.Item = p.view(d)
 	sd.Description, sd.SourceDoc, sd.SourceURL = pol.Description, pol.Source.Doc, pol.Source.URL
 	sd.ValidFrom, sd.ValidUntil, sd.Open, sd.Stats = pol.ValidFrom, pol.ValidUntil, d.Open, det.Comments
 	for _, c := range pol.Conditions {
@@ -255,4 +255,3 @@ func (p *page) comment(w http.ResponseWriter, r *http.Request) {
 		p.problem(w, http.StatusServiceUnavailable, "暂时无法提交", "系统暂时无法保存您的意见，请稍后再试。", back)
 	}
 }
-
