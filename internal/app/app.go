@@ -198,11 +198,16 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 	rs.swapped = func() { sweeps.Wake(); consultations.Wake() }
+	comments, err := console.NewComments(&commentSource{Store: st, rules: current, now: o.Now}, signedIn, log, o.Now)
+	if err != nil {
+		return err
+	}
 
 	gate, err := newConsoleSignIn(cfg, st, officers{admin}, log, o.Now)
 	if err != nil {
 		return err
 	}
+	moderation := gate.Protect("reviewer", comments)
 
 	// The notice page's answers (CONTRACTS §7); disputes go out on
 	// CorrectionsTopic through the publisher.
@@ -247,6 +252,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
+				mux.Handle("GET /console/comments", moderation)
+				mux.Handle("POST /console/comments/{id}", moderation)
 			}), limiter, limits)
 	if err != nil {
 		return err
