@@ -87,7 +87,7 @@ type itemView struct {
 
 // showData fills the template "show".
 type showData struct {
-	Item itemView
+	Item                 itemView
 	Description          string
 	SourceDoc, SourceURL string
 	ValidFrom            time.Time
