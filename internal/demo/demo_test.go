@@ -16,6 +16,7 @@ import (
 
 	"github.com/policypush/policypush/internal/console/browsertest"
 
+	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/testlog"
 )
 
@@ -74,6 +75,12 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("the summary lacks %q:\n%s", want, text)
 		}
+	}
+	// The draft out for comment in rules/ is served while its window is
+	// open (issue 15); the demo prints its page.
+	if time.Now().Before(time.Date(2027, 1, 1, 0, 0, 0, 0, rules.Shanghai)) &&
+		!regexp.MustCompile(`consultation http://127\.0\.0\.1:\d+/consultations/skill-upgrade-subsidy-2027 `).MatchString(text) {
+		t.Errorf("the summary does not print the draft out for comment:\n%s", text)
 	}
 	total := regexp.MustCompile(`(?m)^\s*total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`).FindStringSubmatch(text)
 	if total == nil {
