@@ -85,6 +85,7 @@ type Handler struct {
 	// the live pipeline of the database.
 	previewSlot   chan struct{}
 	previewBudget time.Duration
+	comments      CommentStore // nil: the comment routes answer 404
 }
 
 // DefaultPreviewBudget is how long a preview may run unless
@@ -148,6 +149,11 @@ var routes = []route{
 	{"POST /api/officers", officer.Admin, (*Handler).addOfficer},
 	{"DELETE /api/officers/{name}", officer.Admin, (*Handler).revokeOfficer},
 	{"GET /api/audit", officer.Admin, (*Handler).auditLog},
+	// Comments on drafts out for comment (comments.go): reviewers read
+	// and moderate them; marking one adopted is a publisher's decision.
+	{"GET /api/consultations/{id}/comments", officer.Reviewer, (*Handler).listComments},
+	{"POST /api/comments/{id}/moderate", officer.Reviewer, (*Handler).moderateComment},
+	{"POST /api/comments/{id}/adopt", officer.Publisher, (*Handler).adoptComment},
 	// Anything else under /api is a JSON 404, after authentication, so
 	// that the API's shape is not visible without a token.
 	{"/api/", officer.Viewer, func(*Handler, http.ResponseWriter, *http.Request, officer.Officer) error {

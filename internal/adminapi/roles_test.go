@@ -102,6 +102,9 @@ func TestRolesForEveryRoute(t *testing.T) {
 		"POST /api/officers":                                  {officer.Admin, "POST", "/api/officers", `{"name":"made-by-test","role":"viewer"}`},
 		"DELETE /api/officers/{name}":                         {officer.Admin, "DELETE", "/api/officers/nobody", ""},
 		"GET /api/audit":                                      {officer.Admin, "GET", "/api/audit?limit=5", ""},
+		"GET /api/consultations/{id}/comments":                {officer.Reviewer, "GET", "/api/consultations/d1/comments", ""},
+		"POST /api/comments/{id}/moderate":                    {officer.Reviewer, "POST", "/api/comments/1/moderate", `{"status":"visible"}`},
+		"POST /api/comments/{id}/adopt":                       {officer.Publisher, "POST", "/api/comments/1/adopt", `{"adopted":true}`},
 		"/api/":                                               {officer.Viewer, "GET", "/api/nothing", ""},
 	}
 	for _, rt := range routes {

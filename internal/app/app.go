@@ -19,6 +19,7 @@ import (
 	"github.com/policypush/policypush/internal/adminapi"
 	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/console"
+	"github.com/policypush/policypush/internal/consult"
 	"github.com/policypush/policypush/internal/httpapi"
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/kafkaembed"
@@ -189,11 +190,29 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 	admin.SetPreviewBudget(cfg.PreviewBudget)
+	admin.SetComments(st)
+
+	// Drafts out for comment (issue 15); their reach is estimated again
+	// after each reload.
+	consultations, err := consult.New(st, current, consult.Config{
+		Now: o.Now, Log: log, Match: rs.match, Budget: cfg.PreviewBudget,
+		CommentRate: cfg.CommentRate.N, CommentPeriod: cfg.CommentRate.Period,
+		TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	rs.swapped = func() { sweeps.Wake(); consultations.Wake() }
+	comments, err := console.NewComments(&commentSource{Store: st, rules: current, now: o.Now}, signedIn, log, o.Now)
+	if err != nil {
+		return err
+	}
 
 	gate, err := newConsoleSignIn(cfg, st, officers{admin}, log, o.Now)
 	if err != nil {
 		return err
 	}
+	moderation := gate.Protect("reviewer", comments)
 
 	// The notice page's answers (CONTRACTS §7); disputes go out on
 	// CorrectionsTopic through the publisher.
@@ -241,10 +260,13 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				return nil
 			},
 		}), clicks(st, o.Now),
-			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, lib.Register, func(mux *http.ServeMux) {
+			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, lib.Register,
+			consultations.Register, func(mux *http.ServeMux) {
 				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
+				mux.Handle("GET /console/comments", moderation)
+				mux.Handle("POST /console/comments/{id}", moderation)
 			}), limiter, limits)
 	if err != nil {
 		return err
@@ -267,6 +289,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	g.Go(func() error { return dispatcher.Run(ctx) })
 	g.Go(func() error { return sweeps.Run(ctx) })
 	g.Go(func() error { return publisher.Run(ctx) })
+	g.Go(func() error { return consultations.Run(ctx) })
 	g.Go(func() error {
 		for {
 			select {

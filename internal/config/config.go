@@ -163,6 +163,10 @@ type Config struct {
 	// PreviewBudget is how long one impact preview may run before it is
 	// stopped and answered 503 (previews run one at a time).
 	PreviewBudget time.Duration
+	// CommentRate bounds the comments one client (an IPv4 address or an
+	// IPv6 /64) may post on drafts out for comment, apart from the public
+	// rate limit: N comments per Period. Zero N is off.
+	CommentRate Cap
 }
 
 // WeChatEnabled reports whether the official account is configured.
@@ -205,6 +209,9 @@ var defaults = map[string]string{
 	"POLICYPUSH_DIGEST_WINDOW": "10m",
 	// 90 days after the policy's validity ends.
 	"POLICYPUSH_NOTICE_LINK_TTL": "2160h",
+	// Comments on drafts (issue 15): a person writes one or two; a script
+	// writes hundreds.
+	"POLICYPUSH_COMMENT_RATE": "5/1h",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -231,6 +238,7 @@ var known = []string{
 	"POLICYPUSH_DIGEST_WINDOW", "POLICYPUSH_WECHAT_DIGEST_TEMPLATE_ID", "POLICYPUSH_SMS_DIGEST_TEMPLATE",
 	"POLICYPUSH_NOTICE_LINK_TTL",
 	"POLICYPUSH_WECHAT_OPEN_BASE",
+	"POLICYPUSH_COMMENT_RATE",
 }
 
 // Need says which settings a command requires.
@@ -444,6 +452,9 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 	if c.DispatchLease, err = time.ParseDuration(v["POLICYPUSH_DISPATCH_LEASE"]); err != nil ||
 		c.DispatchLease < time.Second || c.DispatchLease > 10*time.Minute {
 		bad("POLICYPUSH_DISPATCH_LEASE", "%q is not a duration from 1s to 10m, such as 20s", v["POLICYPUSH_DISPATCH_LEASE"])
+	}
+	if c.CommentRate, err = parseCap(v["POLICYPUSH_COMMENT_RATE"]); err != nil {
+		bad("POLICYPUSH_COMMENT_RATE", "%v", err)
 	}
 	if c.PreviewBudget, err = time.ParseDuration(v["POLICYPUSH_PREVIEW_BUDGET"]); err != nil ||
 		c.PreviewBudget < time.Second || c.PreviewBudget > time.Hour {

@@ -226,6 +226,7 @@ func Run(ctx context.Context, o Options) error {
 	say("\nthroughput   %d events in %.1fs: %.0f events/s through ingest and matching; %d notices sent in %.1fs in all",
 		total, ingestTook.Seconds(), float64(total)/ingestTook.Seconds(), notices, took.Seconds())
 	say("latency      event to committed match and notice, the whole city arriving at once: p50 %s, p99 %s", fmtSeconds(p50), fmtSeconds(p99))
+	showConsultations(ctx, out, base, rulesDir, time.Now())
 	say("admin token  %s", cfg.AdminToken.Value())
 
 	if o.Ready != nil {

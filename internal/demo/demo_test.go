@@ -17,6 +17,7 @@ import (
 
 	"github.com/policypush/policypush/internal/console/browsertest"
 
+	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/testlog"
 )
 
@@ -76,6 +77,12 @@ func TestDemo(t *testing.T) {
 			t.Errorf("the summary lacks %q:\n%s", want, text)
 		}
 	}
+	// The draft out for comment in rules/ is served while its window is
+	// open (issue 15); the demo prints its page.
+	if time.Now().Before(time.Date(2027, 1, 1, 0, 0, 0, 0, rules.Shanghai)) &&
+		!regexp.MustCompile(`consultation http://127\.0\.0\.1:\d+/consultations/skill-upgrade-subsidy-2027 .*; 3 sample comments await moderation`).MatchString(text) {
+		t.Errorf("the summary does not print the draft out for comment:\n%s", text)
+	}
 	total := regexp.MustCompile(`(?m)^\s*total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`).FindStringSubmatch(text)
 	if total == nil {
 		t.Fatalf("no total row:\n%s", text)
@@ -100,6 +107,13 @@ func TestDemo(t *testing.T) {
 	if matches != matched || notices != matches || unreported != 0 || published == 0 {
 		t.Errorf("database: %d matches (summary %d), %d notices, %d without a receipt, %d of the published policy",
 			matches, matched, notices, unreported, published)
+	}
+
+	if time.Now().Before(time.Date(2027, 1, 1, 0, 0, 0, 0, rules.Shanghai)) {
+		var comments int
+		if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM consultation_comments WHERE status = 'pending'`).Scan(&comments); err != nil || comments != 3 {
+			t.Errorf("%d pending comments on the draft (%v), want the demo's 3", comments, err)
+		}
 	}
 
 	// The simulated people opened their pages and answered; the summary

@@ -100,12 +100,17 @@ func stateRules(t *testing.T) *rules.Set {
 		}
 		return r
 	}
+	// A draft out for comment at testNow is listed as under consultation.
+	consulting := rule("consulting", "draft", "2026-09-01", "")
+	consulting.Consultation = &rules.Consultation{
+		From: time.Date(2026, 5, 20, 0, 0, 0, 0, rules.Shanghai), Until: time.Date(2026, 6, 10, 0, 0, 0, 0, rules.Shanghai)}
 	set, err := rules.Compile([]*rules.Rule{
 		rule("in-force", "active", "2024-01-01", "2027-12-31"),
 		rule("not-yet", "active", "2026-07-01", ""),
 		rule("expired", "active", "2024-01-01", "2025-12-31"),
 		rule("repealed", "repealed", "2024-01-01", "2026-03-31"),
 		rule("draft", "draft", "2026-09-01", ""),
+		consulting,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -130,9 +135,9 @@ func TestPolicyStates(t *testing.T) {
 	for _, p := range list.Policies {
 		got[p.ID] = p.State
 	}
-	want := map[string]string{"in-force": "in_force", "not-yet": "not_yet", "expired": "expired", "repealed": "repealed"}
+	want := map[string]string{"in-force": "in_force", "not-yet": "not_yet", "expired": "expired", "repealed": "repealed", "consulting": "consultation"}
 	if !mapsEqual(got, want) {
-		t.Errorf("states = %v, want %v (no draft)", got, want)
+		t.Errorf("states = %v, want %v (only the draft out for comment)", got, want)
 	}
 	tests := []struct {
 		id, state, words, banner string

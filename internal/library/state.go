@@ -31,7 +31,7 @@ func State(r *rules.Rule, now time.Time) (string, bool) {
 	case rules.Repealed:
 		return Repealed, true
 	case rules.Draft:
-		if UnderConsultation(r, now) {
+		if r.InConsultation(now) {
 			return Consultation, true
 		}
 		return "", false
@@ -43,13 +43,4 @@ func State(r *rules.Rule, now time.Time) (string, bool) {
 		return Expired, true
 	}
 	return InForce, true
-}
-
-// UnderConsultation reports whether the draft r is out for public comment
-// at now (决策预公开). The consultation: rule key lands separately; until it
-// is wired in here, no draft is under consultation and every draft stays
-// hidden.
-func UnderConsultation(r *rules.Rule, now time.Time) bool {
-	_, _ = r, now
-	return false
 }

@@ -19,8 +19,12 @@ import (
 // every file; the files that parsed are still returned, so that linting
 // reports problems of all files at once.
 type Dir struct {
-	Rules    []*rules.Rule
-	Tests    []*rules.TestFile
+	Rules []*rules.Rule
+	Tests []*rules.TestFile
+	// Calendar is the directory's rules.CalendarFile, nil when it has
+	// none: the holidays by which a consultation's working days are
+	// counted.
+	Calendar *rules.Calendar
 	Problems rules.Errors
 }
 
@@ -53,7 +57,18 @@ func ReadWith(dir string, o rules.ParseOptions) (*Dir, error) {
 	}
 	sort.Strings(names)
 	d := &Dir{}
+	calendar := filepath.Join(dir, rules.CalendarFile)
 	for _, name := range names {
+		if filepath.Clean(name) == calendar {
+			data, err := os.ReadFile(name)
+			if err != nil {
+				return nil, fmt.Errorf("read holiday calendar: %w", err)
+			}
+			cal, err := rules.ParseCalendar(name, data)
+			d.collect(err)
+			d.Calendar = cal
+			continue
+		}
 		data, err := os.ReadFile(name)
 		if err != nil {
 			return nil, fmt.Errorf("read rule file: %w", err)
@@ -72,6 +87,7 @@ func ReadWith(dir string, o rules.ParseOptions) (*Dir, error) {
 			d.Rules = append(d.Rules, r)
 		}
 	}
+	d.Problems = append(d.Problems, rules.CheckConsultations(d.Rules, d.Calendar)...)
 	return d, nil
 }
 

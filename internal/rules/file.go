@@ -46,6 +46,9 @@ type Rule struct {
 	// Changes is the version history the rule gives (CONTRACTS §9):
 	// what each version changed, newest first; nil when it says nothing.
 	Changes []VersionChange
+	// Consultation is a draft's window of public comment; nil when the
+	// rule has none (see InConsultation).
+	Consultation *Consultation
 
 	pos map[string]Pos // position of each top-level key's value
 }
@@ -362,7 +365,8 @@ func ParseRuleWith(name string, data []byte, o ParseOptions) (*Rule, error) {
 }
 
 var ruleKeys = []string{"id", "version", "title", "description", "domain", "subject", "department",
-	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply", "changes"}
+	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply", "changes",
+	"consultation"}
 
 func (y *yfile) rule(root *yaml.Node) *Rule {
 	m := y.mapping(root, "a rule", ruleKeys,
@@ -444,6 +448,9 @@ func (y *yfile) rule(root *yaml.Node) *Rule {
 	}
 	if n := m["changes"]; n != nil {
 		r.Changes = y.changes(n, r.Version)
+	}
+	if n := m["consultation"]; n != nil {
+		r.Consultation = y.consultation(n)
 	}
 	return r
 }
