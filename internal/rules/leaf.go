@@ -2,7 +2,10 @@ package rules
 
 import (
 	"cmp"
+	"math"
 	"reflect"
+	"strconv"
+	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
 )
@@ -56,6 +59,12 @@ const (
 	opHelper
 	opArith
 	opNeg
+	opRootOr // a root read with a default: __ro(k) ?? c
+	opCount  // count(list, predicate): strict, an unknown element makes it unknown
+	opCond   // p ? args[0] : args[1]; an unknown p makes it unknown
+	opRound  // round(args[0]), a float as expr's round
+	opString // string(args[0]) of an int, formatted as expr's (%v)
+	opConcat // args[0] + args[1] of strings
 )
 
 type operand struct {
@@ -64,7 +73,9 @@ type operand struct {
 	k      int    // opRoot, opParam: index; opElem: slot
 	name   string // opHelper: the run-time helper; opArith: the operator
 	args   []operand
-	static int // kindInt, kindFloat, kindString, kindBool, kindList, or -1 when unknown
+	static int    // kindInt, kindFloat, kindString, kindBool, kindList, or -1 when unknown
+	p      *fpred // opCond: the condition
+	q      *quant // opCount: the list and predicate (op unused)
 }
 
 // fuser finds the leaves of a rewritten tree.
@@ -152,7 +163,7 @@ func comparable(op string, l, r int) bool {
 }
 
 func (o operand) readsElem() bool {
-	if o.kind == opElem {
+	if o.kind == opElem || o.p != nil && o.p.readsElem() {
 		return true
 	}
 	for _, a := range o.args {
@@ -197,12 +208,17 @@ func (f *fuser) operand(n ast.Node) (operand, bool) {
 	case *ast.BinaryNode:
 		switch x.Operator {
 		case "+", "-", "*", "/":
+		case "??":
+			return f.orDefault(x)
 		default:
 			return operand{}, false
 		}
 		l, okL := f.operand(x.Left)
 		r, okR := f.operand(x.Right)
 		num := func(k int) bool { return k == kindInt || k == kindFloat }
+		if okL && okR && x.Operator == "+" && l.static == kindString && r.static == kindString {
+			return operand{kind: opConcat, args: []operand{l, r}, static: kindString}, true
+		}
 		if !okL || !okR || !num(l.static) || !num(r.static) {
 			return operand{}, false
 		}
@@ -211,6 +227,10 @@ func (f *fuser) operand(n ast.Node) (operand, bool) {
 			static = kindFloat
 		}
 		return operand{kind: opArith, name: x.Operator, args: []operand{l, r}, static: static}, true
+	case *ast.BuiltinNode:
+		return f.builtin(x)
+	case *ast.ConditionalNode:
+		return f.conditional(x)
 	case *ast.CallNode:
 		id, ok := x.Callee.(*ast.IdentifierNode)
 		if !ok {
@@ -421,8 +441,56 @@ func (o *operand) eval(e *Evaluator, el any) val {
 		return arith(o.name, o.args[0].eval(e, el), o.args[1].eval(e, el))
 	case opHelper:
 		return o.helper(e, el)
+	case opRootOr:
+		if v := e.slots[o.k]; v != nil {
+			return valOf(v)
+		}
+		return o.args[0].eval(e, el)
+	case opCount:
+		return o.q.count(e)
+	case opCond:
+		switch o.p.eval(e, el) {
+		case 2:
+			return o.args[0].eval(e, el)
+		case 0:
+			return o.args[1].eval(e, el)
+		}
+	case opRound:
+		a := o.args[0].eval(e, el)
+		switch a.k {
+		case kindInt:
+			return val{k: kindFloat, f: float64(a.i)}
+		case kindFloat:
+			return val{k: kindFloat, f: math.Round(a.f)}
+		}
+	case opString:
+		a := o.args[0].eval(e, el)
+		if a.k == kindInt {
+			start := len(e.scratch)
+			e.scratch = strconv.AppendInt(e.scratch, int64(a.i), 10)
+			return val{k: kindString, s: e.scratchString(start)}
+		}
+	case opConcat:
+		a := o.args[0].eval(e, el)
+		b := o.args[1].eval(e, el)
+		if a.k == kindString && b.k == kindString {
+			start := len(e.scratch)
+			e.scratch = append(append(e.scratch, a.s...), b.s...)
+			return val{k: kindString, s: e.scratchString(start)}
+		}
 	}
 	return val{k: -1}
+}
+
+// scratchString is the evaluator's scratch bytes from start as a string,
+// without copying. Strings made there live until the evaluation (or the
+// quantifier's element) that made them ends; they are only compared or
+// parsed, never kept, so nothing sees the bytes change afterwards.
+func (e *Evaluator) scratchString(start int) string {
+	if len(e.scratch) == start {
+		return ""
+	}
+	return unsafe.String(&e.scratch[start], len(e.scratch)-start)
 }
 
 func arith(op string, a, b val) val {
@@ -510,24 +578,8 @@ func (f *fuser) quantifier(x *ast.BuiltinNode) (ast.Node, bool) {
 		return nil, false
 	}
 	q := &quant{op: x.Name, code: quantifierCodes[x.Name]}
-	switch c := x.Arguments[0].(type) {
-	case *ast.CallNode:
-		id, ok := c.Callee.(*ast.IdentifierNode)
-		if !ok || id.Value != fnRoot {
-			return nil, false
-		}
-		q.slot = c.Arguments[0].(*ast.IntegerNode).Value
-	case *ast.BinaryNode:
-		l, okL := c.Left.(*ast.CallNode)
-		r, okR := c.Right.(*ast.IdentifierNode)
-		if c.Operator != "??" || !okL || !okR || r.Value != idEmpty {
-			return nil, false
-		}
-		if id, ok := l.Callee.(*ast.IdentifierNode); !ok || id.Value != fnRootOpt {
-			return nil, false
-		}
-		q.slot, q.orEmpty = l.Arguments[0].(*ast.IntegerNode).Value, true
-	default:
+	var ok bool
+	if q.slot, q.orEmpty, ok = listOf(x.Arguments[0]); !ok {
 		return nil, false
 	}
 	body := x.Arguments[1].(*ast.PredicateNode).Node
@@ -604,8 +656,11 @@ func (q *quant) eval(e *Evaluator) int {
 	}
 	list, _ := v.([]any)
 	f := qframe{op: q.code}
+	mark := len(e.scratch)
 	for _, el := range list {
-		switch q.pred.eval(e, el) {
+		v := q.pred.eval(e, el)
+		e.scratch = e.scratch[:mark]
+		switch v {
 		case 0:
 			f.falses++
 		case 1:
@@ -618,4 +673,142 @@ func (q *quant) eval(e *Evaluator) int {
 		}
 	}
 	return f.verdict()
+}
+
+// count is count(list, predicate) as a strict value: unknown when the list
+// is absent (unless written "?? []") or when any element's predicate is.
+func (q *quant) count(e *Evaluator) val {
+	v := e.slots[q.slot]
+	if v == nil && !q.orEmpty {
+		return val{k: -1}
+	}
+	list, _ := v.([]any)
+	n := 0
+	mark := len(e.scratch)
+	for _, el := range list {
+		r := q.pred.eval(e, el)
+		e.scratch = e.scratch[:mark]
+		switch r {
+		case 1:
+			return val{k: -1}
+		case 2:
+			n++
+		}
+	}
+	return val{k: kindInt, i: n}
+}
+
+// listOf reads a quantifier's list: a root slot, or one written "?? []".
+func listOf(n ast.Node) (slot int, orEmpty, ok bool) {
+	switch c := n.(type) {
+	case *ast.CallNode:
+		id, ok := c.Callee.(*ast.IdentifierNode)
+		if !ok || id.Value != fnRoot {
+			return 0, false, false
+		}
+		return c.Arguments[0].(*ast.IntegerNode).Value, false, true
+	case *ast.BinaryNode:
+		l, okL := c.Left.(*ast.CallNode)
+		r, okR := c.Right.(*ast.IdentifierNode)
+		if c.Operator != "??" || !okL || !okR || r.Value != idEmpty {
+			return 0, false, false
+		}
+		if id, ok := l.Callee.(*ast.IdentifierNode); !ok || id.Value != fnRootOpt {
+			return 0, false, false
+		}
+		return l.Arguments[0].(*ast.IntegerNode).Value, true, true
+	}
+	return 0, false, false
+}
+
+// builtin fuses count over a profile list with a predicate of leaves,
+// round of a number, and string of an int.
+func (f *fuser) builtin(x *ast.BuiltinNode) (operand, bool) {
+	switch {
+	case x.Name == "count" && len(x.Arguments) == 2:
+		slot, orEmpty, ok := listOf(x.Arguments[0])
+		pn, isPred := x.Arguments[1].(*ast.PredicateNode)
+		if !ok || !isPred {
+			return operand{}, false
+		}
+		body := pn.Node
+		f.fuse(&body)
+		p, ok := predOf(body, false)
+		if !ok {
+			return operand{}, false
+		}
+		return operand{kind: opCount, q: &quant{op: "count", slot: slot, orEmpty: orEmpty, pred: p}, static: kindInt}, true
+	case x.Name == "round" && len(x.Arguments) == 1:
+		a, ok := f.operand(x.Arguments[0])
+		if !ok || a.static != kindInt && a.static != kindFloat {
+			return operand{}, false
+		}
+		return operand{kind: opRound, args: []operand{a}, static: kindFloat}, true
+	case x.Name == "string" && len(x.Arguments) == 1:
+		a, ok := f.operand(x.Arguments[0])
+		if !ok || a.static != kindInt {
+			return operand{}, false
+		}
+		return operand{kind: opString, args: []operand{a}, static: kindString}, true
+	}
+	return operand{}, false
+}
+
+// conditional fuses c ? a : b when c is made of leaves and a and b are
+// operands of one kind (or both numbers).
+func (f *fuser) conditional(x *ast.ConditionalNode) (operand, bool) {
+	c := x.Cond
+	f.fuse(&c)
+	p, ok := predOf(c, false)
+	if !ok {
+		return operand{}, false
+	}
+	a, okA := f.operand(x.Exp1)
+	b, okB := f.operand(x.Exp2)
+	if !okA || !okB || a.static < 0 || b.static < 0 {
+		return operand{}, false
+	}
+	static := a.static
+	if a.static != b.static {
+		num := func(k int) bool { return k == kindInt || k == kindFloat }
+		if !num(a.static) || !num(b.static) {
+			return operand{}, false
+		}
+		static = kindFloat
+	}
+	if static == kindList || static == kindBool {
+		return operand{}, false
+	}
+	return operand{kind: opCond, p: p, args: []operand{a, b}, static: static}, true
+}
+
+// orDefault fuses a root read with a literal default, __ro(k) ?? c.
+func (f *fuser) orDefault(x *ast.BinaryNode) (operand, bool) {
+	l, ok := x.Left.(*ast.CallNode)
+	if !ok {
+		return operand{}, false
+	}
+	if id, ok := l.Callee.(*ast.IdentifierNode); !ok || id.Value != fnRootOpt {
+		return operand{}, false
+	}
+	k := l.Arguments[0].(*ast.IntegerNode).Value
+	d, ok := f.operand(x.Right)
+	if !ok || d.kind != opConst {
+		return operand{}, false
+	}
+	static := kindOf(f.lay.slots[k])
+	if static != d.static {
+		return operand{}, false
+	}
+	return operand{kind: opRootOr, k: k, args: []operand{d}, static: static}, true
+}
+
+// amountOf is the amount expression as one fused operand, so that it is
+// computed without boxing a float, or nil when it cannot be fused.
+func (f *fuser) amountOf(n ast.Node) *operand {
+	o, ok := f.operand(n)
+	if !ok || o.static != kindInt && o.static != kindFloat || o.readsElem() {
+		return nil
+	}
+	return &o
 }
