@@ -278,10 +278,11 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 			count(OutcomeInvalid)
 			continue
 		}
-		for _, path := range changedPaths(orEmpty(s.doc), next) {
+		changed, set := diffPaths(orEmpty(s.doc), next)
+		for _, path := range changed {
 			s.changed[path] = true
 		}
-		if set := setPaths(orEmpty(s.doc), next); len(set) > 0 {
+		if len(set) > 0 {
 			b.FieldSources = append(b.FieldSources, store.FieldSources{Key: e.key, Source: env.Source, Paths: set})
 		}
 		s.all = s.all || env.Type == profile.Snapshot || s.doc == nil
