@@ -3,3 +3,5 @@
 package app
 
 func peakRSSMiB() float64 { return -1 }
+
+func cpuSeconds() float64 { return 0 }
