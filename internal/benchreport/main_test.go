@@ -14,7 +14,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // TestReport reads a recorded run and prints each target beside its
 // baseline; the backfill, absent from the run, is said to be unmeasured.
 func TestReport(t *testing.T) {
-	in, err := os.Open(filepath.Join("testdata", "bench.out"))
+	in, err := os.Open(filepath.Join("testdata", "bench.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
