@@ -99,7 +99,6 @@ type target struct {
 	name                 string
 	measure, baseline    figure
 	ratio                func(m, b float64) float64
-	ratioUnit            string
 	bound                float64
 	atMost               bool // met when the ratio is at most bound; else at least
 	boundText, ratioText string
