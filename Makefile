@@ -37,12 +37,16 @@ browser:
 test-short:
 	$(GO) test -short -count=1 ./...
 
-## bench: the benchmarks whose figures BENCHMARKS.md records.
+## bench: the benchmarks whose figures BENCHMARKS.md records, into
+## bench.out; then each target of issue 16 beside its baseline from the same
+## run (benchreport fails when a benchmark failed).
 bench:
-	$(GO) test -run '^$$' -bench 'Catalogue|RawExpr' -benchmem -count 5 ./internal/rules/
-	$(GO) test -run '^$$' -bench 'Policy' -benchmem -count 1 ./internal/rules/
-	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./internal/app/
-	POLICYPUSH_BENCH_PROFILES=1000000 $(GO) test -run '^$$' -bench Backfill -benchtime 1x -timeout 60m ./internal/sweep/
+	@rm -f bench.out
+	$(GO) test -run '^$$' -bench 'Catalogue$$|RawExpr' -benchmem -count 5 ./internal/rules/ 2>&1 | tee -a bench.out
+	$(GO) test -run '^$$' -bench 'Policy' -benchmem -count 1 ./internal/rules/ 2>&1 | tee -a bench.out
+	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./internal/app/ 2>&1 | tee -a bench.out
+	POLICYPUSH_BENCH_PROFILES=1000000 $(GO) test -run '^$$' -bench Backfill -benchtime 1x -timeout 60m ./internal/sweep/ 2>&1 | tee -a bench.out
+	$(GO) run ./internal/benchreport < bench.out
 
 ## lint: go vet, staticcheck (installed from the module proxy) and gofmt.
 lint: $(BIN)/staticcheck

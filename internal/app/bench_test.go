@@ -25,16 +25,24 @@ func benchEvents(b *testing.B) [][]byte {
 
 // BenchmarkPipeline produces b.N snapshot events, then runs the service
 // and measures the time until every event's effects (profile, match and
-// outbox rows) are committed.
+// outbox rows) are committed. peak-rss-MiB is the benchmark process's peak
+// resident set: an upper bound of serve's, since the process also holds the
+// embedded broker with every event and the fixture.
 func BenchmarkPipeline(b *testing.B) {
 	e := newEnv(b)
 	events := benchEvents(b)
 	e.produce(events...)
 	b.ResetTimer()
+	cpu0 := cpuSeconds()
 	s := e.start(ingest.Hooks{})
 	e.waitFor("every event", func() bool { return s.processed.Load() >= int64(b.N) })
 	b.StopTimer()
+	// The process's own CPU per event (the service, the embedded broker
+	// and the test's polling; PostgreSQL is another process): less
+	// sensitive than events/s to other work on a shared machine.
+	b.ReportMetric((cpuSeconds()-cpu0)*1e6/float64(b.N), "cpu-µs/event")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(peakRSSMiB(), "peak-rss-MiB")
 	if got := e.count("SELECT count(*) FROM applied_events"); got != b.N {
 		b.Fatalf("applied %d of %d", got, b.N)
 	}

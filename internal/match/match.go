@@ -111,8 +111,8 @@ type Processor struct {
 	log   *slog.Logger
 	judge judge
 
-	set *rules.Set // the set ev belongs to
-	ev  *rules.Evaluator
+	set *rules.Set         // the set evs belong to
+	evs []*rules.Evaluator // one per evaluating goroutine
 }
 
 // New returns a processor. set holds the current rule set, which a reload
@@ -278,10 +278,11 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 			count(OutcomeInvalid)
 			continue
 		}
-		for _, path := range changedPaths(orEmpty(s.doc), next) {
+		changed, set := diffPaths(orEmpty(s.doc), next)
+		for _, path := range changed {
 			s.changed[path] = true
 		}
-		if set := setPaths(orEmpty(s.doc), next); len(set) > 0 {
+		if len(set) > 0 {
 			b.FieldSources = append(b.FieldSources, store.FieldSources{Key: e.key, Source: env.Source, Paths: set})
 		}
 		s.all = s.all || env.Type == profile.Snapshot || s.doc == nil
@@ -301,12 +302,7 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 
 	var dirty []store.SubjectKey
 	for _, k := range keys {
-		if s := states[k]; s.dirty {
-			data, err := json.Marshal(s.doc)
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("encode profile %s/%s: %w", k.Type, k.ID, err)
-			}
-			b.Profiles = append(b.Profiles, store.Profile{Key: k, Data: data, Version: s.version})
+		if states[k].dirty {
 			dirty = append(dirty, k)
 		}
 	}
@@ -354,27 +350,69 @@ func (p *Processor) next(cur map[string]any, env *profile.Envelope) (map[string]
 	return next, nil
 }
 
-// evaluate finds, for each changed subject, the policies its changes touch,
-// and records new matches, lapses and revivals, and routes its waiting
-// notices again.
+// evaluate encodes each changed subject's profile, finds the policies its
+// changes touch, and records new matches, lapses and revivals, and routes
+// its waiting notices again. Subjects are independent, so they are spread
+// over the cores: this runs while the transaction holds its locks and
+// PostgreSQL waits, and it is most of the batch's own CPU. The results are
+// merged in the order of dirty, as if one goroutine had done them.
 func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectKey]*state, existing map[store.SubjectKey]map[string]store.MatchState,
 	waiting map[store.SubjectKey][]store.WaitingNotice, b *store.Batch) error {
 	set := p.rules.Load()
 	if set != p.set {
-		p.set, p.ev = set, set.NewEvaluator()
+		p.set, p.evs = set, nil
+	}
+	workers := max(1, min(runtime.GOMAXPROCS(0), (len(dirty)+15)/16))
+	for len(p.evs) < workers {
+		p.evs = append(p.evs, set.NewEvaluator())
 	}
 	now := p.now()
 	at := set.At(now)
-	for _, k := range dirty {
+	type result struct {
+		data []byte
+		b    store.Batch
+		err  error
+	}
+	out := make([]result, len(dirty))
+	one := func(ev *rules.Evaluator, k store.SubjectKey) (r result) {
 		s := states[k]
-		data, _ := json.Marshal(s.doc)
+		if r.data, r.err = json.Marshal(s.doc); r.err != nil {
+			r.err = fmt.Errorf("encode profile %s/%s: %w", k.Type, k.ID, r.err)
+			return r
+		}
+		subject, err := profile.DecodeValid(profile.Kind(k.Type), r.data) // validated when applied
+		if err != nil {
+			r.err = fmt.Errorf("decode profile %s/%s: %w", k.Type, k.ID, err)
+			return r
+		}
 		pick := func(pol *rules.Policy) bool { return s.all || touches(pol, s.changed) }
-		if err := p.judge.subject(p.ev, at, now, k, data, existing[k], s.eventID, pick, b); err != nil {
-			return err
+		if r.err = p.judge.subject(ev, at, now, k, subject, existing[k], s.eventID, pick, &r.b); r.err != nil {
+			return r
 		}
-		if err := p.judge.reroute(p.ev, at, now, k, data, waiting[k], b); err != nil {
-			return err
+		r.err = p.judge.rerouteSubject(ev, at, now, k, subject, waiting[k], &r.b)
+		return r
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(ev *rules.Evaluator) {
+			defer wg.Done()
+			for i := w; i < len(dirty); i += workers {
+				out[i] = one(ev, dirty[i])
+			}
+		}(p.evs[w])
+	}
+	wg.Wait()
+	for i, k := range dirty {
+		r := &out[i]
+		if r.err != nil {
+			return r.err
 		}
+		b.Profiles = append(b.Profiles, store.Profile{Key: k, Data: r.data, Version: states[k].version})
+		b.Matches = append(b.Matches, r.b.Matches...)
+		b.Revived = append(b.Revived, r.b.Revived...)
+		b.Lapsed = append(b.Lapsed, r.b.Lapsed...)
+		b.Rerouted = append(b.Rerouted, r.b.Rerouted...)
 	}
 	sort.SliceStable(b.Matches, func(i, j int) bool { return b.Matches[i].Match.Key.ID < b.Matches[j].Match.Key.ID })
 	return nil
@@ -398,12 +436,11 @@ type judge struct{ cfg Config }
 // new match (with its notice) for each newly notifiable pair, a lapse for
 // each active match that stopped being notifiable, and a revival for each
 // lapsed one that is notifiable again.
-func (j judge) subject(ev *rules.Evaluator, at *rules.Instant, now time.Time, k store.SubjectKey, data []byte,
+//
+// subject is the decoded profile, a *profile.Resident or *profile.Enterprise.
+// It appends only to b's Matches, Revived and Lapsed (evaluate merges those).
+func (j judge) subject(ev *rules.Evaluator, at *rules.Instant, now time.Time, k store.SubjectKey, subject any,
 	existing map[string]store.MatchState, eventID string, pick func(*rules.Policy) bool, b *store.Batch) error {
-	subject, err := profile.DecodeValid(profile.Kind(k.Type), data) // validated when applied
-	if err != nil {
-		return fmt.Errorf("decode profile %s/%s: %w", k.Type, k.ID, err)
-	}
 	set := ev.Set()
 	in, err := set.Prepare(subject)
 	if err != nil {

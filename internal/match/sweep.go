@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
 )
@@ -90,12 +91,16 @@ func (w *SweepWorker) Next(ctx context.Context) (done ChunkDone, ok bool, err er
 			if !found {
 				continue // deleted meanwhile
 			}
-			if err := s.judge.subject(w.ev, at, now, k, p.Data, existing[k], "", pick, &b); err != nil {
+			subject, err := profile.DecodeValid(profile.Kind(k.Type), p.Data) // validated when applied
+			if err != nil {
+				return fmt.Errorf("decode profile %s/%s: %w", k.Type, k.ID, err)
+			}
+			if err := s.judge.subject(w.ev, at, now, k, subject, existing[k], "", pick, &b); err != nil {
 				return err
 			}
 			// A sweep re-checks what time changes: a notice whose policy
 			// did not hold when its channel came may hold now.
-			if err := s.judge.reroute(w.ev, at, now, k, p.Data, waiting[k], &b); err != nil {
+			if err := s.judge.rerouteSubject(w.ev, at, now, k, subject, waiting[k], &b); err != nil {
 				return err
 			}
 		}

@@ -41,6 +41,16 @@ func (j judge) reroute(ev *rules.Evaluator, at *rules.Instant, now time.Time, k 
 	if err != nil {
 		return fmt.Errorf("decode profile %s/%s: %w", k.Type, k.ID, err)
 	}
+	return j.rerouteSubject(ev, at, now, k, subject, waiting, b)
+}
+
+// rerouteSubject is reroute for a decoded profile. It appends only to
+// b.Rerouted.
+func (j judge) rerouteSubject(ev *rules.Evaluator, at *rules.Instant, now time.Time, k store.SubjectKey, subject any,
+	waiting []store.WaitingNotice, b *store.Batch) error {
+	if len(waiting) == 0 {
+		return nil
+	}
 	set := ev.Set()
 	in, err := set.Prepare(subject)
 	if err != nil {

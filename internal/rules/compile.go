@@ -37,7 +37,10 @@ type Policy struct {
 	// then they run in Go, without the VM.
 	direct []*fpred
 	amount *program
-	fields []string
+	// famount is the amount as one fused operand, when it can be: it is
+	// computed in Go without boxing floats.
+	famount *operand
+	fields  []string
 	// condFields are, per condition (in order), the fields it reads.
 	condFields [][]string
 	// temporal is set when the result can change with time alone.
@@ -204,6 +207,11 @@ func compilePolicy(r *Rule, lay *layout, paramBase int, fuse bool) (*Policy, Err
 	p.all = all
 	if f != nil {
 		p.direct = directConditions(r.Conditions, lay, p.paramIndex, f)
+		if r.Amount != nil {
+			if tree, _, err := runtimeTree(r.Amount.Expr, lay, p.paramIndex, f); err == nil {
+				p.famount = f.amountOf(tree.Node)
+			}
+		}
 	}
 	p.indexFields(lay)
 	return p, nil

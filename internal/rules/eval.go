@@ -151,6 +151,8 @@ type Evaluator struct {
 	zeros []any // what an absent root slot reads as
 	at    *Instant
 
+	scratch []byte // the strings fused leaves make (see scratchString)
+
 	unk                 bool     // the current condition read absent data
 	quants              []qframe // the quantifiers in progress, innermost last
 	next                int      // the condition being evaluated
@@ -172,7 +174,7 @@ func (e *Evaluator) Set() *Set { return e.set }
 
 // NewEvaluator returns an evaluator for the set.
 func (s *Set) NewEvaluator() *Evaluator {
-	e := &Evaluator{set: s, ints: s.ints, quants: make([]qframe, 0, 16)}
+	e := &Evaluator{set: s, ints: s.ints, quants: make([]qframe, 0, 16), scratch: make([]byte, 0, 256)}
 	methods := map[uintptr]any{}
 	for _, m := range e.methods() {
 		methods[reflect.ValueOf(m).Pointer()] = m
@@ -259,6 +261,7 @@ func (e *Evaluator) Evaluate(p *Policy, in *Input, at *Instant) Outcome {
 	e.bind(in, at)
 	e.failed, e.unknownBits, e.unk, e.next = 0, 0, false, 0
 	e.quants = e.quants[:0]
+	e.scratch = e.scratch[:0]
 	b := &e.bound[p.index]
 	var err error
 	if p.direct != nil {
@@ -291,13 +294,30 @@ func (e *Evaluator) Evaluate(p *Policy, in *Input, at *Instant) Outcome {
 		o.Result = Unknown
 	default:
 		o.Result = Eligible
-		if b.amount != nil {
+		if p.famount != nil {
+			e.scratch = e.scratch[:0]
+			o.Amount, o.HasAmount = p.famount.eval(e, nil).float()
+		} else if b.amount != nil {
 			if v, ok := e.run(b.amount); ok {
 				o.Amount, o.HasAmount = toFloat(v)
 			}
 		}
 	}
 	return o
+}
+
+// float is an amount's value as toFloat reads the VM's.
+func (v val) float() (float64, bool) {
+	switch v.k {
+	case kindInt:
+		return float64(v.i), true
+	case kindFloat:
+		if math.IsNaN(v.f) || math.IsInf(v.f, 0) {
+			return 0, false
+		}
+		return v.f, true
+	}
+	return 0, false
 }
 
 func toFloat(v any) (float64, bool) {

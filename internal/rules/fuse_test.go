@@ -200,3 +200,51 @@ func BenchmarkCatalogueWithoutFusion(b *testing.B) {
 		})
 	}
 }
+
+// TestCatalogueDoesNotAllocate evaluates every policy of the catalogue,
+// amounts included, on every test profile at three dates: no evaluation
+// allocates (issue 16: expr boxed float amounts, and string(.year) + "-01"
+// allocated in a condition).
+func TestCatalogueDoesNotAllocate(t *testing.T) {
+	rules, profiles := readCatalogue(t)
+	set, err := compile(rules, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []*Input
+	for kind, list := range profiles {
+		for _, raw := range list {
+			var subject any = &profile.Resident{}
+			if kind == profile.KindEnterprise {
+				subject = &profile.Enterprise{}
+			}
+			if json.Unmarshal(raw, subject) == nil {
+				in, _ := set.Prepare(subject)
+				inputs = append(inputs, in)
+			}
+		}
+	}
+	ev := set.NewEvaluator()
+	amounts := 0
+	for _, days := range []int{0, 200, 500} {
+		at := set.At(time.Date(2026, 1, 1, 0, 0, 0, 0, Shanghai).AddDate(0, 0, days))
+		run := func() {
+			for _, in := range inputs {
+				for _, p := range set.Policies() {
+					if p.Subject == in.Kind {
+						if ev.Evaluate(p, in, at).HasAmount {
+							amounts++
+						}
+					}
+				}
+			}
+		}
+		run() // the evaluator's scratch space grows to its size once
+		if n := testing.AllocsPerRun(20, run); n != 0 {
+			t.Errorf("at +%d days: a catalogue pass allocates %v times", days, n)
+		}
+	}
+	if amounts == 0 {
+		t.Fatal("no amount was computed: the test measures nothing")
+	}
+}

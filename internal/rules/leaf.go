@@ -2,7 +2,10 @@ package rules
 
 import (
 	"cmp"
+	"math"
 	"reflect"
+	"strconv"
+	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
 )
@@ -20,7 +23,9 @@ import (
 // as numbers whatever their type, / divides as floats, and a leaf that
 // reads absent data is unknown.
 type leaf struct {
-	op   string // == != < <= > >= in, or "" for a bare boolean read
+	op   string   // == != < <= > >= in, or "" for a bare boolean read
+	code cmpCode  // op, as a code: a switch on a string costs a comparison per case
+	fast fastKind // a shape with a direct path, or fastNone
 	l, r operand
 	elem bool   // reads the current element of a predicate (#)
 	q    *quant // a fused any/all/none instead
@@ -42,6 +47,7 @@ type quant struct {
 // fpred is a predicate made of leaves, and, or and not, in Kleene's logic.
 type fpred struct {
 	op   string // leaf, and, or, not
+	code predCode
 	leaf *leaf
 	a, b *fpred
 }
@@ -56,6 +62,12 @@ const (
 	opHelper
 	opArith
 	opNeg
+	opRootOr // a root read with a default: __ro(k) ?? c
+	opCount  // count(list, predicate): strict, an unknown element makes it unknown
+	opCond   // p ? args[0] : args[1]; an unknown p makes it unknown
+	opRound  // round(args[0]), a float as expr's round
+	opString // string(args[0]) of an int, formatted as expr's (%v)
+	opConcat // args[0] + args[1] of strings
 )
 
 type operand struct {
@@ -64,7 +76,11 @@ type operand struct {
 	k      int    // opRoot, opParam: index; opElem: slot
 	name   string // opHelper: the run-time helper; opArith: the operator
 	args   []operand
-	static int // kindInt, kindFloat, kindString, kindBool, kindList, or -1 when unknown
+	static int        // kindInt, kindFloat, kindString, kindBool, kindList, or -1 when unknown
+	ar     arithCode  // opArith: name as a code
+	hp     helperCode // opHelper: name as a code
+	p      *fpred     // opCond: the condition
+	q      *quant     // opCount: the list and predicate (op unused)
 }
 
 // fuser finds the leaves of a rewritten tree.
@@ -128,10 +144,12 @@ func (f *fuser) leaf(n ast.Node) (*leaf, bool) {
 		if !okL || !okR || !comparable(b.Operator, l.static, r.static) {
 			return nil, false
 		}
-		return &leaf{op: b.Operator, l: l, r: r, elem: l.readsElem() || r.readsElem()}, true
+		lf := &leaf{op: b.Operator, code: cmpCodes[b.Operator], l: l, r: r, elem: l.readsElem() || r.readsElem()}
+		lf.fast = fastOf(lf)
+		return lf, true
 	}
 	if o, ok := f.operand(n); ok && o.static == kindBool && (o.kind == opRoot || o.kind == opElem) {
-		return &leaf{l: o, elem: o.readsElem()}, true
+		return &leaf{code: cmpBare, l: o, elem: o.readsElem()}, true
 	}
 	return nil, false
 }
@@ -152,7 +170,7 @@ func comparable(op string, l, r int) bool {
 }
 
 func (o operand) readsElem() bool {
-	if o.kind == opElem {
+	if o.kind == opElem || o.p != nil && o.p.readsElem() {
 		return true
 	}
 	for _, a := range o.args {
@@ -162,6 +180,20 @@ func (o operand) readsElem() bool {
 	}
 	return false
 }
+
+// helperCode is a date helper.
+type helperCode uint8
+
+const (
+	helperAge helperCode = iota
+	helperMonthsSince
+	helperDaysSince
+	helperYearOf
+	helperMonthsBetween
+)
+
+var helperCodes = map[string]helperCode{"__age": helperAge, "__months_since": helperMonthsSince, "__days_since": helperDaysSince,
+	"__year_of": helperYearOf, "__months_between": helperMonthsBetween}
 
 var helperArity = map[string]int{"__age": 1, "__months_since": 1, "__days_since": 1, "__year_of": 1, "__months_between": 2}
 
@@ -197,12 +229,17 @@ func (f *fuser) operand(n ast.Node) (operand, bool) {
 	case *ast.BinaryNode:
 		switch x.Operator {
 		case "+", "-", "*", "/":
+		case "??":
+			return f.orDefault(x)
 		default:
 			return operand{}, false
 		}
 		l, okL := f.operand(x.Left)
 		r, okR := f.operand(x.Right)
 		num := func(k int) bool { return k == kindInt || k == kindFloat }
+		if okL && okR && x.Operator == "+" && l.static == kindString && r.static == kindString {
+			return operand{kind: opConcat, args: []operand{l, r}, static: kindString}, true
+		}
 		if !okL || !okR || !num(l.static) || !num(r.static) {
 			return operand{}, false
 		}
@@ -210,7 +247,11 @@ func (f *fuser) operand(n ast.Node) (operand, bool) {
 		if x.Operator == "/" || l.static == kindFloat || r.static == kindFloat {
 			static = kindFloat
 		}
-		return operand{kind: opArith, name: x.Operator, args: []operand{l, r}, static: static}, true
+		return operand{kind: opArith, name: x.Operator, ar: arithCodes[x.Operator], args: []operand{l, r}, static: static}, true
+	case *ast.BuiltinNode:
+		return f.builtin(x)
+	case *ast.ConditionalNode:
+		return f.conditional(x)
 	case *ast.CallNode:
 		id, ok := x.Callee.(*ast.IdentifierNode)
 		if !ok {
@@ -241,7 +282,7 @@ func (f *fuser) operand(n ast.Node) (operand, bool) {
 			return operand{kind: opElem, k: key & 0xffff, static: key >> 16}, true
 		}
 		if arity, ok := helperArity[id.Value]; ok && arity == len(x.Arguments) {
-			o := operand{kind: opHelper, name: id.Value, static: kindInt}
+			o := operand{kind: opHelper, name: id.Value, hp: helperCodes[id.Value], static: kindInt}
 			for _, a := range x.Arguments {
 				ao, ok := f.operand(a)
 				if !ok {
@@ -315,18 +356,60 @@ func (l *leaf) eval(e *Evaluator, el any) int {
 	if l.p != nil {
 		return l.p.eval(e, el)
 	}
+	switch l.fast {
+	case fastInts:
+		a, okA := l.l.raw(e, el).(int)
+		b, okB := l.r.raw(e, el).(int)
+		if okA && okB {
+			return verdict(order(l.code, cmp.Compare(a, b)))
+		}
+	case fastStrings:
+		a, okA := l.l.raw(e, el).(string)
+		b, okB := l.r.raw(e, el).(string)
+		if okA && okB {
+			if l.code == cmpEq {
+				return verdict(a == b)
+			}
+			if l.code == cmpNe {
+				return verdict(a != b)
+			}
+			return verdict(order(l.code, cmp.Compare(a, b)))
+		}
+	case fastBools:
+		a, okA := l.l.raw(e, el).(bool)
+		b, okB := l.r.raw(e, el).(bool)
+		if okA && okB {
+			return verdict((a == b) == (l.code == cmpEq))
+		}
+	case fastInStrings:
+		a, okA := l.l.raw(e, el).(string)
+		list, okB := l.r.raw(e, el).([]any)
+		if okA && okB {
+			for _, x := range list {
+				if xs, ok := x.(string); ok && xs == a {
+					return 2
+				}
+			}
+			return 0
+		}
+	case fastHelperInt:
+		b, okB := l.r.raw(e, el).(int)
+		if a := l.l.helper(e, el); a.k == kindInt && okB {
+			return verdict(order(l.code, cmp.Compare(a.i, b)))
+		}
+	}
 	a := l.l.eval(e, el)
 	if a.k < 0 {
 		return 1
 	}
-	if l.op == "" {
+	if l.code == cmpBare {
 		return verdict(a.b)
 	}
 	b := l.r.eval(e, el)
 	if b.k < 0 {
 		return 1
 	}
-	if l.op == "in" {
+	if l.code == cmpIn {
 		for _, x := range b.list {
 			if eq, ok := equal(a, valOf(x)); ok && eq {
 				return 2
@@ -337,22 +420,22 @@ func (l *leaf) eval(e *Evaluator, el any) int {
 	var r bool
 	switch {
 	case a.k == kindString && b.k == kindString:
-		r = order(l.op, cmp.Compare(a.s, b.s))
+		r = order(l.code, cmp.Compare(a.s, b.s))
 	case a.k == kindInt && b.k == kindInt:
-		r = order(l.op, cmp.Compare(a.i, b.i))
+		r = order(l.code, cmp.Compare(a.i, b.i))
 	case a.k == kindBool && b.k == kindBool:
-		r = (a.b == b.b) == (l.op == "==")
+		r = (a.b == b.b) == (l.code == cmpEq)
 	default:
 		x, y := a.num(), b.num()
 		switch {
 		case x != x || y != y: // NaN compares false, as in Go and expr
-			r = l.op == "!="
+			r = l.code == cmpNe
 		case x < y:
-			r = order(l.op, -1)
+			r = order(l.code, -1)
 		case x > y:
-			r = order(l.op, 1)
+			r = order(l.code, 1)
 		default:
-			r = order(l.op, 0)
+			r = order(l.code, 0)
 		}
 	}
 	return verdict(r)
@@ -380,19 +463,122 @@ func equal(a, b val) (bool, bool) {
 	return false, false
 }
 
-func order(op string, c int) bool {
+// fastKind is a leaf shape that has a direct path: both sides plain reads
+// or literals of one kind, or a date helper against an int. The direct
+// path falls back to the general one when a value is absent or of another
+// kind than the layout says, so that both always agree.
+type fastKind uint8
+
+const (
+	fastNone fastKind = iota
+	fastInts
+	fastStrings
+	fastBools
+	fastHelperInt
+	fastInStrings
+)
+
+func fastOf(l *leaf) fastKind {
+	if l.code == cmpIn && l.l.plain() && l.r.plain() && l.l.static == kindString && l.r.static == kindList {
+		return fastInStrings
+	}
+	if l.code == cmpIn || l.code == cmpBare || !l.r.plain() {
+		return fastNone
+	}
+	switch {
+	case l.l.kind == opHelper && l.r.static == kindInt:
+		return fastHelperInt
+	case !l.l.plain() || l.l.static != l.r.static:
+		return fastNone
+	case l.l.static == kindInt:
+		return fastInts
+	case l.l.static == kindString:
+		return fastStrings
+	case l.l.static == kindBool:
+		return fastBools
+	}
+	return fastNone
+}
+
+// plain reports whether the operand is a read or a literal, which raw
+// returns as stored.
+func (o *operand) plain() bool {
+	switch o.kind {
+	case opConst, opRoot, opElem, opParam:
+		return true
+	}
+	return false
+}
+
+// raw is a plain operand's value as stored, nil when absent.
+func (o *operand) raw(e *Evaluator, el any) any {
+	switch o.kind {
+	case opConst:
+		return o.c
+	case opRoot:
+		return e.slots[o.k]
+	case opElem:
+		return elemSlot(el, o.k)
+	case opParam:
+		return e.at.params[o.k]
+	}
+	return nil
+}
+
+// cmpCode is a comparison operator.
+type cmpCode uint8
+
+const (
+	cmpGe cmpCode = iota
+	cmpEq
+	cmpNe
+	cmpLt
+	cmpLe
+	cmpGt
+	cmpIn
+	cmpBare // a bare boolean read
+)
+
+var cmpCodes = map[string]cmpCode{"==": cmpEq, "!=": cmpNe, "<": cmpLt, "<=": cmpLe, ">": cmpGt, ">=": cmpGe, "in": cmpIn}
+
+// predCode is an fpred's connective.
+type predCode uint8
+
+const (
+	predLeaf predCode = iota
+	predAnd
+	predOr
+	predNot
+)
+
+// arithCode is an arithmetic operator.
+type arithCode uint8
+
+const (
+	arithAdd arithCode = iota
+	arithSub
+	arithMul
+	arithDiv
+)
+
+var arithCodes = map[string]arithCode{"+": arithAdd, "-": arithSub, "*": arithMul, "/": arithDiv}
+
+// orderOp is order for an operator written as a string.
+func orderOp(op string, c int) bool { return order(cmpCodes[op], c) }
+
+func order(op cmpCode, c int) bool {
 	switch op {
-	case "==":
+	case cmpEq:
 		return c == 0
-	case "!=":
+	case cmpNe:
 		return c != 0
-	case "<":
+	case cmpLt:
 		return c < 0
-	case "<=":
+	case cmpLe:
 		return c <= 0
-	case ">":
+	case cmpGt:
 		return c > 0
-	default: // ">="
+	default: // >=
 		return c >= 0
 	}
 }
@@ -418,22 +604,70 @@ func (o *operand) eval(e *Evaluator, el any) val {
 		a.i, a.f = -a.i, -a.f
 		return a
 	case opArith:
-		return arith(o.name, o.args[0].eval(e, el), o.args[1].eval(e, el))
+		return arith(o.ar, o.args[0].eval(e, el), o.args[1].eval(e, el))
 	case opHelper:
 		return o.helper(e, el)
+	case opRootOr:
+		if v := e.slots[o.k]; v != nil {
+			return valOf(v)
+		}
+		return o.args[0].eval(e, el)
+	case opCount:
+		return o.q.count(e)
+	case opCond:
+		switch o.p.eval(e, el) {
+		case 2:
+			return o.args[0].eval(e, el)
+		case 0:
+			return o.args[1].eval(e, el)
+		}
+	case opRound:
+		a := o.args[0].eval(e, el)
+		switch a.k {
+		case kindInt:
+			return val{k: kindFloat, f: float64(a.i)}
+		case kindFloat:
+			return val{k: kindFloat, f: math.Round(a.f)}
+		}
+	case opString:
+		a := o.args[0].eval(e, el)
+		if a.k == kindInt {
+			start := len(e.scratch)
+			e.scratch = strconv.AppendInt(e.scratch, int64(a.i), 10)
+			return val{k: kindString, s: e.scratchString(start)}
+		}
+	case opConcat:
+		a := o.args[0].eval(e, el)
+		b := o.args[1].eval(e, el)
+		if a.k == kindString && b.k == kindString {
+			start := len(e.scratch)
+			e.scratch = append(append(e.scratch, a.s...), b.s...)
+			return val{k: kindString, s: e.scratchString(start)}
+		}
 	}
 	return val{k: -1}
 }
 
-func arith(op string, a, b val) val {
+// scratchString is the evaluator's scratch bytes from start as a string,
+// without copying. Strings made there live until the evaluation (or the
+// quantifier's element) that made them ends; they are only compared or
+// parsed, never kept, so nothing sees the bytes change afterwards.
+func (e *Evaluator) scratchString(start int) string {
+	if len(e.scratch) == start {
+		return ""
+	}
+	return unsafe.String(&e.scratch[start], len(e.scratch)-start)
+}
+
+func arith(op arithCode, a, b val) val {
 	if a.k < 0 || b.k < 0 {
 		return val{k: -1}
 	}
-	if a.k == kindInt && b.k == kindInt && op != "/" {
+	if a.k == kindInt && b.k == kindInt && op != arithDiv {
 		switch op {
-		case "+":
+		case arithAdd:
 			return val{k: kindInt, i: a.i + b.i}
-		case "-":
+		case arithSub:
 			return val{k: kindInt, i: a.i - b.i}
 		default:
 			return val{k: kindInt, i: a.i * b.i}
@@ -441,11 +675,11 @@ func arith(op string, a, b val) val {
 	}
 	x, y := a.num(), b.num()
 	switch op {
-	case "+":
+	case arithAdd:
 		return val{k: kindFloat, f: x + y}
-	case "-":
+	case arithSub:
 		return val{k: kindFloat, f: x - y}
-	case "*":
+	case arithMul:
 		return val{k: kindFloat, f: x * y}
 	default:
 		return val{k: kindFloat, f: x / y}
@@ -453,25 +687,35 @@ func arith(op string, a, b val) val {
 }
 
 func (o *operand) helper(e *Evaluator, el any) val {
-	d := o.args[0].eval(e, el)
-	if d.k != kindString {
-		return val{k: -1}
+	var ds string
+	if a := &o.args[0]; a.plain() {
+		s, ok := a.raw(e, el).(string)
+		if !ok {
+			return val{k: -1}
+		}
+		ds = s
+	} else {
+		d := a.eval(e, el)
+		if d.k != kindString {
+			return val{k: -1}
+		}
+		ds = d.s
 	}
-	c, ok := parseCivil(d.s)
+	c, ok := parseCivil(ds)
 	if !ok {
 		return val{k: -1}
 	}
 	var n int
-	switch o.name {
-	case "__age":
+	switch o.hp {
+	case helperAge:
 		n = years(monthsBetween(c, e.at.date))
-	case "__months_since":
+	case helperMonthsSince:
 		n = monthsBetween(c, e.at.date)
-	case "__days_since":
+	case helperDaysSince:
 		n = e.at.date.days() - c.days()
-	case "__year_of":
+	case helperYearOf:
 		n = c.y
-	case "__months_between":
+	case helperMonthsBetween:
 		b := o.args[1].eval(e, el)
 		if b.k != kindString {
 			return val{k: -1}
@@ -510,24 +754,8 @@ func (f *fuser) quantifier(x *ast.BuiltinNode) (ast.Node, bool) {
 		return nil, false
 	}
 	q := &quant{op: x.Name, code: quantifierCodes[x.Name]}
-	switch c := x.Arguments[0].(type) {
-	case *ast.CallNode:
-		id, ok := c.Callee.(*ast.IdentifierNode)
-		if !ok || id.Value != fnRoot {
-			return nil, false
-		}
-		q.slot = c.Arguments[0].(*ast.IntegerNode).Value
-	case *ast.BinaryNode:
-		l, okL := c.Left.(*ast.CallNode)
-		r, okR := c.Right.(*ast.IdentifierNode)
-		if c.Operator != "??" || !okL || !okR || r.Value != idEmpty {
-			return nil, false
-		}
-		if id, ok := l.Callee.(*ast.IdentifierNode); !ok || id.Value != fnRootOpt {
-			return nil, false
-		}
-		q.slot, q.orEmpty = l.Arguments[0].(*ast.IntegerNode).Value, true
-	default:
+	var ok bool
+	if q.slot, q.orEmpty, ok = listOf(x.Arguments[0]); !ok {
 		return nil, false
 	}
 	body := x.Arguments[1].(*ast.PredicateNode).Node
@@ -551,7 +779,7 @@ func predOf(n ast.Node, top bool) (*fpred, bool) {
 			return nil, false
 		}
 		l := x.Arguments[len(x.Arguments)-1].(*ast.ConstantNode).Value.(*leaf)
-		return &fpred{op: "leaf", leaf: l}, !(top && l.elem)
+		return &fpred{op: "leaf", code: predLeaf, leaf: l}, !(top && l.elem)
 	case *ast.BinaryNode:
 		op := map[string]string{"and": "and", "&&": "and", "or": "or", "||": "or"}[x.Operator]
 		if op == "" {
@@ -559,13 +787,17 @@ func predOf(n ast.Node, top bool) (*fpred, bool) {
 		}
 		a, okA := predOf(x.Left, top)
 		b, okB := predOf(x.Right, top)
-		return &fpred{op: op, a: a, b: b}, okA && okB
+		code := predAnd
+		if op == "or" {
+			code = predOr
+		}
+		return &fpred{op: op, code: code, a: a, b: b}, okA && okB
 	case *ast.UnaryNode:
 		if x.Operator != "not" && x.Operator != "!" {
 			return nil, false
 		}
 		a, ok := predOf(x.Node, top)
-		return &fpred{op: "not", a: a}, ok
+		return &fpred{op: "not", code: predNot, a: a}, ok
 	}
 	return nil, false
 }
@@ -580,12 +812,12 @@ func (p *fpred) readsElem() bool {
 // eval is the predicate's verdict, in Kleene's logic; el is the current
 // element of the enclosing quantifier.
 func (p *fpred) eval(e *Evaluator, el any) int {
-	switch p.op {
-	case "leaf":
+	switch p.code {
+	case predLeaf:
 		return p.leaf.eval(e, el)
-	case "not":
+	case predNot:
 		return 2 - p.a.eval(e, el)
-	case "and":
+	case predAnd:
 		if l := p.a.eval(e, el); l != 0 {
 			return min(l, p.b.eval(e, el))
 		}
@@ -604,8 +836,11 @@ func (q *quant) eval(e *Evaluator) int {
 	}
 	list, _ := v.([]any)
 	f := qframe{op: q.code}
+	mark := len(e.scratch)
 	for _, el := range list {
-		switch q.pred.eval(e, el) {
+		v := q.pred.eval(e, el)
+		e.scratch = e.scratch[:mark]
+		switch v {
 		case 0:
 			f.falses++
 		case 1:
@@ -618,4 +853,142 @@ func (q *quant) eval(e *Evaluator) int {
 		}
 	}
 	return f.verdict()
+}
+
+// count is count(list, predicate) as a strict value: unknown when the list
+// is absent (unless written "?? []") or when any element's predicate is.
+func (q *quant) count(e *Evaluator) val {
+	v := e.slots[q.slot]
+	if v == nil && !q.orEmpty {
+		return val{k: -1}
+	}
+	list, _ := v.([]any)
+	n := 0
+	mark := len(e.scratch)
+	for _, el := range list {
+		r := q.pred.eval(e, el)
+		e.scratch = e.scratch[:mark]
+		switch r {
+		case 1:
+			return val{k: -1}
+		case 2:
+			n++
+		}
+	}
+	return val{k: kindInt, i: n}
+}
+
+// listOf reads a quantifier's list: a root slot, or one written "?? []".
+func listOf(n ast.Node) (slot int, orEmpty, ok bool) {
+	switch c := n.(type) {
+	case *ast.CallNode:
+		id, ok := c.Callee.(*ast.IdentifierNode)
+		if !ok || id.Value != fnRoot {
+			return 0, false, false
+		}
+		return c.Arguments[0].(*ast.IntegerNode).Value, false, true
+	case *ast.BinaryNode:
+		l, okL := c.Left.(*ast.CallNode)
+		r, okR := c.Right.(*ast.IdentifierNode)
+		if c.Operator != "??" || !okL || !okR || r.Value != idEmpty {
+			return 0, false, false
+		}
+		if id, ok := l.Callee.(*ast.IdentifierNode); !ok || id.Value != fnRootOpt {
+			return 0, false, false
+		}
+		return l.Arguments[0].(*ast.IntegerNode).Value, true, true
+	}
+	return 0, false, false
+}
+
+// builtin fuses count over a profile list with a predicate of leaves,
+// round of a number, and string of an int.
+func (f *fuser) builtin(x *ast.BuiltinNode) (operand, bool) {
+	switch {
+	case x.Name == "count" && len(x.Arguments) == 2:
+		slot, orEmpty, ok := listOf(x.Arguments[0])
+		pn, isPred := x.Arguments[1].(*ast.PredicateNode)
+		if !ok || !isPred {
+			return operand{}, false
+		}
+		body := pn.Node
+		f.fuse(&body)
+		p, ok := predOf(body, false)
+		if !ok {
+			return operand{}, false
+		}
+		return operand{kind: opCount, q: &quant{op: "count", slot: slot, orEmpty: orEmpty, pred: p}, static: kindInt}, true
+	case x.Name == "round" && len(x.Arguments) == 1:
+		a, ok := f.operand(x.Arguments[0])
+		if !ok || a.static != kindInt && a.static != kindFloat {
+			return operand{}, false
+		}
+		return operand{kind: opRound, args: []operand{a}, static: kindFloat}, true
+	case x.Name == "string" && len(x.Arguments) == 1:
+		a, ok := f.operand(x.Arguments[0])
+		if !ok || a.static != kindInt {
+			return operand{}, false
+		}
+		return operand{kind: opString, args: []operand{a}, static: kindString}, true
+	}
+	return operand{}, false
+}
+
+// conditional fuses c ? a : b when c is made of leaves and a and b are
+// operands of one kind (or both numbers).
+func (f *fuser) conditional(x *ast.ConditionalNode) (operand, bool) {
+	c := x.Cond
+	f.fuse(&c)
+	p, ok := predOf(c, false)
+	if !ok {
+		return operand{}, false
+	}
+	a, okA := f.operand(x.Exp1)
+	b, okB := f.operand(x.Exp2)
+	if !okA || !okB || a.static < 0 || b.static < 0 {
+		return operand{}, false
+	}
+	static := a.static
+	if a.static != b.static {
+		num := func(k int) bool { return k == kindInt || k == kindFloat }
+		if !num(a.static) || !num(b.static) {
+			return operand{}, false
+		}
+		static = kindFloat
+	}
+	if static == kindList || static == kindBool {
+		return operand{}, false
+	}
+	return operand{kind: opCond, p: p, args: []operand{a, b}, static: static}, true
+}
+
+// orDefault fuses a root read with a literal default, __ro(k) ?? c.
+func (f *fuser) orDefault(x *ast.BinaryNode) (operand, bool) {
+	l, ok := x.Left.(*ast.CallNode)
+	if !ok {
+		return operand{}, false
+	}
+	if id, ok := l.Callee.(*ast.IdentifierNode); !ok || id.Value != fnRootOpt {
+		return operand{}, false
+	}
+	k := l.Arguments[0].(*ast.IntegerNode).Value
+	d, ok := f.operand(x.Right)
+	if !ok || d.kind != opConst {
+		return operand{}, false
+	}
+	static := kindOf(f.lay.slots[k])
+	if static != d.static {
+		return operand{}, false
+	}
+	return operand{kind: opRootOr, k: k, args: []operand{d}, static: static}, true
+}
+
+// amountOf is the amount expression as one fused operand, so that it is
+// computed without boxing a float, or nil when it cannot be fused.
+func (f *fuser) amountOf(n ast.Node) *operand {
+	o, ok := f.operand(n)
+	if !ok || o.static != kindInt && o.static != kindFloat || o.readsElem() {
+		return nil
+	}
+	return &o
 }

@@ -431,7 +431,7 @@ func walkOrder(op string, a, b any) bool {
 		t, _ := b.(string)
 		c = strings.Compare(s, t)
 	}
-	return order(op, c)
+	return orderOp(op, c)
 }
 
 func cmpOf(less, more bool) int {

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestReport reads a recorded run and prints each target beside its
+// baseline; the backfill, absent from the run, is said to be unmeasured.
+func TestReport(t *testing.T) {
+	in, err := os.Open(filepath.Join("testdata", "bench.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var out bytes.Buffer
+	if err := report(&out, in); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "report.golden")
+	if *update {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(want) {
+		t.Errorf("report:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+func TestMedianAndRatio(t *testing.T) {
+	for _, tt := range []struct {
+		name, input, want string
+	}{
+		{"even count takes the middle two", "BenchmarkCatalogue-2 1 1 ns/op 30 ns/condition 0 allocs/op\nBenchmarkCatalogue-2 1 1 ns/op 50 ns/condition 0 allocs/op\nBenchmarkRawExpr-2 1 40 ns/op\n",
+			"catalogue ns/condition 40 (median of 2), raw expr ns/comparison 40 (median of 1): 1.00× (target ≤ 1.30×) MET"},
+		{"a missed ratio", "BenchmarkCatalogue-2 1 1 ns/op 80 ns/condition 3 allocs/op\nBenchmarkRawExpr-2 1 40 ns/op\n",
+			"2.00× (target ≤ 1.30×) MISSED"},
+		{"a failed run is reported", "BenchmarkRawExpr-2 1 40 ns/op\n--- FAIL: BenchmarkPipeline\nFAIL\n",
+			"benchreport: the run failed: --- FAIL: BenchmarkPipeline; FAIL"},
+		{"allocations use the worst run", "BenchmarkCatalogue-2 1 1 ns/op 80 ns/condition 0 allocs/op\nBenchmarkCatalogue-2 1 1 ns/op 80 ns/condition 2 allocs/op\n",
+			"allocs/op 2 (max): 2 (target 0) MISSED"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := report(&out, strings.NewReader(tt.input))
+			if failed := strings.Contains(tt.input, "FAIL"); failed != (err != nil) {
+				t.Errorf("error %v, want one: %v", err, failed)
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("report:\n%s\nwant a line containing %q", out.String(), tt.want)
+			}
+		})
+	}
+}
