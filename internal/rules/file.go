@@ -43,6 +43,9 @@ type Rule struct {
 	// rule does not say. Read it through NextSteps, which fills in the
 	// defaults.
 	Apply *Apply
+	// Review holds claims for an officer's decision (CONTRACTS §8); without
+	// it a claim is approved at once.
+	Review bool
 
 	pos map[string]Pos // position of each top-level key's value
 }
@@ -333,7 +336,8 @@ func ParseRule(name string, data []byte) (*Rule, error) {
 }
 
 var ruleKeys = []string{"id", "version", "title", "description", "domain", "subject", "department",
-	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply"}
+	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply",
+	"review"}
 
 func (y *yfile) rule(root *yaml.Node) *Rule {
 	m := y.mapping(root, "a rule", ruleKeys,
@@ -412,6 +416,9 @@ func (y *yfile) rule(root *yaml.Node) *Rule {
 	}
 	if n := m["apply"]; n != nil {
 		r.Apply = y.apply(n, r.ValidFrom, r.ValidUntil)
+	}
+	if n := m["review"]; n != nil {
+		r.Review = y.boolean(n, "review")
 	}
 	return r
 }
