@@ -281,6 +281,7 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 		for _, path := range changedPaths(orEmpty(s.doc), next) {
 			s.changed[path] = true
 		}
+		b.Grants = append(b.Grants, grants(e.key, s.doc, next, env)...)
 		if set := setPaths(orEmpty(s.doc), next); len(set) > 0 {
 			b.FieldSources = append(b.FieldSources, store.FieldSources{Key: e.key, Source: env.Source, Paths: set})
 		}
