@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/policypush/policypush/internal/rules"
 )
 
 // Cases (CONTRACTS §8): a case is a match as it moves from matched to
@@ -364,6 +367,110 @@ ORDER BY o`, id)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("case history: %w", err)
+	}
+	return out, nil
+}
+
+// ApprovedCase is an approved case for payment (the CSV) and for 公示,
+// which masks it: SubjectID and Name are raw here.
+type ApprovedCase struct {
+	ID            int64
+	SubjectType   string
+	SubjectID     string
+	Name          string // an enterprise's name; "" for residents
+	PolicyID      string
+	PolicyVersion int
+	Amount        *float64
+	ClaimedAt     *time.Time
+	ApprovedAt    time.Time
+	ApprovedBy    string
+}
+
+// ApprovedCases lists the policy's cases in status approved, the earliest
+// approved first.
+func (s *Store) ApprovedCases(ctx context.Context, policyID string) ([]ApprovedCase, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT m.id, m.subject_type, m.subject_id, coalesce(CASE WHEN m.subject_type = 'enterprise' THEN p.data->>'name' END, ''),
+       m.policy_id, m.policy_version, m.amount::float8, c.claimed_at, coalesce(c.decided_at, c.updated_at), coalesce(c.decided_by, '')
+FROM cases c JOIN matches m ON m.id = c.match_id
+LEFT JOIN profiles p ON p.subject_type = m.subject_type AND p.subject_id = m.subject_id
+WHERE m.policy_id = $1 AND c.status = 'approved'
+ORDER BY 9, 1`, policyID)
+	if err != nil {
+		return nil, fmt.Errorf("approved cases: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ApprovedCase])
+	if err != nil {
+		return nil, fmt.Errorf("approved cases: %w", err)
+	}
+	return out, nil
+}
+
+// DisputeSource is the correction requests (信息有误) to one source
+// system, for officers: subjects masked, notes' mobiles masked.
+type DisputeSource struct {
+	Source   string           `json:"source"`
+	Open     int              `json:"open"`
+	Fixed    int              `json:"fixed"`
+	Requests []DisputeRequest `json:"requests"`
+}
+
+// DisputeRequest is one correction request in DisputeSource.
+type DisputeRequest struct {
+	ID            int64      `json:"id"`
+	CaseID        int64      `json:"case_id"`
+	PolicyID      string     `json:"policy_id"`
+	SubjectType   string     `json:"subject_type"`
+	SubjectMasked string     `json:"subject_masked"`
+	Fields        []string   `json:"fields"`
+	Conditions    []string   `json:"conditions"`
+	Note          string     `json:"note"`
+	Status        string     `json:"status"`
+	ReportedAt    time.Time  `json:"reported_at"`
+	PublishedAt   *time.Time `json:"published_at"`
+	FixedAt       *time.Time `json:"fixed_at"`
+}
+
+// Disputes lists the correction requests per source system (all, or the
+// one named), newest first within each, at most limit per source.
+func (s *Store) Disputes(ctx context.Context, source string, limit int) ([]DisputeSource, error) {
+	if limit <= 0 {
+		limit = 200
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT source, id, match_id, policy_id, subject_type, subject_id, fields, conditions, note, status, reported_at, published_at, fixed_at, n_open, n_fixed
+FROM (SELECT r.*, m.policy_id,
+             row_number() OVER (PARTITION BY r.source ORDER BY r.id DESC) AS rn,
+             count(*) FILTER (WHERE r.status = 'open') OVER (PARTITION BY r.source) AS n_open,
+             count(*) FILTER (WHERE r.status = 'fixed') OVER (PARTITION BY r.source) AS n_fixed
+      FROM correction_requests r JOIN matches m ON m.id = r.match_id
+      WHERE $1 = '' OR r.source = $1) AS q
+WHERE rn <= $2
+ORDER BY source, id DESC`, source, limit)
+	if err != nil {
+		return nil, fmt.Errorf("disputes: %w", err)
+	}
+	out := []DisputeSource{}
+	var (
+		d       DisputeRequest
+		src, id string
+		open    int
+		fixed   int
+	)
+	_, err = pgx.ForEachRow(rows, []any{&src, &d.ID, &d.CaseID, &d.PolicyID, &d.SubjectType, &id, &d.Fields, &d.Conditions, &d.Note,
+		&d.Status, &d.ReportedAt, &d.PublishedAt, &d.FixedAt, &open, &fixed}, func() error {
+		if len(out) == 0 || out[len(out)-1].Source != src {
+			out = append(out, DisputeSource{Source: src, Open: open, Fixed: fixed})
+		}
+		r := d
+		r.SubjectMasked = MaskSubject(id)
+		r.Note = rules.MaskMobiles(d.Note)
+		r.Fields, r.Conditions = slices.Clone(d.Fields), slices.Clone(d.Conditions)
+		out[len(out)-1].Requests = append(out[len(out)-1].Requests, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("disputes: %w", err)
 	}
 	return out, nil
 }
