@@ -151,7 +151,7 @@ type Case struct {
 
 	// For the review queue.
 	Explanation json.RawMessage `json:"explanation,omitempty"`
-	DataAsOf    *time.Time      `json:"data_as_of,omitempty"`
+	DataAsOf    *time.Time      `json:"data_as_of"`
 	ClaimedAt   *time.Time      `json:"claimed_at,omitempty"`
 	DecidedAt   *time.Time      `json:"decided_at,omitempty"`
 	DecidedBy   string          `json:"decided_by,omitempty"`
