@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,7 +69,16 @@ func (h *Handler) caseView(c store.Case) (store.Case, error) {
 		if err != nil {
 			return store.Case{}, err
 		}
-		c.Explanation = red
+		// The stored explanation names its subject; the case list shows
+		// only the mask.
+		var x map[string]json.RawMessage
+		if err := json.Unmarshal(red, &x); err != nil {
+			return store.Case{}, fmt.Errorf("case %d: explanation: %w", c.ID, err)
+		}
+		delete(x, "subject_id")
+		if c.Explanation, err = json.Marshal(x); err != nil {
+			return store.Case{}, err
+		}
 	}
 	return c, nil
 }

@@ -184,6 +184,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 	admin.SetPreviewBudget(cfg.PreviewBudget)
+	admin.SetPublicityDays(cfg.PublicityDays)
+	pub := newPublicity(st, current, cfg.PublicityDays, o.Now, log) // 公示 (cases.go)
+	funnelGauges := newFunnelMetrics(o.Registry)
 
 	gate, err := newConsoleSignIn(cfg, st, officers{admin}, log, o.Now)
 	if err != nil {
@@ -228,7 +231,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				return nil
 			},
 		}), clicks(st, o.Now),
-			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, func(mux *http.ServeMux) {
+			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, pub.Register, func(mux *http.ServeMux) {
 				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
@@ -254,6 +257,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	g.Go(func() error { return dispatcher.Run(ctx) })
 	g.Go(func() error { return sweeps.Run(ctx) })
 	g.Go(func() error { return publisher.Run(ctx) })
+	g.Go(func() error { return funnelGauges.run(ctx, st, current, o.Now, 15*time.Second, log) })
 	g.Go(func() error {
 		for {
 			select {
