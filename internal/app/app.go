@@ -192,6 +192,10 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return err
 	}
+	casePages, err := reviewPages(st, current, o.Now, gate, log) // review.go
+	if err != nil {
+		return err
+	}
 
 	// The notice page's answers (CONTRACTS §7); disputes go out on
 	// CorrectionsTopic through the publisher.
@@ -235,6 +239,9 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
+				for p, h := range casePages {
+					mux.Handle(p, h)
+				}
 			}), limiter, limits)
 	if err != nil {
 		return err
