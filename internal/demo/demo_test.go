@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -128,6 +129,31 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s: summary %d, database %d; want the same, more than 0", c.name, c.summary, c.database)
 		}
 	}
+	// The reviewers decided the review: true policies' claims, and 金保's
+	// grants came back as events: the funnel ends in 元, as the database
+	// has it.
+	fun := regexp.MustCompile(`(?m)^\s*cases total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d,.]+)`).FindStringSubmatch(text)
+	if fun == nil {
+		t.Fatalf("no cases total row:\n%s", text)
+	}
+	var granted, decided, rejected int
+	var grantedYuan float64
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM cases WHERE status = 'granted'),
+       (SELECT coalesce(sum(granted_amount), 0)::float8 FROM cases WHERE status = 'granted'),
+       (SELECT count(*) FROM case_events WHERE actor_kind = 'officer'),
+       (SELECT count(*) FROM cases WHERE status = 'rejected')`).Scan(&granted, &grantedYuan, &decided, &rejected); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := strconv.Atoi(fun[7]); g == 0 || g != granted {
+		t.Errorf("granted: summary %s, database %d; want the same, more than 0", fun[7], granted)
+	}
+	if y, _ := strconv.ParseFloat(strings.ReplaceAll(fun[8], ",", ""), 64); y <= 0 || math.Abs(y-grantedYuan) > 0.01 {
+		t.Errorf("granted 元: summary %s, database %.2f", fun[8], grantedYuan)
+	}
+	if decided == 0 || rejected == 0 {
+		t.Errorf("%d officer decisions, %d rejected: want the simulated reviewers' of the review: true policies", decided, rejected)
+	}
+
 	// A person who stopped everything may stop a second notice of theirs
 	// too: one opt-out, two stopped notices.
 	if pageOptOuts == 0 || pageOptOuts > stopped {

@@ -47,8 +47,15 @@ func grants(k store.SubjectKey, prev, next map[string]any, env *profile.Envelope
 	return out
 }
 
+// entryKey is an entry's canonical JSON: map keys sorted and numbers as
+// float64 writes them, so that 38640.50 from one decoder and 38640.5 from
+// another are the same entry.
 func entryKey(e any) string {
-	b, _ := json.Marshal(e) // decoded JSON always encodes; map keys are sorted
+	b, _ := json.Marshal(e) // decoded JSON always encodes
+	var v any
+	if json.Unmarshal(b, &v) == nil {
+		b, _ = json.Marshal(v)
+	}
 	return string(b)
 }
 

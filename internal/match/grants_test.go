@@ -33,6 +33,7 @@ func TestGrants(t *testing.T) {
 	}{
 		{"none", `{}`, `{}`, nil},
 		{"kept", old, old, nil},
+		{"kept, written otherwise", old, `{"benefits_received":[{"amount":100.00,"granted_on":"2026-01-01","policy_id":"a"}]}`, nil},
 		{"new one", old, `{"benefits_received":[{"policy_id":"a","granted_on":"2026-01-01","amount":100},{"policy_id":"b","granted_on":"2026-12-01","amount":1500}]}`,
 			[]string{"b@2026-12-01=1500"}},
 		{"year only", `{}`, `{"benefits_received":[{"policy_id":"c","year":2026,"amount":38640.5}]}`, []string{"c@2026-12-08=38640.5"}},
