@@ -431,6 +431,12 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		return t.In(shanghai).Format("2006-01-02 15:04")
 	},
 	"join": strings.Join,
+	"pid": func(id string) string {
+		if id == "" {
+			return "total"
+		}
+		return id
+	},
 	"row":  func(d funnelData, r funnelRow) funnelRowData { return funnelRowData{funnelRow: r, Steps: d.Steps} },
 }).Parse(reviewHTML))
 

@@ -177,8 +177,8 @@ const reviewHTML = `
 
 {{define "funnelrow"}}<tr{{if .Flagged}} class="flagged"{{end}} data-policy="{{.PolicyID}}">
   <th scope="row">{{.Title}}{{if .Flagged}}<br><strong class="bad flag">⚠ {{.FlagReason}}</strong>{{end}}</th>
-  {{$r := .Report}}{{range $.Steps}}<td class="num">{{count $r.Steps .}}{{with conv $r .}}<br><small>{{.}}</small>{{end}}</td>{{end}}
-  <td class="num granted">{{yuan .GrantedAmount}}</td>
+  {{$r := .Report}}{{$k := pid .PolicyID}}{{range $.Steps}}<td class="num"><span data-key="funnel/{{$k}}/{{.}}">{{count $r.Steps .}}</span>{{with conv $r .}}<br><small>{{.}}</small>{{end}}</td>{{end}}
+  <td class="num granted" data-key="funnel/{{$k}}/granted_yuan">{{yuan .GrantedAmount}}</td>
   <td class="num">{{hours .MedianMatchToGrantHours}}</td>
   <td class="num">{{per .DisputesPer1000}}</td>
   <td class="num">{{per .StopsPer1000}}</td>

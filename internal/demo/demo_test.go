@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/policypush/policypush/internal/console/browsertest"
@@ -259,6 +260,23 @@ FROM matches m JOIN outbox o ON o.match_id = m.id LEFT JOIN cases c ON c.match_i
 	}
 	if texts["rules/last_reload_ok"] == "" || texts["channel/wechat/sent"] == "" || texts["channel/sms/sent"] == "" {
 		t.Errorf("the console lacks the reload or channel health: %v", texts)
+	}
+
+	// The console's funnel goes down to the 元 granted, as the database
+	// has it.
+	browsertest.Run(p, chromedp.Steps(chromedp.Navigate(base+"/console/funnel"), chromedp.WaitVisible(chromedp.CSS("#funnel-table"))))
+	p.Screenshot("demo-funnel-1280x800", 1280, 800)
+	ftexts := p.Texts()
+	var grantedCases int
+	var grantedYuan float64
+	if err := conn.QueryRow(t.Context(), `SELECT count(*), coalesce(sum(granted_amount), 0)::float8 FROM cases WHERE status = 'granted'`).Scan(&grantedCases, &grantedYuan); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.ReplaceAll(ftexts["funnel/total/granted"], ",", ""); grantedCases == 0 || got != strconv.Itoa(grantedCases) {
+		t.Errorf("the console's funnel shows %q granted, the database %d", got, grantedCases)
+	}
+	if got, _ := strconv.ParseFloat(strings.ReplaceAll(ftexts["funnel/total/granted_yuan"], ",", ""), 64); math.Abs(got-grantedYuan) > 0.01 {
+		t.Errorf("the console's funnel shows %q 元 granted, the database %.2f", ftexts["funnel/total/granted_yuan"], grantedYuan)
 	}
 	cancel()
 	if err := <-done; err != nil {
