@@ -182,15 +182,16 @@ const reviewHTML = `
   <td class="num">{{hours .MedianMatchToGrantHours}}</td>
   <td class="num">{{per .DisputesPer1000}}</td>
   <td class="num">{{per .StopsPer1000}}</td>
-  <td class="num">{{with index .Sources "sweep"}}{{.Matched}}{{else}}0{{end}}</td>
+  <td class="num" data-key="funnel/{{$k}}/backfill">{{(index .Sources "backfill").Matched}}</td>
+  <td class="num">{{(index .Sources "time").Matched}}</td>
 </tr>{{end}}
 
 {{define "funnel"}}{{template "head" .}}
 <section class="panel">
   <h2>各政策漏斗（匹配 → 发放，直到元）</h2>
-  <p class="note">每格下方是相对上一环节的转化率。信息有误、不再接收按每千条通知计；远高于其他政策的会标出，多半是规则或数据来源有误。“批量匹配”是回溯与定期重算（而非实时事件）产生的匹配数。</p>
+  <p class="note">每格下方是相对上一环节的转化率。信息有误、不再接收按每千条通知计；远高于其他政策的会标出，多半是规则或数据来源有误。“回溯匹配”是政策发布（或改版）后对存量数据回溯产生的匹配，“定期重算”是每日按时间重算产生的，其余来自实时数据事件。</p>
   <div class="table-wrap"><table class="funnel" id="funnel-table">
-    <thead><tr><th scope="col">政策</th>{{range .Steps}}<th scope="col">{{step .}}</th>{{end}}<th scope="col">发放金额（元）</th><th scope="col">匹配至发放（中位）</th><th scope="col">信息有误/千条</th><th scope="col">不再接收/千条</th><th scope="col">批量匹配</th></tr></thead>
+    <thead><tr><th scope="col">政策</th>{{range .Steps}}<th scope="col">{{step .}}</th>{{end}}<th scope="col">发放金额（元）</th><th scope="col">匹配至发放（中位）</th><th scope="col">信息有误/千条</th><th scope="col">不再接收/千条</th><th scope="col">其中回溯匹配</th><th scope="col">其中定期重算</th></tr></thead>
     <tbody>
     {{range .Policies}}{{template "funnelrow" (row $ .)}}{{end}}
     </tbody>

@@ -151,6 +151,15 @@ func TestDemo(t *testing.T) {
 	if y, _ := strconv.ParseFloat(strings.ReplaceAll(fun[8], ",", ""), 64); y <= 0 || math.Abs(y-grantedYuan) > 0.01 {
 		t.Errorf("granted 元: summary %s, database %.2f", fun[8], grantedYuan)
 	}
+	// What the publication produced shows as the backfill's.
+	pubRow := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(DefaultPublish) + `\s+(\d+)(?:\s+\d+){6}\s+[\d,.]+\s+\S+\s+(\d+)\s*$`).FindStringSubmatch(text)
+	var backfilled int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM matches WHERE policy_id = $1 AND event_id LIKE 'sweep:backfill:%'`, DefaultPublish).Scan(&backfilled); err != nil {
+		t.Fatal(err)
+	}
+	if pubRow == nil || pubRow[2] != strconv.Itoa(backfilled) || backfilled == 0 || backfilled != published {
+		t.Errorf("the published policy's funnel row %q: want its %d matches, all by the backfill (%d)", pubRow, published, backfilled)
+	}
 	if decided == 0 || rejected == 0 {
 		t.Errorf("%d officer decisions, %d rejected: want the simulated reviewers' of the review: true policies", decided, rejected)
 	}

@@ -235,12 +235,13 @@ WHERE m.policy_id = $1 AND m.status = 'active' AND (c.status IS NULL OR c.status
 
 // funnelReport is GET /api/funnel's answer, as the summary prints it.
 type funnelReport struct {
-	PolicyID      string         `json:"policy_id"`
-	Steps         map[string]int `json:"steps"`
-	GrantedAmount float64        `json:"granted_amount"`
-	Median        *float64       `json:"median_match_to_grant_hours"`
-	Flagged       bool           `json:"flagged"`
-	Policies      []funnelReport `json:"policies"`
+	PolicyID      string                    `json:"policy_id"`
+	Steps         map[string]int            `json:"steps"`
+	GrantedAmount float64                   `json:"granted_amount"`
+	Median        *float64                  `json:"median_match_to_grant_hours"`
+	Flagged       bool                      `json:"flagged"`
+	Sources       map[string]map[string]int `json:"sources"`
+	Policies      []funnelReport            `json:"policies"`
 }
 
 func printFunnel(out io.Writer, f funnelReport, r reviewed) {
@@ -248,7 +249,7 @@ func printFunnel(out io.Writer, f funnelReport, r reviewed) {
 		r.Approved, r.Rejected, r.Paid, yuanText(r.PaidYuan))
 	fmt.Fprintln(out, "funnel, per policy, down to the 元:")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "policy\tmatched\tsent\tdelivered\topened\tclaimed\tapproved\tgranted\tgranted 元\tmedian h\t")
+	fmt.Fprintln(tw, "policy\tmatched\tsent\tdelivered\topened\tclaimed\tapproved\tgranted\tgranted 元\tmedian h\tby backfill\t")
 	row := func(name string, x funnelReport) {
 		med := "—"
 		if x.Median != nil {
@@ -258,8 +259,8 @@ func printFunnel(out io.Writer, f funnelReport, r reviewed) {
 			name += " ⚠"
 		}
 		s := x.Steps
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", name, s["matched"], s["sent"], s["delivered"], s["opened"], s["claimed"],
-			s["approved"], s["granted"], yuanText(x.GrantedAmount), med)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t\n", name, s["matched"], s["sent"], s["delivered"], s["opened"], s["claimed"],
+			s["approved"], s["granted"], yuanText(x.GrantedAmount), med, x.Sources["backfill"]["matched"])
 	}
 	for _, p := range f.Policies {
 		row(p.PolicyID, p)

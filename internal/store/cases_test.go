@@ -156,3 +156,45 @@ func isState(err error, status string) bool {
 	var se *CaseStateError
 	return errors.As(err, &se) && se.Status == status
 }
+
+// TestCaseFunnelSources: a match a backfill made counts as the backfill's,
+// one an event made as the event's, and each step on the day it happened.
+func TestCaseFunnelSources(t *testing.T) {
+	s := openStore(t)
+	ctx := t.Context()
+	k1, k2 := subject(t, "resident", "p_f1"), subject(t, "resident", "p_f2")
+	due := time.Now().Add(time.Hour)
+	m1 := newMatch(k1, "fun", Notice{Channel: "sms", Status: "pending", DueAt: due})
+	m1.Match.EventID = "sweep:backfill:7"
+	m2 := newMatch(k2, "fun", Notice{Channel: "sms", Status: "pending", DueAt: due})
+	m2.Match.EventID = "e-live-1"
+	inTx(t, s, func(tx *Tx) error { _, err := tx.Save(ctx, &Batch{Matches: []NewMatch{m1, m2}}); return err })
+	amount := 800.0
+	inTx(t, s, func(tx *Tx) error {
+		_, err := tx.Save(ctx, &Batch{Grants: []Grant{{Key: k1, PolicyID: "fun", Amount: &amount, GrantedOn: time.Now(), EventID: "e-pay"}}})
+		return err
+	})
+	counts, err := s.CaseFunnel(ctx, "fun", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	var yuan float64
+	for _, c := range counts {
+		got[c.Source+"/"+c.Step] += c.Cases
+		yuan += c.Amount
+	}
+	want := map[string]int{"backfill/matched": 1, "event/matched": 1, "backfill/granted": 1}
+	if len(got) != len(want) || yuan != 800 {
+		t.Fatalf("counts %v (%v 元), want %v", got, yuan, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d", k, got[k], v)
+		}
+	}
+	med, err := s.MedianMatchToGrant(ctx, "fun", time.Time{})
+	if h, ok := med["fun"]; err != nil || !ok || h < 0 || h > 1 {
+		t.Errorf("median %v %v, want a few seconds", med, err)
+	}
+}

@@ -25,11 +25,15 @@ const (
 // FunnelSteps are the steps of the chain, in order.
 var FunnelSteps = []string{StepMatched, StepSent, StepDelivered, StepOpened, StepClaimed, StepApproved, StepGranted}
 
-// Sources of a match in the funnel: a profile event, or a sweep (a
-// backfill when a policy is published, or the daily re-evaluation).
+// Sources of a match in the funnel: a profile event, a backfill (when a
+// policy is published or changes version), the time sweep (the daily
+// re-evaluation), or "sweep" for a match a sweep made before sweeps named
+// themselves (match.SweepEventID).
 const (
-	SourceEvent = "event"
-	SourceSweep = "sweep"
+	SourceEvent    = "event"
+	SourceBackfill = "backfill"
+	SourceTime     = "time"
+	SourceSweep    = "sweep"
 )
 
 // FunnelCount is how many cases of a policy, from one source, reached a
@@ -51,7 +55,9 @@ type FunnelCount struct {
 func (s *Store) CaseFunnel(ctx context.Context, policyID string, since time.Time) ([]FunnelCount, error) {
 	rows, err := s.pool.Query(ctx, `
 WITH m AS (
-    SELECT id, policy_id, CASE WHEN event_id IS NULL THEN 'sweep' ELSE 'event' END AS src, created_at
+    SELECT id, policy_id, CASE WHEN event_id IS NULL THEN 'sweep'
+                               WHEN starts_with(event_id, 'sweep:') THEN split_part(event_id, ':', 2)
+                               ELSE 'event' END AS src, created_at
     FROM matches WHERE $1 = '' OR policy_id = $1
 ), steps AS (
     SELECT policy_id, src, 'matched' AS step, created_at AS at, NULL::numeric AS amount FROM m
