@@ -437,7 +437,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return id
 	},
-	"row":  func(d funnelData, r funnelRow) funnelRowData { return funnelRowData{funnelRow: r, Steps: d.Steps} },
+	"row": func(d funnelData, r funnelRow) funnelRowData { return funnelRowData{funnelRow: r, Steps: d.Steps} },
 }).Parse(reviewHTML))
 
 // funnelRowData is one row of the funnel table with the steps to show.
