@@ -33,7 +33,7 @@ func newPublicity(st *store.Store, set *atomic.Pointer[rules.Set], days int, now
 // funnelMetrics export the case funnel (CONTRACTS §8) as gauges. Their
 // labels come from fixed sets: the step, the domain of the policy (the
 // four of CONTRACTS §3, or "unknown" for a policy no longer in the set)
-// and the source (event or sweep); never a policy's or a subject's id.
+// and the source (event, backfill, time or sweep); never a policy's or a subject's id.
 type funnelMetrics struct {
 	cases   *prometheus.GaugeVec
 	granted *prometheus.GaugeVec
@@ -45,7 +45,7 @@ func newFunnelMetrics(r prometheus.Registerer) *funnelMetrics {
 	return &funnelMetrics{
 		cases: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "policypush_funnel_cases",
-			Help: "Cases that ever reached each funnel step (matched, sent, delivered, opened, claimed, approved, granted), by policy domain and by the source of the match (event, sweep).",
+			Help: "Cases that ever reached each funnel step (matched, sent, delivered, opened, claimed, approved, granted), by policy domain and by the source of the match (event, backfill, time; sweep for matches older sweeps made).",
 		}, []string{"domain", "source", "step"}),
 		granted: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "policypush_funnel_granted_yuan",
