@@ -152,7 +152,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("granted 元: summary %s, database %.2f", fun[8], grantedYuan)
 	}
 	// What the publication produced shows as the backfill's.
-	pubRow := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(DefaultPublish) + `\s+(\d+)(?:\s+\d+){6}\s+[\d,.]+\s+\S+\s+(\d+)\s*$`).FindStringSubmatch(text)
+	pubRow := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(DefaultPublish) + `(?: ⚠)?\s+(\d+)(?:\s+\d+){6}\s+[\d,.]+\s+\S+\s+(\d+)\s*$`).FindStringSubmatch(text)
 	var backfilled int
 	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM matches WHERE policy_id = $1 AND event_id LIKE 'sweep:backfill:%'`, DefaultPublish).Scan(&backfilled); err != nil {
 		t.Fatal(err)

@@ -219,51 +219,50 @@ func (r *Report) finish() {
 func round(f float64) float64 { return math.Round(f*10000) / 10000 }
 
 // minNotices is how many notices a policy needs before its rates say
-// anything: a handful of notices with one dispute is not an outlier.
-const minNotices = 20
+// anything, and minAnswers how many disputes (or stops): a handful of
+// notices with one dispute is not an outlier.
+const (
+	minNotices = 20
+	minAnswers = 5
+)
 
 // flag marks a policy whose disputes or stops per 1,000 notices are far
-// above the others': more than three times the median of the other
-// policies with enough notices, and at least 20 per 1,000 (2%). Each is
+// above the others': at least 20 per 1,000 (2%), from at least 5 answers,
+// and more than three times the pooled rate of the other policies with
+// enough notices (their answers over their notices). Each policy is
 // compared with the others without it, so that one bad policy among few
-// does not hide itself by raising the median.
+// does not hide itself by raising the reference; pooling keeps the many
+// small policies, whose rates are mostly 0 by chance, from making an
+// ordinary rate look high.
 func flag(reports []*Report) {
 	for _, r := range reports {
 		if r.Steps.Sent < minNotices {
 			continue
 		}
 		for _, m := range []struct {
-			name string
-			rate func(*Report) float64
+			name  string
+			count func(*Report) int
 		}{
-			{"信息有误", func(x *Report) float64 { return x.DisputesPer1000 }},
-			{"不再接收", func(x *Report) float64 { return x.StopsPer1000 }},
+			{"信息有误", func(x *Report) int { return x.Disputes }},
+			{"不再接收", func(x *Report) int { return x.Stops }},
 		} {
-			var others []float64
+			var answers, sent int
 			for _, o := range reports {
 				if o != r && o.Steps.Sent >= minNotices {
-					others = append(others, m.rate(o))
+					answers += m.count(o)
+					sent += o.Steps.Sent
 				}
 			}
-			if len(others) == 0 {
+			if sent == 0 {
 				continue
 			}
-			med := median(others)
-			if v := m.rate(r); v >= 20 && v > 3*med {
+			others := 1000 * float64(answers) / float64(sent)
+			n := m.count(r)
+			if v := 1000 * float64(n) / float64(r.Steps.Sent); n >= minAnswers && v >= 20 && v > 3*others {
 				r.Flagged = true
 				r.FlagReason = m.name + "率远高于其他政策：请核对规则或数据来源"
 				break
 			}
 		}
 	}
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }

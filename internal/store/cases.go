@@ -48,18 +48,23 @@ type Grant struct {
 	Key       SubjectKey
 	PolicyID  string
 	Amount    *float64
-	GrantedOn time.Time // the day, midnight Asia/Shanghai
+	GrantedOn time.Time // the day, as Asia/Shanghai sees it
 	EventID   string
 }
 
 // grantCases marks granted the cases of the batch's grants, whatever
 // their status short of granted: 免申即享 cases are granted unclaimed. A
-// grant of a pair without a match has no case, and is left alone.
+// grant of a pair without a match has no case, and is left alone. So is
+// one that cannot be the case's own: an entry of a match made in this
+// very transaction (a first profile that lists earlier benefits, such as
+// a skill subsidy received twice this year already) or dated before the
+// match was evaluated.
 const grantCases = `
 INSERT INTO cases AS c (match_id, status, granted_at, granted_on, granted_amount, grant_event_id, updated_at)
 SELECT m.id, 'granted', now(), u.d, u.a, u.e, now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::date[], $6::text[]) AS u(t, i, p, a, d, e)
 JOIN matches m ON m.subject_type = u.t AND m.subject_id = u.i AND m.policy_id = u.p
+WHERE m.created_at < now() AND u.d >= (m.evaluated_at AT TIME ZONE 'Asia/Shanghai')::date
 ON CONFLICT (match_id) DO UPDATE
 SET status = 'granted', granted_at = excluded.granted_at, granted_on = excluded.granted_on,
     granted_amount = excluded.granted_amount, grant_event_id = excluded.grant_event_id, updated_at = excluded.updated_at
@@ -74,7 +79,7 @@ func grantArgs(gs []Grant) []any {
 	)
 	for n, g := range gs {
 		types[n], ids[n], pols[n], events[n], amounts[n] = g.Key.Type, g.Key.ID, g.PolicyID, g.EventID, g.Amount
-		days[n] = g.GrantedOn.Format(time.DateOnly)
+		days[n] = g.GrantedOn.In(rules.Shanghai).Format(time.DateOnly)
 	}
 	return []any{types, ids, pols, amounts, days, events}
 }

@@ -93,14 +93,30 @@ func TestCaseLifecycle(t *testing.T) {
 	inTx(t, s, func(tx *Tx) error {
 		_, err := tx.Save(ctx, &Batch{
 			Grants: []Grant{
-				{Key: k, PolicyID: "rev", Amount: &amount, GrantedOn: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), EventID: "e-g1"},
-				{Key: k, PolicyID: "auto", Amount: &amount, GrantedOn: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), EventID: "e-g1"},
+				{Key: k, PolicyID: "rev", Amount: &amount, GrantedOn: time.Now(), EventID: "e-g1"},
+				{Key: k, PolicyID: "auto", Amount: &amount, GrantedOn: time.Now(), EventID: "e-g1"},
 				{Key: k, PolicyID: "nomatch", Amount: &amount, GrantedOn: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), EventID: "e-g1"},
 			},
 			Lapsed: []PolicyRef{{k, "auto"}, {k, "lapse"}, {k, "rev"}},
 		})
 		return err
 	})
+	// Entries that are not these cases' grants: one dated before the
+	// match, and one arriving with a match made in the same transaction
+	// (a first profile listing earlier benefits).
+	kNew := subject(t, "resident", "p_case2")
+	inTx(t, s, func(tx *Tx) error {
+		_, err := tx.Save(ctx, &Batch{
+			Matches: []NewMatch{newMatch(kNew, "rev", Notice{Channel: "sms", Status: "pending", DueAt: due})},
+			Grants: []Grant{{Key: kNew, PolicyID: "rev", Amount: &amount, GrantedOn: time.Now(), EventID: "e-first"},
+				{Key: k, PolicyID: "norev", Amount: &amount, GrantedOn: time.Now().AddDate(0, 0, -30), EventID: "e-old"}},
+		})
+		return err
+	})
+	var stray int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM cases WHERE grant_event_id IN ('e-first', 'e-old')`).Scan(&stray); err != nil || stray != 0 {
+		t.Errorf("%d cases granted by earlier benefits (%v), want 0", stray, err)
+	}
 	for p, want := range map[string]string{"rev": "granted", "auto": "granted", "lapse": "lapsed", "norev": "approved"} {
 		c, err := s.CaseByID(ctx, ids[p])
 		if err != nil || c.Status != want {
