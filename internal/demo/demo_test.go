@@ -161,6 +161,16 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the published policy's funnel row %q: want its %d matches, all by the backfill (%d)", pubRow, published, backfilled)
 	}
 	if decided == 0 || rejected == 0 {
+		// What became of the decided cases, for the failure's reader.
+		if rows, err := conn.Query(t.Context(), `SELECT e.match_id, coalesce(e.from_status, ''), e.to_status, e.actor_kind, e.reason FROM case_events e WHERE e.actor_kind = 'officer' OR e.match_id IN (SELECT match_id FROM case_events WHERE actor_kind = 'officer') ORDER BY e.id`); err == nil {
+			for rows.Next() {
+				var id int64
+				var f, to, k, reason string
+				_ = rows.Scan(&id, &f, &to, &k, &reason)
+				t.Logf("case %d %s>%s %s %s", id, f, to, k, reason)
+			}
+			rows.Close()
+		}
 		t.Errorf("%d officer decisions, %d rejected: want the simulated reviewers' of the review: true policies", decided, rejected)
 	}
 
