@@ -1,10 +1,10 @@
 package signin_test
 
 import (
-	"fmt"
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
