@@ -104,6 +104,9 @@ func reviewAndPay(ctx context.Context, cfg *config.Config, st *store.Store, set 
 				approve = append(approve, c.ID)
 			}
 		}
+		if len(reject) == 0 && len(approve) > 1 { // a demo shows both decisions
+			reject, approve = approve[len(approve)-1:], approve[:len(approve)-1]
+		}
 		for _, b := range []struct {
 			ids              []int64
 			decision, reason string
@@ -116,9 +119,6 @@ func reviewAndPay(ctx context.Context, cfg *config.Config, st *store.Store, set 
 				}
 				b.ids = b.ids[n:]
 			}
-		}
-		if len(reject) == 0 && len(approve) > 1 { // a demo shows both decisions
-			reject, approve = approve[len(approve)-1:], approve[:len(approve)-1]
 		}
 		r.Approved += len(approve)
 		r.Rejected += len(reject)
