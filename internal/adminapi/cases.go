@@ -224,7 +224,7 @@ func (h *Handler) decide(ctx context.Context, who officer.Officer, ids []int64, 
 	}
 	reason = strings.TrimSpace(reason)
 	if !approve && reason == "" {
-		return nil, badRequest("a rejection needs a reason: the person is told why")
+		return nil, badRequest("a rejection needs a reason: it is kept with the case and its history, for the answer to the person and for audit")
 	}
 	if len([]rune(reason)) > 500 {
 		return nil, badRequest("the reason is longer than 500 characters")

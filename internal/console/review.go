@@ -273,7 +273,7 @@ func (v *Review) decide(w http.ResponseWriter, r *http.Request) {
 		v.showQueue(w, r, http.StatusBadRequest, policy, status, "", "请先勾选要处理的案件。")
 		return
 	case decision == "reject" && reason == "":
-		v.showQueue(w, r, http.StatusBadRequest, policy, status, "", "不通过须填写理由：申请人会看到它。")
+		v.showQueue(w, r, http.StatusBadRequest, policy, status, "", "不通过须填写理由：理由记入案件和审计记录。")
 		return
 	case len([]rune(reason)) > 500:
 		v.showQueue(w, r, http.StatusBadRequest, policy, status, "", "理由不能超过500字。")

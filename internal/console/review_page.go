@@ -148,7 +148,7 @@ const reviewHTML = `
     </div>
     {{if .CanAct}}
     <div class="batch">
-      <label for="reason">理由（不通过时必填，申请人可见）</label>
+      <label for="reason">理由（不通过时必填，记入案件和审计记录）</label>
       <textarea id="reason" name="reason" rows="2" maxlength="500"></textarea>
       <div class="batch-buttons">
         <button type="submit" name="decision" value="approve" id="approve-selected">通过所选</button>
