@@ -145,6 +145,19 @@ func TestDemo(t *testing.T) {
        (SELECT count(*) FROM cases WHERE status = 'rejected')`).Scan(&granted, &grantedYuan, &decided, &rejected); err != nil {
 		t.Fatal(err)
 	}
+	var fMatched, fSent, fDelivered, fOpened, fClaimed int
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM matches),
+       (SELECT count(DISTINCT match_id) FROM outbox WHERE sent_at IS NOT NULL),
+       (SELECT count(DISTINCT match_id) FROM outbox WHERE delivered_at IS NOT NULL),
+       (SELECT count(DISTINCT match_id) FROM outbox WHERE clicked_at IS NOT NULL),
+       (SELECT count(*) FROM cases WHERE claimed_at IS NOT NULL)`).Scan(&fMatched, &fSent, &fDelivered, &fOpened, &fClaimed); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{fMatched, fSent, fDelivered, fOpened, fClaimed} {
+		if got, _ := strconv.Atoi(fun[i+1]); got != want || want == 0 {
+			t.Errorf("funnel step %d: summary %d, database %d; want the same, more than 0", i+1, got, want)
+		}
+	}
 	if g, _ := strconv.Atoi(fun[7]); g == 0 || g != granted {
 		t.Errorf("granted: summary %s, database %d; want the same, more than 0", fun[7], granted)
 	}
