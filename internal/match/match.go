@@ -278,10 +278,14 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 			count(OutcomeInvalid)
 			continue
 		}
+		benefits := false
 		for _, path := range changedPaths(orEmpty(s.doc), next) {
 			s.changed[path] = true
+			benefits = benefits || path == "benefits_received"
 		}
-		b.Grants = append(b.Grants, grants(e.key, s.doc, next, env)...)
+		if benefits { // an event that leaves the list alone grants nothing
+			b.Grants = append(b.Grants, grants(e.key, s.doc, next, env)...)
+		}
 		if set := setPaths(orEmpty(s.doc), next); len(set) > 0 {
 			b.FieldSources = append(b.FieldSources, store.FieldSources{Key: e.key, Source: env.Source, Paths: set})
 		}
