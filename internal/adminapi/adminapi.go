@@ -86,6 +86,7 @@ type Handler struct {
 	previewSlot   chan struct{}
 	previewBudget time.Duration
 	comments      CommentStore // nil: the comment routes answer 404
+	publicityDays int          // working days of 公示 (cases.go)
 }
 
 // DefaultPreviewBudget is how long a preview may run unless
@@ -112,7 +113,7 @@ func New(st Store, rs Rules, token string, log *slog.Logger, now func() time.Tim
 		return nil, fmt.Errorf("adminapi: %w", err)
 	}
 	return &Handler{store: st, rules: rs, auth: a, log: log, now: now, marks: marks,
-		previewSlot: make(chan struct{}, 1), previewBudget: DefaultPreviewBudget}, nil
+		previewSlot: make(chan struct{}, 1), previewBudget: DefaultPreviewBudget, publicityDays: DefaultPublicityDays}, nil
 }
 
 // Authenticate tells who presents token, as the API does for each
@@ -154,6 +155,16 @@ var routes = []route{
 	{"GET /api/consultations/{id}/comments", officer.Reviewer, (*Handler).listComments},
 	{"POST /api/comments/{id}/moderate", officer.Reviewer, (*Handler).moderateComment},
 	{"POST /api/comments/{id}/adopt", officer.Publisher, (*Handler).adoptComment},
+	// Cases (cases.go): viewers read the queue, the disputes and the
+	// funnel; reviewers decide and export the approved list for payment.
+	{"GET /api/cases", officer.Viewer, (*Handler).listCases},
+	{"GET /api/cases/{id}", officer.Viewer, (*Handler).getCase},
+	{"POST /api/cases/{id}/approve", officer.Reviewer, (*Handler).approveCase},
+	{"POST /api/cases/{id}/reject", officer.Reviewer, (*Handler).rejectCase},
+	{"POST /api/cases/decide", officer.Reviewer, (*Handler).decideBatch},
+	{"GET /api/policies/{id}/cases.csv", officer.Reviewer, (*Handler).casesCSV},
+	{"GET /api/disputes", officer.Viewer, (*Handler).disputes},
+	{"GET /api/funnel", officer.Viewer, (*Handler).funnel},
 	// Anything else under /api is a JSON 404, after authentication, so
 	// that the API's shape is not visible without a token.
 	{"/api/", officer.Viewer, func(*Handler, http.ResponseWriter, *http.Request, officer.Officer) error {

@@ -105,6 +105,14 @@ func TestRolesForEveryRoute(t *testing.T) {
 		"GET /api/consultations/{id}/comments":                {officer.Reviewer, "GET", "/api/consultations/d1/comments", ""},
 		"POST /api/comments/{id}/moderate":                    {officer.Reviewer, "POST", "/api/comments/1/moderate", `{"status":"visible"}`},
 		"POST /api/comments/{id}/adopt":                       {officer.Publisher, "POST", "/api/comments/1/adopt", `{"adopted":true}`},
+		"GET /api/cases":                                      {officer.Viewer, "GET", "/api/cases", ""},
+		"GET /api/cases/{id}":                                 {officer.Viewer, "GET", "/api/cases/999999", ""},
+		"POST /api/cases/{id}/approve":                        {officer.Reviewer, "POST", "/api/cases/999999/approve", `{"reason":"ok"}`},
+		"POST /api/cases/{id}/reject":                         {officer.Reviewer, "POST", "/api/cases/999999/reject", `{"reason":"no"}`},
+		"POST /api/cases/decide":                              {officer.Reviewer, "POST", "/api/cases/decide", `{"ids":[999999],"decision":"approve"}`},
+		"GET /api/policies/{id}/cases.csv":                    {officer.Reviewer, "GET", "/api/policies/p1/cases.csv", ""},
+		"GET /api/disputes":                                   {officer.Viewer, "GET", "/api/disputes", ""},
+		"GET /api/funnel":                                     {officer.Viewer, "GET", "/api/funnel", ""},
 		"/api/":                                               {officer.Viewer, "GET", "/api/nothing", ""},
 	}
 	for _, rt := range routes {

@@ -207,12 +207,19 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return err
 	}
+	admin.SetPublicityDays(cfg.PublicityDays)
+	pub := newPublicity(st, current, cfg.PublicityDays, o.Now, log) // 公示 (cases.go)
+	funnelGauges := newFunnelMetrics(o.Registry)
 
 	gate, err := newConsoleSignIn(cfg, st, officers{admin}, log, o.Now)
 	if err != nil {
 		return err
 	}
 	moderation := gate.Protect("reviewer", comments)
+	casePages, err := reviewPages(st, current, o.Now, gate, log) // review.go
+	if err != nil {
+		return err
+	}
 
 	// The notice page's answers (CONTRACTS §7); disputes go out on
 	// CorrectionsTopic through the publisher.
@@ -260,13 +267,16 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				return nil
 			},
 		}), clicks(st, o.Now),
-			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, lib.Register,
+			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, lib.Register, pub.Register,
 			consultations.Register, func(mux *http.ServeMux) {
 				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)
 				mux.Handle("GET /console/comments", moderation)
 				mux.Handle("POST /console/comments/{id}", moderation)
+				for p, h := range casePages {
+					mux.Handle(p, h)
+				}
 			}), limiter, limits)
 	if err != nil {
 		return err
@@ -290,6 +300,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	g.Go(func() error { return sweeps.Run(ctx) })
 	g.Go(func() error { return publisher.Run(ctx) })
 	g.Go(func() error { return consultations.Run(ctx) })
+	g.Go(func() error { return funnelGauges.run(ctx, st, current, o.Now, 15*time.Second, log) })
 	g.Go(func() error {
 		for {
 			select {

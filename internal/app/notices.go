@@ -210,7 +210,7 @@ func (n *notices) Claim(ctx context.Context, token string, confirmed bool) (stri
 		}
 		return "", &noticepage.InputError{Message: msg}
 	}
-	return n.st.ClaimCase(ctx, rec.MatchID, confirmed, n.now())
+	return n.st.Claim(ctx, rec.MatchID, confirmed, pol.Review, n.now())
 }
 
 func (n *notices) Dispute(ctx context.Context, token string, conditions []string, note string) (int64, error) {

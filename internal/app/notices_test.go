@@ -23,7 +23,8 @@ import (
 )
 
 // answerRule is a resident policy of the answers test: every one reads
-// the pension months, and one more field of its own.
+// the pension months, and one more field of its own. It holds claims for
+// review (review: true), so that a claim stays claimed.
 func answerRule(id, title, cond, expr string) string {
 	return fmt.Sprintf(`id: %s
 version: 1
@@ -41,6 +42,7 @@ conditions:
   - name: %s
     expr: %s
 amount: "1000"
+review: true
 notify:
   channels: [wechat]
   wechat:

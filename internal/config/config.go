@@ -128,6 +128,10 @@ type Config struct {
 	// for an open-ended policy; 0 (off): for ever. An addition to the
 	// contract: POLICYPUSH_NOTICE_LINK_TTL.
 	NoticeLinkTTL time.Duration
+	// PublicityDays is how many working days (Monday to Friday) an
+	// approved case stays on the 公示 list before it counts as ready for
+	// payment: POLICYPUSH_PUBLICITY_DAYS.
+	PublicityDays int
 
 	// Console sign-in (internal/signin). ConsoleURL is where officers
 	// reach the console (default PublicURL): cookies are Secure when it is
@@ -212,6 +216,8 @@ var defaults = map[string]string{
 	// Comments on drafts (issue 15): a person writes one or two; a script
 	// writes hundreds.
 	"POLICYPUSH_COMMENT_RATE": "5/1h",
+	// Cases (issue 14): 稳岗返还 lists are publicised for 5 working days.
+	"POLICYPUSH_PUBLICITY_DAYS": "5",
 }
 
 // known lists every variable, so that a typo in a config file is caught.
@@ -239,6 +245,7 @@ var known = []string{
 	"POLICYPUSH_NOTICE_LINK_TTL",
 	"POLICYPUSH_WECHAT_OPEN_BASE",
 	"POLICYPUSH_COMMENT_RATE",
+	"POLICYPUSH_PUBLICITY_DAYS",
 }
 
 // Need says which settings a command requires.
@@ -439,6 +446,9 @@ func parse(v map[string]string, need Need) (*Config, []string) {
 		if c.NoticeLinkTTL, err = time.ParseDuration(v["POLICYPUSH_NOTICE_LINK_TTL"]); err != nil || c.NoticeLinkTTL <= 0 {
 			bad("POLICYPUSH_NOTICE_LINK_TTL", "%q is not a positive duration such as 2160h, or off", v["POLICYPUSH_NOTICE_LINK_TTL"])
 		}
+	}
+	if c.PublicityDays, err = strconv.Atoi(v["POLICYPUSH_PUBLICITY_DAYS"]); err != nil || c.PublicityDays < 0 || c.PublicityDays > 60 {
+		bad("POLICYPUSH_PUBLICITY_DAYS", "%q is not a whole number of working days from 0 to 60, such as 5", v["POLICYPUSH_PUBLICITY_DAYS"])
 	}
 	if c.SweepWorkers, err = strconv.Atoi(v["POLICYPUSH_SWEEP_WORKERS"]); err != nil || c.SweepWorkers < 0 || c.SweepWorkers > 64 {
 		bad("POLICYPUSH_SWEEP_WORKERS", "%q is not a whole number from 0 (sweeps run on other replicas) to 64", v["POLICYPUSH_SWEEP_WORKERS"])

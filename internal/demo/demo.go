@@ -37,6 +37,7 @@ import (
 	citygen "github.com/policypush/policypush/internal/gen"
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/pii"
+	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
 )
@@ -134,6 +135,9 @@ func Run(ctx context.Context, o Options) error {
 	// The simulated people all open their pages from 127.0.0.1: a per-IP
 	// limit would turn most of them away.
 	cfg.PublicRate = 0
+	// The demo's payment office pays approved cases at once, without the
+	// days of 公示 a real list waits.
+	cfg.PublicityDays = 0
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -218,6 +222,24 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	printAnswers(out, answers, o.Publish)
+
+	// The officers review, the payment office pays, 金保 reports back.
+	set, err := ruledir.Load(rulesDir)
+	if err != nil {
+		return err
+	}
+	rev, err := reviewAndPay(ctx, cfg, st, set, base, cfg.AdminToken.Value())
+	if err != nil {
+		return fmt.Errorf("reviewing and paying: %w", err)
+	}
+	if err := wait(ctx, serveDone, 5*time.Minute, func() bool { return consumed.Load() >= total+int64(rev.Events) }); err != nil {
+		return fmt.Errorf("waiting for the grants: %w", err)
+	}
+	var fun funnelReport
+	if _, err := (api{base: base, token: cfg.AdminToken.Value(), client: http.DefaultClient}).do(ctx, http.MethodGet, "/api/funnel", nil, &fun); err != nil {
+		return err
+	}
+	printFunnel(out, fun, rev)
 	p50, p99 := quantiles(reg, "policypush_event_latency_seconds")
 	var notices int64
 	for _, s := range summary {

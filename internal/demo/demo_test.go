@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/policypush/policypush/internal/console/browsertest"
@@ -151,6 +153,63 @@ func TestDemo(t *testing.T) {
 	if smsOpened == 0 {
 		t.Error("no SMS's link was opened")
 	}
+	// The reviewers decided the review: true policies' claims, and 金保's
+	// grants came back as events: the funnel ends in 元, as the database
+	// has it.
+	fun := regexp.MustCompile(`(?m)^\s*cases total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d,.]+)`).FindStringSubmatch(text)
+	if fun == nil {
+		t.Fatalf("no cases total row:\n%s", text)
+	}
+	var granted, decided, rejected int
+	var grantedYuan float64
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM cases WHERE status = 'granted'),
+       (SELECT coalesce(sum(granted_amount), 0)::float8 FROM cases WHERE status = 'granted'),
+       (SELECT count(*) FROM case_events WHERE actor_kind = 'officer'),
+       (SELECT count(*) FROM cases WHERE status = 'rejected')`).Scan(&granted, &grantedYuan, &decided, &rejected); err != nil {
+		t.Fatal(err)
+	}
+	var fMatched, fSent, fDelivered, fOpened, fClaimed int
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM matches),
+       (SELECT count(DISTINCT match_id) FROM outbox WHERE sent_at IS NOT NULL),
+       (SELECT count(DISTINCT match_id) FROM outbox WHERE delivered_at IS NOT NULL),
+       (SELECT count(DISTINCT match_id) FROM outbox WHERE clicked_at IS NOT NULL),
+       (SELECT count(*) FROM cases WHERE claimed_at IS NOT NULL)`).Scan(&fMatched, &fSent, &fDelivered, &fOpened, &fClaimed); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{fMatched, fSent, fDelivered, fOpened, fClaimed} {
+		if got, _ := strconv.Atoi(fun[i+1]); got != want || want == 0 {
+			t.Errorf("funnel step %d: summary %d, database %d; want the same, more than 0", i+1, got, want)
+		}
+	}
+	if g, _ := strconv.Atoi(fun[7]); g == 0 || g != granted {
+		t.Errorf("granted: summary %s, database %d; want the same, more than 0", fun[7], granted)
+	}
+	if y, _ := strconv.ParseFloat(strings.ReplaceAll(fun[8], ",", ""), 64); y <= 0 || math.Abs(y-grantedYuan) > 0.01 {
+		t.Errorf("granted 元: summary %s, database %.2f", fun[8], grantedYuan)
+	}
+	// What the publication produced shows as the backfill's.
+	pubRow := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(DefaultPublish) + `(?: ⚠)?\s+(\d+)(?:\s+\d+){6}\s+[\d,.]+\s+\S+\s+(\d+)\s*$`).FindStringSubmatch(text)
+	var backfilled int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM matches WHERE policy_id = $1 AND event_id LIKE 'sweep:backfill:%'`, DefaultPublish).Scan(&backfilled); err != nil {
+		t.Fatal(err)
+	}
+	if pubRow == nil || pubRow[2] != strconv.Itoa(backfilled) || backfilled == 0 || backfilled != published {
+		t.Errorf("the published policy's funnel row %q: want its %d matches, all by the backfill (%d)", pubRow, published, backfilled)
+	}
+	if decided == 0 || rejected == 0 {
+		// What became of the decided cases, for the failure's reader.
+		if rows, err := conn.Query(t.Context(), `SELECT e.match_id, coalesce(e.from_status, ''), e.to_status, e.actor_kind, e.reason FROM case_events e WHERE e.actor_kind = 'officer' OR e.match_id IN (SELECT match_id FROM case_events WHERE actor_kind = 'officer') ORDER BY e.id`); err == nil {
+			for rows.Next() {
+				var id int64
+				var f, to, k, reason string
+				_ = rows.Scan(&id, &f, &to, &k, &reason)
+				t.Logf("case %d %s>%s %s %s", id, f, to, k, reason)
+			}
+			rows.Close()
+		}
+		t.Errorf("%d officer decisions, %d rejected: want the simulated reviewers' of the review: true policies", decided, rejected)
+	}
+
 	// A person who stopped everything may stop a second notice of theirs
 	// too: one opt-out, two stopped notices.
 	if pageOptOuts == 0 || pageOptOuts > stopped {
@@ -284,6 +343,22 @@ GROUP BY 1 HAVING count(o.sent_at) BETWEEN 10 AND 999 ORDER BY 2 DESC LIMIT 1`).
 		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
 			t.Errorf("GET %s: %d, want %q in it", path, resp.StatusCode, want)
 		}
+	}
+	// The console's funnel goes down to the 元 granted, as the database
+	// has it.
+	browsertest.Run(p, chromedp.Steps(chromedp.Navigate(base+"/console/funnel"), chromedp.WaitVisible(chromedp.CSS("#funnel-table"))))
+	p.Screenshot("demo-funnel-1280x800", 1280, 800)
+	ftexts := p.Texts()
+	var grantedCases int
+	var grantedYuan float64
+	if err := conn.QueryRow(t.Context(), `SELECT count(*), coalesce(sum(granted_amount), 0)::float8 FROM cases WHERE status = 'granted'`).Scan(&grantedCases, &grantedYuan); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.ReplaceAll(ftexts["funnel/total/granted"], ",", ""); grantedCases == 0 || got != strconv.Itoa(grantedCases) {
+		t.Errorf("the console's funnel shows %q granted, the database %d", got, grantedCases)
+	}
+	if got, _ := strconv.ParseFloat(strings.ReplaceAll(ftexts["funnel/total/granted_yuan"], ",", ""), 64); math.Abs(got-grantedYuan) > 0.01 {
+		t.Errorf("the console's funnel shows %q 元 granted, the database %.2f", ftexts["funnel/total/granted_yuan"], grantedYuan)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -279,8 +279,13 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 			continue
 		}
 		changed, set := diffPaths(orEmpty(s.doc), next)
+		benefits := false
 		for _, path := range changed {
 			s.changed[path] = true
+			benefits = benefits || path == "benefits_received"
+		}
+		if benefits { // an event that leaves the list alone grants nothing
+			b.Grants = append(b.Grants, grants(e.key, s.doc, next, env)...)
 		}
 		if len(set) > 0 {
 			b.FieldSources = append(b.FieldSources, store.FieldSources{Key: e.key, Source: env.Source, Paths: set})

@@ -3,6 +3,7 @@ package match
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -95,7 +96,9 @@ func (w *SweepWorker) Next(ctx context.Context) (done ChunkDone, ok bool, err er
 			if err != nil {
 				return fmt.Errorf("decode profile %s/%s: %w", k.Type, k.ID, err)
 			}
-			if err := s.judge.subject(w.ev, at, now, k, subject, existing[k], "", pick, &b); err != nil {
+			// A sweep's matches name it in place of an event, so that the
+			// funnel shows what a publication (a backfill) produced.
+			if err := s.judge.subject(w.ev, at, now, k, subject, existing[k], SweepEventID(c.Kind, c.SweepID), pick, &b); err != nil {
 				return err
 			}
 			// A sweep re-checks what time changes: a notice whose policy
@@ -122,4 +125,12 @@ func (w *SweepWorker) Next(ctx context.Context) (done ChunkDone, ok bool, err er
 	}
 	released(s.obs, &b)
 	return done, ok, nil
+}
+
+// SweepEventID is what a sweep's matches record as their event:
+// sweep:KIND:ID, such as sweep:backfill:3. No profile event has an id of
+// that form in applied_events, so the match's data date falls back to the
+// subject's latest event.
+func SweepEventID(kind string, sweepID int64) string {
+	return "sweep:" + kind + ":" + strconv.FormatInt(sweepID, 10)
 }

@@ -22,7 +22,7 @@ func TestBadRules(t *testing.T) {
 		want string
 	}{
 		{"malformed YAML", base + "  - [\n", `t.yaml:15:1: malformed YAML: did not find expected node content`},
-		{"unknown key", base + "colour: red\n", `t.yaml:15:1: unknown key "colour" in a rule (allowed: id, version, title, description, domain, subject, department, source, status, valid_from, valid_until, params, conditions, amount, notify, apply, changes, consultation)`},
+		{"unknown key", base + "colour: red\n", `t.yaml:15:1: unknown key "colour" in a rule (allowed: id, version, title, description, domain, subject, department, source, status, valid_from, valid_until, params, conditions, amount, notify, apply, changes, consultation, review)`},
 		{"missing key", swap("title: test\n", ""), `t.yaml:1:1: a rule is missing the required key "title"`},
 		{"bad enum", swap("domain: employment", "domain: health"), `t.yaml:4:9: domain "health" is not one of employment, social_insurance, talent, labor_relations`},
 		{"bad date", swap("valid_from: 2020-01-01", "valid_from: 2020-13-01"), `t.yaml:9:13: valid_from "2020-13-01" is not a date YYYY-MM-DD`},

@@ -49,6 +49,9 @@ type Rule struct {
 	// Consultation is a draft's window of public comment; nil when the
 	// rule has none (see InConsultation).
 	Consultation *Consultation
+	// Review holds claims for an officer's decision (CONTRACTS §8); without
+	// it a claim is approved at once.
+	Review bool
 
 	pos map[string]Pos // position of each top-level key's value
 }
@@ -366,7 +369,7 @@ func ParseRuleWith(name string, data []byte, o ParseOptions) (*Rule, error) {
 
 var ruleKeys = []string{"id", "version", "title", "description", "domain", "subject", "department",
 	"source", "status", "valid_from", "valid_until", "params", "conditions", "amount", "notify", "apply", "changes",
-	"consultation"}
+	"consultation", "review"}
 
 func (y *yfile) rule(root *yaml.Node) *Rule {
 	m := y.mapping(root, "a rule", ruleKeys,
@@ -451,6 +454,9 @@ func (y *yfile) rule(root *yaml.Node) *Rule {
 	}
 	if n := m["consultation"]; n != nil {
 		r.Consultation = y.consultation(n)
+	}
+	if n := m["review"]; n != nil {
+		r.Review = y.boolean(n, "review")
 	}
 	return r
 }

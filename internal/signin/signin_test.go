@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -109,6 +110,13 @@ func newEnv(t *testing.T, mutate func(c *signin.Config, baseURL string)) *testEn
 	c := svc.Protect("viewer", console.New(emptySource{}, log))
 	mux.Handle("GET /{$}", c)
 	mux.Handle("GET /console/", c)
+	// A page with a form, as the console's case pages (forms_test.go).
+	form := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := signin.FromContext(r.Context())
+		fmt.Fprintf(w, "ok %s %s %s", r.Method, id.Name, signin.CSRFFromContext(r.Context()))
+	})
+	mux.Handle("GET /console/form", svc.ProtectForms("viewer", form))
+	mux.Handle("POST /console/form", svc.ProtectForms("reviewer", form))
 	h = mux
 	return e
 }

@@ -116,23 +116,7 @@ const claimable = `('matched', 'notified', 'opened', 'disputed', 'declined')`
 // further on (approved, granted…), which a claim leaves alone. It returns
 // the case's status afterwards.
 func (s *Store) ClaimCase(ctx context.Context, matchID int64, confirmed bool, at time.Time) (string, error) {
-	var status string
-	err := s.pool.QueryRow(ctx, `
-WITH up AS (
-    INSERT INTO cases AS c (match_id, status, confirmed, claimed_at, updated_at)
-    VALUES ($1, 'claimed', $2, $3, $3)
-    ON CONFLICT (match_id) DO UPDATE
-    SET status = 'claimed', confirmed = c.confirmed OR excluded.confirmed,
-        claimed_at = coalesce(c.claimed_at, excluded.claimed_at), updated_at = excluded.updated_at
-    WHERE c.status IN `+claimable+`
-    RETURNING status
-)
-SELECT status FROM up UNION ALL SELECT status FROM cases WHERE match_id = $1 AND NOT EXISTS (SELECT 1 FROM up)`,
-		matchID, confirmed, at).Scan(&status)
-	if err != nil {
-		return "", fmt.Errorf("claim case: %w", err)
-	}
-	return status, nil
+	return s.Claim(ctx, matchID, confirmed, true, at)
 }
 
 // Correction is a correction request (信息有误), as published on the topic
@@ -169,6 +153,9 @@ type Dispute struct {
 func (s *Store) RecordDispute(ctx context.Context, d Dispute) (id int64, err error) {
 	err = s.InTx(ctx, func(tx *Tx) error {
 		if err := tx.LockSubjects(ctx, []SubjectKey{d.Key}); err != nil {
+			return err
+		}
+		if err := setActor(ctx, tx.tx, ActorCitizen, ""); err != nil {
 			return err
 		}
 		err := tx.tx.QueryRow(ctx, `SELECT id FROM correction_requests
@@ -289,6 +276,9 @@ const (
 func (s *Store) StopNotices(ctx context.Context, matchID int64, k SubjectKey, policyID, scope string, channels []string, at time.Time) error {
 	err := s.InTx(ctx, func(tx *Tx) error {
 		if err := tx.LockSubjects(ctx, []SubjectKey{k}); err != nil {
+			return err
+		}
+		if err := setActor(ctx, tx.tx, ActorCitizen, ""); err != nil {
 			return err
 		}
 		switch scope {

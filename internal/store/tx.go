@@ -201,11 +201,16 @@ func (tx *Tx) Save(ctx context.Context, b *Batch) (inserted int, err error) {
 		matchesAt = len(names)
 		queue("matches", insertMatches, args...)
 	}
+	if len(b.Grants) > 0 { // before the lapses, which leave a granted case alone
+		queue("grants", grantCases, grantArgs(b.Grants)...)
+	}
 	if len(b.Lapsed) > 0 {
 		queue("lapsed", lapseMatches, refArgs(b.Lapsed)...)
+		queue("lapsed cases", lapseCases, refArgs(b.Lapsed)...)
 	}
 	if len(b.Revived) > 0 {
 		queue("revived", reviveMatches, refArgs(b.Revived)...)
+		queue("revived cases", reviveCases, refArgs(b.Revived)...)
 	}
 	if len(b.Rerouted) > 0 {
 		args, err := reroutedArgs(b.Rerouted)

@@ -82,6 +82,7 @@ type Batch struct {
 	Matches    []NewMatch     // inserted unless the (subject, policy) pair exists; notices only with new matches
 	Lapsed     []PolicyRef    // active → lapsed
 	Revived    []PolicyRef    // lapsed → active, without notices
+	Grants     []Grant        // benefits_received: the pair's case granted, unless it is already
 	Rerouted   []Rerouted     // waiting notices routed again; rows no longer waiting are left alone
 	// FieldSources are, per applied event in order, the fields it changed:
 	// recorded as set by its source, and fixing the open correction

@@ -1,0 +1,80 @@
+package match
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/policypush/policypush/internal/profile"
+	"github.com/policypush/policypush/internal/rules"
+	"github.com/policypush/policypush/internal/store"
+)
+
+// grants are the benefits_received entries that next has and prev has
+// not: each tells that the money of its policy went out (CONTRACTS §8),
+// which grants the subject's case in the event's own transaction. An
+// entry that was there before grants nothing again. A resident's entry
+// gives its granted_on; an enterprise's gives a year only, so the event's
+// day stands for it.
+func grants(k store.SubjectKey, prev, next map[string]any, env *profile.Envelope) []store.Grant {
+	now, _ := next["benefits_received"].([]any)
+	if len(now) == 0 {
+		return nil
+	}
+	before := map[string]bool{}
+	if old, _ := prev["benefits_received"].([]any); len(old) > 0 {
+		for _, e := range old {
+			before[entryKey(e)] = true
+		}
+	}
+	var out []store.Grant
+	for _, e := range now {
+		m, _ := e.(map[string]any)
+		pol, _ := m["policy_id"].(string)
+		if pol == "" || before[entryKey(e)] {
+			continue
+		}
+		g := store.Grant{Key: k, PolicyID: pol, EventID: env.EventID, GrantedOn: dayOf(env.OccurredAt)}
+		if a, ok := number(m["amount"]); ok {
+			g.Amount = &a
+		}
+		if s, _ := m["granted_on"].(string); s != "" {
+			if d, err := time.ParseInLocation(time.DateOnly, s, rules.Shanghai); err == nil {
+				g.GrantedOn = d
+			}
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// entryKey is an entry's canonical JSON: map keys sorted and numbers as
+// float64 writes them, so that 38640.50 from one decoder and 38640.5 from
+// another are the same entry.
+func entryKey(e any) string {
+	b, _ := json.Marshal(e) // decoded JSON always encodes
+	var v any
+	if json.Unmarshal(b, &v) == nil {
+		b, _ = json.Marshal(v)
+	}
+	return string(b)
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	}
+	return 0, false
+}
+
+func dayOf(t time.Time) time.Time {
+	y, m, d := t.In(rules.Shanghai).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, rules.Shanghai)
+}

@@ -1,0 +1,191 @@
+// Package publicity serves the 公示 list of a policy's approved cases
+// (CONTRACTS §8, §9) on the public listener: GET /public/policies/{id}/publicity
+// (JSON) and GET /policies/{id}/publicity (a plain page for phones).
+// Enterprises appear by masked name and masked USCC with their amounts;
+// residents never by name or id, only as a count. An approved case is on
+// the list for a number of working days (POLICYPUSH_PUBLICITY_DAYS) and
+// counts as ready for payment after that.
+package publicity
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/policypush/policypush/internal/rules"
+	"github.com/policypush/policypush/internal/store"
+)
+
+// Until is the end of the 公示 of a case approved at approved: the close
+// of the days-th working day (Monday to Friday, Asia/Shanghai) after the
+// day of approval. Public holidays are not known here, so a list approved
+// before one is shown for fewer real working days; a longer
+// POLICYPUSH_PUBLICITY_DAYS makes up for it.
+func Until(approved time.Time, days int) time.Time {
+	y, m, d := approved.In(rules.Shanghai).Date()
+	day := time.Date(y, m, d, 0, 0, 0, 0, rules.Shanghai)
+	for n := 0; n < days; {
+		day = day.AddDate(0, 0, 1)
+		if wd := day.Weekday(); wd != time.Saturday && wd != time.Sunday {
+			n++
+		}
+	}
+	return day.AddDate(0, 0, 1) // the end of that day
+}
+
+// Ready reports whether a case approved at approved is ready for payment
+// at now: its 公示 is over.
+func Ready(approved time.Time, days int, now time.Time) bool {
+	return !now.Before(Until(approved, days))
+}
+
+// Store is what the list reads; *store.Store implements it.
+type Store interface {
+	ApprovedCases(ctx context.Context, policyID string) ([]store.ApprovedCase, error)
+}
+
+// Policy is what the list says of its policy.
+type Policy struct {
+	ID, Title, Department, Subject string
+}
+
+// Handler serves the list.
+type Handler struct {
+	st     Store
+	policy func(id string) (Policy, bool)
+	days   int
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// New returns the handler; policy finds a policy of the set in force.
+func New(st Store, policy func(id string) (Policy, bool), days int, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{st: st, policy: policy, days: days, now: now, log: log}
+}
+
+// Register adds the routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /public/policies/{id}/publicity", h.serveJSON)
+	mux.HandleFunc("GET /policies/{id}/publicity", h.servePage)
+}
+
+// Entry is an enterprise on the list.
+type Entry struct {
+	NameMasked string   `json:"name_masked"`
+	IDMasked   string   `json:"id_masked"`
+	Amount     *float64 `json:"amount"`
+	ApprovedOn string   `json:"approved_on"`
+	Until      string   `json:"until"` // the last day of its 公示
+}
+
+// List is the JSON of the list.
+type List struct {
+	PolicyID    string  `json:"policy_id"`
+	Title       string  `json:"title"`
+	Department  string  `json:"department"`
+	Days        int     `json:"days"` // working days of 公示
+	Cases       []Entry `json:"cases"`
+	Count       int     `json:"count"` // every approved case, enterprises and residents
+	Enterprises int     `json:"enterprises"`
+	Residents   int     `json:"residents"`
+	Amount      float64 `json:"amount"` // the sum of the known amounts, 元
+}
+
+var errNoPolicy = errors.New("no such policy")
+
+func (h *Handler) list(ctx context.Context, id string) (List, error) {
+	p, ok := h.policy(id)
+	if !ok {
+		return List{}, errNoPolicy
+	}
+	cases, err := h.st.ApprovedCases(ctx, id)
+	if err != nil {
+		return List{}, err
+	}
+	l := List{PolicyID: p.ID, Title: p.Title, Department: p.Department, Days: h.days, Cases: []Entry{}, Count: len(cases)}
+	for _, c := range cases {
+		if c.Amount != nil {
+			l.Amount += *c.Amount
+		}
+		if c.SubjectType != "enterprise" {
+			l.Residents++
+			continue // never a resident's name or id
+		}
+		l.Enterprises++
+		name := c.Name
+		if name == "" {
+			name = "（名称未登记）"
+		} else {
+			name = store.MaskName(name)
+		}
+		l.Cases = append(l.Cases, Entry{
+			NameMasked: name, IDMasked: maskUSCC(c.SubjectID), Amount: c.Amount,
+			ApprovedOn: c.ApprovedAt.In(rules.Shanghai).Format(time.DateOnly),
+			Until:      Until(c.ApprovedAt, h.days).AddDate(0, 0, -1).Format(time.DateOnly),
+		})
+	}
+	return l, nil
+}
+
+// maskUSCC keeps the first 6 (the registration authority and region) and
+// last 2 characters of an 18-character USCC: 915101****12 style.
+func maskUSCC(id string) string {
+	r := []rune(id)
+	if len(r) < 10 {
+		return "****"
+	}
+	return string(r[:6]) + "**********" + string(r[len(r)-2:])
+}
+
+func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request) {
+	l, err := h.list(r.Context(), r.PathValue("id"))
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	switch {
+	case errors.Is(err, errNoPolicy):
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"没有这项政策"}` + "\n"))
+		return
+	case err != nil:
+		h.log.ErrorContext(r.Context(), "publicity", "err", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"error":"暂时无法显示，请稍后再试"}` + "\n"))
+		return
+	}
+	writeJSON(w, l)
+}
+
+func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
+	l, err := h.list(r.Context(), r.PathValue("id"))
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	switch {
+	case errors.Is(err, errNoPolicy):
+		w.WriteHeader(http.StatusNotFound)
+		_ = page.Execute(w, pageData{Missing: true})
+		return
+	case err != nil:
+		h.log.ErrorContext(r.Context(), "publicity page", "err", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		_ = page.Execute(w, pageData{Failed: true})
+		return
+	}
+	_ = page.Execute(w, pageData{List: l})
+}
+
+type pageData struct {
+	List
+	Missing, Failed bool
+}
+
+var page = template.Must(template.New("publicity").Funcs(template.FuncMap{
+	"yuan": func(a *float64) string {
+		if a == nil {
+			return "—"
+		}
+		return formatYuan(*a)
+	},
+	"total": formatYuan,
+}).Parse(pageHTML))
