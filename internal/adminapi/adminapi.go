@@ -86,7 +86,8 @@ type Handler struct {
 	previewSlot   chan struct{}
 	previewBudget time.Duration
 	comments      CommentStore // nil: the comment routes answer 404
-	publicityDays int          // working days of 公示 (cases.go)
+	publicityDays int
+	calendar      func() *rules.Calendar // of 公示; nil: weekdays          // working days of 公示 (cases.go)
 }
 
 // DefaultPreviewBudget is how long a preview may run unless

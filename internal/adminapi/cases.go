@@ -46,13 +46,16 @@ const (
 )
 
 // DefaultPublicityDays is the working days of 公示 unless
-// SetPublicityDays says otherwise.
+// SetPublicity says otherwise.
 const DefaultPublicityDays = 5
 
-// SetPublicityDays sets the working days of 公示 before an approved case
-// is ready for payment (POLICYPUSH_PUBLICITY_DAYS). Call it before
-// Register.
-func (h *Handler) SetPublicityDays(days int) { h.publicityDays = days }
+// SetPublicity sets the working days of 公示 before an approved case is
+// ready for payment (POLICYPUSH_PUBLICITY_DAYS), counted by the holiday
+// calendar that calendar returns (that of the rule set in force; nil
+// counts weekdays). Call it before Register.
+func (h *Handler) SetPublicity(days int, calendar func() *rules.Calendar) {
+	h.publicityDays, h.calendar = days, calendar
+}
 
 func (h *Handler) caseStore() (CaseStore, error) {
 	cs, ok := h.store.(CaseStore)
@@ -271,6 +274,10 @@ func (h *Handler) casesCSV(w http.ResponseWriter, r *http.Request, who officer.O
 	}
 	now := h.now()
 	days := h.publicityDays
+	var cal *rules.Calendar
+	if h.calendar != nil {
+		cal = h.calendar()
+	}
 	var buf bytes.Buffer
 	buf.WriteString("\ufeff")
 	cw := csv.NewWriter(&buf)
@@ -286,7 +293,7 @@ func (h *Handler) casesCSV(w http.ResponseWriter, r *http.Request, who officer.O
 		if c.ClaimedAt != nil {
 			claimed = c.ClaimedAt.In(rules.Shanghai).Format(time.RFC3339)
 		}
-		until := publicity.Until(c.ApprovedAt, days)
+		until := publicity.Until(c.ApprovedAt, days, cal)
 		isReady := !now.Before(until)
 		if isReady {
 			ready++

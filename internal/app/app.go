@@ -207,7 +207,12 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return err
 	}
-	admin.SetPublicityDays(cfg.PublicityDays)
+	admin.SetPublicity(cfg.PublicityDays, func() *rules.Calendar {
+		if s := current.Load(); s != nil {
+			return s.Calendar()
+		}
+		return nil
+	})
 	pub := newPublicity(st, current, cfg.PublicityDays, o.Now, log) // 公示 (cases.go)
 	funnelGauges := newFunnelMetrics(o.Registry)
 

@@ -26,7 +26,7 @@ func newPublicity(st *store.Store, set *atomic.Pointer[rules.Set], days int, now
 		if p == nil {
 			return publicity.Policy{}, false
 		}
-		return publicity.Policy{ID: p.ID, Title: p.Title, Department: p.Department, Subject: string(p.Subject)}, true
+		return publicity.Policy{ID: p.ID, Title: p.Title, Department: p.Department, Subject: string(p.Subject), Calendar: s.Calendar()}, true
 	}, days, now, log)
 }
 

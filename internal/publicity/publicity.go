@@ -20,16 +20,16 @@ import (
 )
 
 // Until is the end of the 公示 of a case approved at approved: the close
-// of the days-th working day (Monday to Friday, Asia/Shanghai) after the
-// day of approval. Public holidays are not known here, so a list approved
-// before one is shown for fewer real working days; a longer
-// POLICYPUSH_PUBLICITY_DAYS makes up for it.
-func Until(approved time.Time, days int) time.Time {
+// of the days-th working day (Asia/Shanghai) after the day of approval.
+// Working days are those of cal, the rule directory's holiday calendar
+// (rules/calendar.yaml: public holidays off, 调休 weekends worked); a nil
+// cal, or a year it does not list, counts Monday to Friday.
+func Until(approved time.Time, days int, cal *rules.Calendar) time.Time {
 	y, m, d := approved.In(rules.Shanghai).Date()
 	day := time.Date(y, m, d, 0, 0, 0, 0, rules.Shanghai)
 	for n := 0; n < days; {
 		day = day.AddDate(0, 0, 1)
-		if wd := day.Weekday(); wd != time.Saturday && wd != time.Sunday {
+		if cal.WorkingDay(day) {
 			n++
 		}
 	}
@@ -38,8 +38,8 @@ func Until(approved time.Time, days int) time.Time {
 
 // Ready reports whether a case approved at approved is ready for payment
 // at now: its 公示 is over.
-func Ready(approved time.Time, days int, now time.Time) bool {
-	return !now.Before(Until(approved, days))
+func Ready(approved time.Time, days int, cal *rules.Calendar, now time.Time) bool {
+	return !now.Before(Until(approved, days, cal))
 }
 
 // Store is what the list reads; *store.Store implements it.
@@ -50,6 +50,9 @@ type Store interface {
 // Policy is what the list says of its policy.
 type Policy struct {
 	ID, Title, Department, Subject string
+	// Calendar is the holiday calendar of the rule set the policy is in;
+	// nil counts weekdays.
+	Calendar *rules.Calendar
 }
 
 // Handler serves the list.
@@ -124,7 +127,7 @@ func (h *Handler) list(ctx context.Context, id string) (List, error) {
 		l.Cases = append(l.Cases, Entry{
 			NameMasked: name, IDMasked: maskUSCC(c.SubjectID), Amount: c.Amount,
 			ApprovedOn: c.ApprovedAt.In(rules.Shanghai).Format(time.DateOnly),
-			Until:      Until(c.ApprovedAt, h.days).AddDate(0, 0, -1).Format(time.DateOnly),
+			Until:      Until(c.ApprovedAt, h.days, p.Calendar).AddDate(0, 0, -1).Format(time.DateOnly),
 		})
 	}
 	return l, nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,22 +24,37 @@ func TestUntil(t *testing.T) {
 		}
 		return d
 	}
+	data, err := os.ReadFile("../../rules/calendar.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := rules.ParseCalendar("calendar.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		approved string
 		days     int
+		cal      *rules.Calendar
 		want     string // the last day of 公示
 	}{
-		{"2026-12-07 10:00", 5, "2026-12-14"}, // Monday: Tue..Fri, Mon
-		{"2026-12-11 23:30", 5, "2026-12-18"}, // Friday
-		{"2026-12-12 09:00", 1, "2026-12-14"}, // Saturday: Monday
-		{"2026-12-07 10:00", 0, "2026-12-07"},
+		{"2026-12-07 10:00", 5, nil, "2026-12-14"}, // Monday: Tue..Fri, Mon
+		{"2026-12-11 23:30", 5, nil, "2026-12-18"}, // Friday
+		{"2026-12-12 09:00", 1, nil, "2026-12-14"}, // Saturday: Monday
+		{"2026-12-07 10:00", 0, nil, "2026-12-07"},
+		{"2026-12-07 10:00", 5, cal, "2026-12-14"}, // no holiday between
+		// 国庆 2026: 10-01..10-07 off, Saturday 10-10 worked (调休).
+		{"2026-09-30 16:00", 5, nil, "2026-10-07"}, // weekdays only
+		{"2026-09-30 16:00", 5, cal, "2026-10-13"}, // Thu 8, Fri 9, Sat 10, Mon 12, Tue 13
+		{"2026-09-18 11:00", 1, cal, "2026-09-20"}, // Sunday 09-20 is worked
+		{"2027-09-30 16:00", 2, cal, "2027-10-04"}, // a year the calendar lacks: weekdays
 	} {
-		got := Until(at(tt.approved), tt.days).AddDate(0, 0, -1).Format(time.DateOnly)
+		got := Until(at(tt.approved), tt.days, tt.cal).AddDate(0, 0, -1).Format(time.DateOnly)
 		if got != tt.want {
-			t.Errorf("Until(%s, %d) ends %s, want %s", tt.approved, tt.days, got, tt.want)
+			t.Errorf("Until(%s, %d, calendar %v) ends %s, want %s", tt.approved, tt.days, tt.cal != nil, got, tt.want)
 		}
 	}
-	if Ready(at("2026-12-07 10:00"), 5, at("2026-12-14 23:59")) || !Ready(at("2026-12-07 10:00"), 5, at("2026-12-15 00:00")) {
+	if Ready(at("2026-12-07 10:00"), 5, nil, at("2026-12-14 23:59")) || !Ready(at("2026-12-07 10:00"), 5, nil, at("2026-12-15 00:00")) {
 		t.Error("Ready before the end, or not after it")
 	}
 }

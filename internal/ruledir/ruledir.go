@@ -120,7 +120,7 @@ func (d *Dir) Compile() (*rules.Set, rules.Errors) {
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	return set, nil
+	return set.WithCalendar(d.Calendar), nil
 }
 
 // Load reads and compiles dir; the error lists every problem.

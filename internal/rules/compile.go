@@ -69,7 +69,18 @@ type Set struct {
 	ints     *intBox
 	// marks says which fields an explanation must not show the value of.
 	marks *profile.Marks
+	// calendar is the rule directory's holiday calendar, nil without one.
+	calendar *Calendar
 }
+
+// WithCalendar gives s the rule directory's holiday calendar, for the
+// working days that officers' lists count (公示). Call it before s is
+// shared.
+func (s *Set) WithCalendar(c *Calendar) *Set { s.calendar = c; return s }
+
+// Calendar is the holiday calendar s was loaded with; nil (weekdays
+// only, see Calendar.WorkingDay) without one.
+func (s *Set) Calendar() *Calendar { return s.calendar }
 
 // Policies returns the policies in id order.
 func (s *Set) Policies() []*Policy { return s.policies }
