@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/policypush/policypush/internal/adminapi"
+	"github.com/policypush/policypush/internal/citizenweb"
 	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/console"
 	"github.com/policypush/policypush/internal/consult"
@@ -273,7 +274,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			},
 		}), clicks(st, o.Now),
 			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, lib.Register, pub.Register,
-			consultations.Register, func(mux *http.ServeMux) {
+			consultations.Register, citizenweb.Register, func(mux *http.ServeMux) {
 				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))
 				mux.Handle("GET /{$}", c)
 				mux.Handle("GET /console/", c)

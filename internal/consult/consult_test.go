@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/policypush/policypush/internal/citizenweb"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
 )
@@ -108,6 +109,7 @@ func newTestService(t *testing.T, st Store, c *clock, cfg Config) (*Service, *ht
 	}
 	mux := http.NewServeMux()
 	s.Register(mux)
+	citizenweb.Register(mux)
 	return s, mux
 }
 

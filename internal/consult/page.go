@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/policypush/policypush/internal/citizenweb"
 	"github.com/policypush/policypush/internal/httpapi"
 )
 
@@ -42,7 +43,6 @@ type page struct {
 	cop    *http.CrossOriginProtection
 	tmpl   *template.Template
 	css    []byte
-	icon   []byte
 }
 
 var funcs = template.FuncMap{
@@ -54,7 +54,7 @@ var funcs = template.FuncMap{
 }
 
 func newPage(s *Service, secure bool) (*page, error) {
-	tmpl, err := template.New("page.html").Funcs(funcs).ParseFS(assets, "assets/page.html")
+	tmpl, err := citizenweb.Parse("page.html", funcs, assets, "assets/page.html")
 	if err != nil {
 		return nil, fmt.Errorf("consult: page template: %w", err)
 	}
@@ -62,18 +62,13 @@ func newPage(s *Service, secure bool) (*page, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consult: %w", err)
 	}
-	icon, err := assets.ReadFile("assets/favicon.svg")
-	if err != nil {
-		return nil, fmt.Errorf("consult: %w", err)
-	}
-	return &page{s: s, secure: secure, cop: http.NewCrossOriginProtection(), tmpl: tmpl, css: css, icon: icon}, nil
+	return &page{s: s, secure: secure, cop: http.NewCrossOriginProtection(), tmpl: tmpl, css: css}, nil
 }
 
 func (p *page) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /consultations", p.list)
 	mux.HandleFunc("GET /consultations/{$}", p.list)
 	mux.HandleFunc("GET /consultations/assets/page.css", p.asset)
-	mux.HandleFunc("GET /consultations/assets/favicon.svg", p.favicon)
 	mux.HandleFunc("GET /consultations/{id}", p.show)
 	mux.HandleFunc("POST /consultations/{id}/comments", p.comment)
 }
@@ -152,13 +147,6 @@ func (p *page) asset(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(p.css))
-}
-
-func (p *page) favicon(w http.ResponseWriter, r *http.Request) {
-	p.headers(w)
-	w.Header().Set("Content-Type", "image/svg+xml")
-	w.Header().Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(p.icon))
 }
 
 func (p *page) list(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/policypush/policypush/internal/citizenweb"
 	"github.com/policypush/policypush/internal/library"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/ruledir"
@@ -56,6 +57,7 @@ func newServer(t *testing.T, set *rules.Set, notified map[string]int64) server {
 	}
 	mux := http.NewServeMux()
 	l.Register(mux)
+	citizenweb.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return server{srv, logs}

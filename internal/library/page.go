@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/policypush/policypush/internal/citizenweb"
 	"github.com/policypush/policypush/internal/noticepage"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/selfcheck"
@@ -39,7 +40,7 @@ type pages struct {
 }
 
 func (p *pages) init() error {
-	t, err := template.New("library.html").Funcs(template.FuncMap{
+	t, err := citizenweb.Parse("library.html", template.FuncMap{
 		"yuan": yuan,
 		"date": func(s string) string {
 			d, err := time.Parse(time.DateOnly, s)
@@ -50,7 +51,7 @@ func (p *pages) init() error {
 		},
 		"state": func(s string) string { return stateWords[s] },
 		"fid":   fieldID,
-	}).ParseFS(assetFS, "assets/library.html")
+	}, assetFS, "assets/library.html")
 	if err != nil {
 		return fmt.Errorf("library: template: %w", err)
 	}
@@ -63,11 +64,8 @@ func (p *pages) init() error {
 	if err != nil {
 		return fmt.Errorf("library: %w", err)
 	}
-	css, icon := noticepage.Stylesheet()
 	p.assets = map[string]asset{
-		"page.css":    {css, "text/css; charset=utf-8"},
 		"library.css": {lib, "text/css; charset=utf-8"},
-		"favicon.svg": {icon, "image/svg+xml"},
 		"check.js":    {js, "text/javascript; charset=utf-8"},
 	}
 	return nil

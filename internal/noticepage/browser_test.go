@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/policypush/policypush/internal/citizenweb"
 	"github.com/policypush/policypush/internal/console/browsertest"
 	"github.com/policypush/policypush/internal/noticepage"
 )
@@ -28,6 +29,7 @@ func TestNoticePageInBrowser(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	np.Register(mux)
+	citizenweb.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/policypush/policypush/internal/citizenweb"
 )
 
 // The page's form fields and cookie.
@@ -94,19 +96,16 @@ func NewPage(n Notices, opts PageOptions) (*Page, error) {
 		}
 		p.wx = wx
 	}
-	tmpl, err := template.New("page.html").Funcs(pageFuncs).ParseFS(pageFS, "assets/page.html")
+	tmpl, err := citizenweb.Parse("page.html", pageFuncs, pageFS, "assets/page.html")
 	if err != nil {
 		return nil, fmt.Errorf("noticepage: page template: %w", err)
 	}
 	p.tmpl = tmpl
-	p.assets = map[string]pageAsset{}
-	for name, ct := range map[string]string{"page.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"} {
-		body, err := pageFS.ReadFile("assets/" + name)
-		if err != nil {
-			return nil, fmt.Errorf("noticepage: %w", err)
-		}
-		p.assets[name] = pageAsset{body: body, contentType: ct}
+	css, err := pageFS.ReadFile("assets/page.css")
+	if err != nil {
+		return nil, fmt.Errorf("noticepage: %w", err)
 	}
+	p.assets = map[string]pageAsset{"page.css": {body: css, contentType: "text/css; charset=utf-8"}}
 	return p, nil
 }
 
@@ -494,13 +493,4 @@ func (p *Page) stop(w http.ResponseWriter, r *http.Request) {
 		err = p.notices.Stop(r.Context(), r.PathValue("token"), scope)
 	}
 	p.answered(w, r, ActionStop, ActionStop+"&scope="+scope, err, pageData{})
-}
-
-// Stylesheet returns the citizens' pages' stylesheet and icon, which the
-// public library's pages share so that every page a citizen opens looks
-// alike.
-func Stylesheet() (css, favicon []byte) {
-	css, _ = pageFS.ReadFile("assets/page.css")        // embedded: cannot fail
-	favicon, _ = pageFS.ReadFile("assets/favicon.svg") // embedded: cannot fail
-	return css, favicon
 }
