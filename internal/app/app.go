@@ -31,6 +31,7 @@ import (
 	"github.com/policypush/policypush/internal/receipt"
 	"github.com/policypush/policypush/internal/ruledir"
 	"github.com/policypush/policypush/internal/rules"
+	"github.com/policypush/policypush/internal/signin"
 	"github.com/policypush/policypush/internal/store"
 	"github.com/policypush/policypush/internal/sweep"
 )
@@ -204,7 +205,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return err
 	}
 	rs.swapped = func() { sweeps.Wake(); consultations.Wake() }
-	comments, err := console.NewComments(&commentSource{Store: st, rules: current, now: o.Now}, signedIn, log, o.Now)
+	comments, err := console.NewComments(&commentSource{Store: st, rules: current, now: o.Now}, signedIn, signin.CSRFFromContext, log, o.Now)
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return err
 	}
-	moderation := gate.Protect("reviewer", comments)
+	moderation := gate.ProtectForms("reviewer", comments)
 	casePages, err := reviewPages(st, current, o.Now, gate, log) // review.go
 	if err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/policypush/policypush/internal/config"
 	"github.com/policypush/policypush/internal/ingest"
 	"github.com/policypush/policypush/internal/rules"
+	"github.com/policypush/policypush/internal/signin"
 )
 
 // consultPerson is a resident of the skill-upgrade draft's kind: eligible
@@ -175,8 +178,9 @@ func TestCommentStoredModeratedCounted(t *testing.T) {
 		t.Errorf("%d moderation rows by the reviewer, want 2", n)
 	}
 
-	// The console's moderation page, through the sign-in guard (an
-	// officer's bearer token, as a script uses it), hides the third.
+	// The console's moderation page takes a signed-in session, as every
+	// console form does (a bearer token is for the admin API), and its
+	// forms carry the session's CSRF token. It hides the third.
 	third := read.Comments[2].ID
 	req, _ := http.NewRequest("GET", cl.base+"/console/comments?policy="+id, nil)
 	req.Header.Set("Authorization", "Bearer "+off.Token)
@@ -184,22 +188,27 @@ func TestCommentStoredModeratedCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("console moderation page with a bearer token: %d, want 401", resp.StatusCode)
+	}
+	session := consoleSession(t, cl.base, off.Token)
+	req, _ = http.NewRequest("GET", cl.base+"/console/comments?policy="+id, nil)
+	req.AddCookie(session)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pageBody, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var csrf *http.Cookie
-	for _, ck := range resp.Cookies() {
-		if ck.Name == "policypush_moderation_csrf" {
-			csrf = ck
-		}
-	}
-	if resp.StatusCode != http.StatusOK || csrf == nil || !strings.Contains(string(pageBody), "建议延长申领期限。") {
-		t.Fatalf("console moderation page: %d, cookie %v:\n%s", resp.StatusCode, csrf, pageBody)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(pageBody))
+	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(string(pageBody), "建议延长申领期限。") {
+		t.Fatalf("console moderation page: %d:\n%s", resp.StatusCode, pageBody)
 	}
 	req, _ = http.NewRequest("POST", fmt.Sprintf("%s/console/comments/%d", cl.base, third),
-		strings.NewReader("action=hidden&csrf="+csrf.Value))
-	req.Header.Set("Authorization", "Bearer "+off.Token)
+		strings.NewReader("action=hidden&csrf="+url.QueryEscape(m[1])))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(csrf)
+	req.AddCookie(session)
 	resp, err = noRedirects().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -256,4 +265,42 @@ func TestCommentStoredModeratedCounted(t *testing.T) {
 	if code, b := cl.post("/public/consultations/"+id+"/comments", `{"text":"迟到的意见"}`); code != http.StatusConflict {
 		t.Errorf("a comment after the window: %d %s, want 409", code, b)
 	}
+}
+
+// consoleSession signs in to the console at base with an officer's token,
+// through the login form and its CSRF cookie, and returns the session
+// cookie.
+func consoleSession(t *testing.T, base, token string) *http.Cookie {
+	t.Helper()
+	resp, err := http.Get(base + "/console/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(body))
+	var login *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == signin.LoginCSRFCookie {
+			login = c
+		}
+	}
+	if m == nil || login == nil {
+		t.Fatalf("the login form: %d, no CSRF field or cookie", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", base+"/console/login", strings.NewReader(url.Values{"token": {token}, "csrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(login)
+	resp, err = noRedirects().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == signin.SessionCookie {
+			return c
+		}
+	}
+	t.Fatalf("signing in: %d, no session cookie", resp.StatusCode)
+	return nil
 }

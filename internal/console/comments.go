@@ -3,10 +3,8 @@ package console
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"html/template"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/policypush/policypush/internal/officer"
 	"github.com/policypush/policypush/internal/store"
 )
 
@@ -41,11 +40,6 @@ type CommentSource interface {
 // internal/signin's.
 type Who func(ctx context.Context) (name, role string, ok bool)
 
-// commentsCSRF is the moderation forms' double-submit cookie, on top of
-// the sign-in's session cookie (SameSite=Strict) and net/http's
-// cross-origin check.
-const commentsCSRF = "policypush_moderation_csrf"
-
 // The audit actions of the moderation page, the same as the admin API's.
 const (
 	auditModerate = "comment.moderate"
@@ -60,11 +54,13 @@ var commentsFS embed.FS
 // comments; POST /console/comments/{id} makes a comment visible or hidden
 // (a reviewer) or marks it adopted (a publisher, since adopting is the
 // bureau's decision on the draft). Each change is audited with the
-// officer's name and role. Register it behind the sign-in guard with role
-// reviewer.
+// officer's name and role. Register it behind the sign-in's form guard
+// (signin's ProtectForms) with role reviewer: its forms carry the
+// session's CSRF token, which csrf returns, as every console form does.
 type Comments struct {
 	src  CommentSource
 	who  Who
+	csrf func(ctx context.Context) string
 	log  *slog.Logger
 	now  func() time.Time
 	cop  *http.CrossOriginProtection
@@ -72,7 +68,7 @@ type Comments struct {
 }
 
 // NewComments returns the moderation page.
-func NewComments(src CommentSource, who Who, log *slog.Logger, now func() time.Time) (*Comments, error) {
+func NewComments(src CommentSource, who Who, csrf func(ctx context.Context) string, log *slog.Logger, now func() time.Time) (*Comments, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -83,7 +79,7 @@ func NewComments(src CommentSource, who Who, log *slog.Logger, now func() time.T
 	if err != nil {
 		return nil, err
 	}
-	return &Comments{src: src, who: who, log: log, now: now, cop: http.NewCrossOriginProtection(), tmpl: tmpl}, nil
+	return &Comments{src: src, who: who, csrf: csrf, log: log, now: now, cop: http.NewCrossOriginProtection(), tmpl: tmpl}, nil
 }
 
 type commentsData struct {
@@ -97,19 +93,12 @@ type commentsData struct {
 	Done     string
 }
 
-// rank orders the roles as internal/officer and internal/signin do.
-func rank(role string) int {
-	switch role {
-	case "viewer":
-		return 1
-	case "reviewer":
-		return 2
-	case "publisher":
-		return 3
-	case "admin":
-		return 4
-	}
-	return 0
+// allows reports whether role allows what need does, in internal/officer's
+// order (viewer < reviewer < publisher < admin); an unknown role allows
+// nothing.
+func allows(role string, need officer.Role) bool {
+	r, err := officer.ParseRole(role)
+	return err == nil && r.Allows(need)
 }
 
 func (c *Comments) headers(w http.ResponseWriter) {
@@ -123,7 +112,7 @@ func (c *Comments) headers(w http.ResponseWriter) {
 // ServeHTTP serves GET /console/comments and POST /console/comments/{id}.
 func (c *Comments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, role, ok := c.who(r.Context())
-	if !ok || rank(role) < rank("reviewer") {
+	if !ok || !allows(role, officer.Reviewer) {
 		c.headers(w)
 		http.Error(w, "your role does not allow this", http.StatusForbidden)
 		return
@@ -132,8 +121,8 @@ func (c *Comments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.post(w, r, name, role)
 		return
 	}
-	d := commentsData{Drafts: c.src.CommentDrafts(), Name: name, Role: role, CanAdopt: rank(role) >= rank("publisher"),
-		CSRF: c.csrf(w, r), Done: r.URL.Query().Get("done")}
+	d := commentsData{Drafts: c.src.CommentDrafts(), Name: name, Role: role, CanAdopt: allows(role, officer.Publisher),
+		CSRF: c.csrf(r.Context()), Done: r.URL.Query().Get("done")}
 	id := r.URL.Query().Get("policy")
 	for i := range d.Drafts {
 		if d.Drafts[i].ID == id || (id == "" && i == 0) {
@@ -162,18 +151,6 @@ func (c *Comments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf.Bytes()) // the client went away: nothing to do
 }
 
-func (c *Comments) csrf(w http.ResponseWriter, r *http.Request) string {
-	if ck, err := r.Cookie(commentsCSRF); err == nil && len(ck.Value) == 43 {
-		return ck.Value
-	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	v := base64.RawURLEncoding.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{Name: commentsCSRF, Value: v, Path: "/console/comments", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	return v
-}
-
 func (c *Comments) post(w http.ResponseWriter, r *http.Request, name, role string) {
 	c.headers(w)
 	if err := c.cop.Check(r); err != nil {
@@ -185,8 +162,9 @@ func (c *Comments) post(w http.ResponseWriter, r *http.Request, name, role strin
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
 	}
-	ck, err := r.Cookie(commentsCSRF)
-	if err != nil || len(ck.Value) != 43 || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.PostForm.Get("csrf"))) != 1 {
+	// The guard has checked the token already; checking again here keeps
+	// the page safe if it is ever registered without that guard.
+	if want := c.csrf(r.Context()); want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(r.PostForm.Get("csrf"))) != 1 {
 		http.Error(w, "页面已过期，请刷新后重试。", http.StatusForbidden)
 		return
 	}
@@ -201,7 +179,7 @@ func (c *Comments) post(w http.ResponseWriter, r *http.Request, name, role strin
 	case store.CommentVisible, store.CommentHidden:
 		m.Status = &a
 	case "adopt", "unadopt":
-		if rank(role) < rank("publisher") {
+		if !allows(role, officer.Publisher) {
 			http.Error(w, "marking a comment adopted needs role publisher", http.StatusForbidden)
 			return
 		}
