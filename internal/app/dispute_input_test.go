@@ -17,21 +17,25 @@ import (
 	"github.com/policypush/policypush/internal/store"
 )
 
-// TestDisputeNoteInput: a dispute's note that the database cannot hold —
-// a NUL, which a JSON client sends as \u0000 — is the person's mistake,
-// answered as an InputError (400), never a store failure (503); and a
-// note the database can hold is still recorded.
-func TestDisputeNoteInput(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL")
-	}
+// noticeFixture is one sent notice of answer-one, its token, and the
+// notices over it on a clock the test sets (an hour after the send).
+type noticeFixture struct {
+	st     *store.Store
+	n      *notices
+	token  string
+	sentAt time.Time
+	clock  *atomic.Pointer[time.Time]
+}
+
+func newNoticeFixture(t *testing.T) noticeFixture {
+	t.Helper()
 	ctx := t.Context()
 	sealer, _ := pii.NewSealer(bytes.Repeat([]byte{7}, pii.KeySize))
 	st, err := store.Open(ctx, pgtest.NewDatabase(t), sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(st.Close)
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +67,27 @@ func TestDisputeNoteInput(t *testing.T) {
 	if _, err := st.Pool().Exec(ctx, `UPDATE outbox SET click_token = $1, sent_at = $2`, token, sentAt); err != nil {
 		t.Fatal(err)
 	}
-	n, err := newNotices(st, &cur, func() time.Time { return sentAt.Add(time.Hour) }, 30*24*time.Hour, nil)
+	var clock atomic.Pointer[time.Time]
+	at := sentAt.Add(time.Hour)
+	clock.Store(&at)
+	n, err := newNotices(st, &cur, func() time.Time { return *clock.Load() }, 30*24*time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return noticeFixture{st: st, n: n, token: token, sentAt: sentAt, clock: &clock}
+}
+
+// TestDisputeNoteInput: a dispute's note that the database cannot hold —
+// a NUL, which a JSON client sends as \u0000 — is the person's mistake,
+// answered as an InputError (400), never a store failure (503); and a
+// note the database can hold is still recorded.
+func TestDisputeNoteInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := t.Context()
+	f := newNoticeFixture(t)
+	n, token := f.n, f.token
 	for _, note := range []string{"户籍\x00已迁入", "\x00"} {
 		_, err := n.Dispute(ctx, token, []string{"本市户籍"}, note)
 		if in, ok := errors.AsType[*noticepage.InputError](err); !ok {
@@ -77,5 +98,42 @@ func TestDisputeNoteInput(t *testing.T) {
 	}
 	if id, err := n.Dispute(ctx, token, []string{"本市户籍"}, "户籍已于2026年迁入本市\n请核实"); err != nil || id == 0 {
 		t.Fatalf("a plain note: %d %v", id, err)
+	}
+}
+
+// TestShortLinkExpired: /r/{token} of an expired notice answers as an
+// unknown token does (not found: the same 404), and records no click; it
+// used to record the click and redirect to a page that then said 404, so
+// that wrong and expired tokens were told apart at the short link, and the
+// funnel counted opens of dead links.
+func TestShortLinkExpired(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := t.Context()
+	f := newNoticeFixture(t)
+	click := clicks(f.st, f.n, func() time.Time { return *f.clock.Load() })
+	if to, ok, err := click(ctx, f.token); err != nil || !ok || to != "/n/"+f.token {
+		t.Fatalf("a live link: %q %v %v", to, ok, err)
+	}
+	if _, err := f.st.Pool().Exec(ctx, `UPDATE outbox SET clicked_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	expired := time.Date(2027, 8, 1, 0, 0, 0, 0, rules.Shanghai) // valid_until 2027-06-30, then 30 days
+	f.clock.Store(&expired)
+	if _, err := f.n.View(ctx, f.token); !errors.Is(err, noticepage.ErrNotFound) {
+		t.Fatalf("the fixture's link has not expired: %v", err)
+	}
+	for _, tok := range []string{f.token, "fedcba9876543210fedcba9876543210"} {
+		if to, ok, err := click(ctx, tok); err != nil || ok {
+			t.Errorf("%s: %q %v %v, want not found", tok, to, ok, err)
+		}
+	}
+	var clicked int
+	if err := f.st.Pool().QueryRow(ctx, `SELECT count(*) FROM outbox WHERE clicked_at IS NOT NULL`).Scan(&clicked); err != nil {
+		t.Fatal(err)
+	}
+	if clicked != 0 {
+		t.Errorf("an expired link's click was recorded")
 	}
 }
