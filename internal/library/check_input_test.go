@@ -64,3 +64,37 @@ func TestCheckJSONBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckJSONMediaType: the Content-Type is read as a media type, whose
+// type and subtype are case-insensitive (RFC 9110 §8.3.1), as the notice
+// and comment endpoints read it: Application/JSON is JSON; anything that
+// is not application/json is 415.
+func TestCheckJSONMediaType(t *testing.T) {
+	srv := newServer(t, catalogue(t), nil)
+	for ct, want := range map[string]int{
+		"application/json":                200,
+		"application/json; charset=utf-8": 200,
+		"Application/JSON":                200,
+		"APPLICATION/JSON;charset=UTF-8":  200,
+		"application/jsonx":               http.StatusUnsupportedMediaType,
+		"application/json-seq":            http.StatusUnsupportedMediaType,
+		"text/plain":                      http.StatusUnsupportedMediaType,
+		"":                                http.StatusUnsupportedMediaType,
+	} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/public/check", strings.NewReader(`{"subject_type":"resident"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Content-Type %q: %d, want %d", ct, resp.StatusCode, want)
+		}
+	}
+}
