@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/policypush/policypush/internal/config"
+	"github.com/policypush/policypush/internal/noticepage"
 	"github.com/policypush/policypush/internal/notify"
 	"github.com/policypush/policypush/internal/notify/sms"
 	"github.com/policypush/policypush/internal/notify/sms/aliyun"
@@ -450,12 +451,19 @@ func (m *deliveryMetrics) Reconciled(channel string, o notify.Outcome) {
 }
 
 // clicks resolves a short link: it records the click and redirects to the
-// notice's page, /n/{token} (CONTRACTS §7). The page itself tells an
-// expired link from a live one.
-func clicks(st *store.Store, now func() time.Time) func(ctx context.Context, token string) (string, bool, error) {
+// notice's page, /n/{token} (CONTRACTS §7). An expired link gets the
+// unknown token's 404, as the page gives both the same one.
+func clicks(st *store.Store, n *notices, now func() time.Time) func(ctx context.Context, token string) (string, bool, error) {
 	return func(ctx context.Context, token string) (string, bool, error) {
 		if !store.IsClickToken(token) {
 			return "", false, nil // not a token we issue: no query
+		}
+		// An expired link is an unknown one here too: the same 404, and
+		// no click recorded.
+		if _, _, err := n.open(ctx, token); errors.Is(err, noticepage.ErrNotFound) {
+			return "", false, nil
+		} else if err != nil {
+			return "", false, err
 		}
 		_, found, err := st.Click(ctx, token, now())
 		if err != nil || !found {

@@ -221,7 +221,9 @@ func (n *notices) Dispute(ctx context.Context, token string, conditions []string
 	if utf8.RuneCountInString(note) > noticepage.MaxNoteRunes {
 		return 0, &noticepage.InputError{Message: "补充说明不能超过500字"}
 	}
-	if !utf8.ValidString(note) {
+	// PostgreSQL's text holds neither invalid UTF-8 nor NUL (a JSON
+	// client sends it as \u0000): the person's input, not a store failure.
+	if !utf8.ValidString(note) || strings.ContainsRune(note, 0) {
 		return 0, &noticepage.InputError{Message: "补充说明含有无法识别的字符"}
 	}
 	note = strings.TrimSpace(note)

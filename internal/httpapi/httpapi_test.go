@@ -57,3 +57,26 @@ func TestEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestShortLinkCSP: the short link's redirect to a GET carries an HTML
+// body (net/http writes <a href=…>Found</a>), and every HTML answer a
+// citizen's browser gets carries a strict Content-Security-Policy.
+func TestShortLinkCSP(t *testing.T) {
+	h := New(prometheus.NewRegistry(), nil, func(_ context.Context, token string) (string, bool, error) {
+		return "/n/" + token, true, nil
+	})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/r/tok", nil))
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != "/n/tok" {
+		t.Fatalf("%d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("Content-Type %q: the test assumes net/http's HTML body", ct)
+	}
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("Content-Security-Policy %q, want default-src 'none'", csp)
+	}
+	if rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("no X-Content-Type-Options: nosniff")
+	}
+}

@@ -11,13 +11,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/policypush/policypush/internal/httpapi"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/selfcheck"
@@ -63,6 +67,14 @@ const maxQuery = 100
 
 // maxCheckBody bounds POST /public/check and the /check form.
 const maxCheckBody = 64 << 10
+
+// The years a self-check's at may name: those a rule's dates and the
+// holiday calendar can speak of. Outside them every answer would be
+// empty or meaningless, and the asker has surely mistyped.
+const (
+	minCheckYear = 2000
+	maxCheckYear = 2100
+)
 
 // New returns the library over o.
 func New(o Options) (*Library, error) {
@@ -299,14 +311,26 @@ func (l *Library) policyJSON(w http.ResponseWriter, r *http.Request) {
 // logged, and no error names a value from it.
 func (l *Library) checkJSON(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
 		return
 	}
 	var req selfcheck.Request
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCheckBody))
-	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be a JSON object {subject_type, profile, at}"})
+	// A key the contract does not name is refused: a misspelt "profle" or
+	// "date" would otherwise be evaluated, silently, as an empty profile
+	// or as today. So is anything after the object.
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&req)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("data after the object")
+	}
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			httpapi.TooLarge(w, maxCheckBody)
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be one JSON object {subject_type, profile, at}"})
 		return
 	}
 	at := l.o.Now()
@@ -314,6 +338,10 @@ func (l *Library) checkJSON(w http.ResponseWriter, r *http.Request) {
 		t, err := time.ParseInLocation(time.DateOnly, req.At, rules.Shanghai)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "at must be YYYY-MM-DD"})
+			return
+		}
+		if t.Year() < minCheckYear || t.Year() > maxCheckYear {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("at must be a date from %d to %d", minCheckYear, maxCheckYear)})
 			return
 		}
 		at = t

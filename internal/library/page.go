@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -342,11 +343,18 @@ func (l *Library) checkPage(w http.ResponseWriter, r *http.Request) {
 	}
 	doc, err := formProfile(d.Questions)
 	if err == nil {
-		raw, _ := json.Marshal(doc) // of strings, numbers, bools, maps and slices: cannot fail
-		var resp selfcheck.Response
-		resp, err = l.o.Checker.Check(set, kind, raw, now)
-		if err == nil {
-			d.fill(resp, l.o.Fields, kind)
+		var raw []byte
+		raw, err = json.Marshal(doc)
+		if err != nil {
+			// Not evaluated as an empty profile: that would answer as if
+			// nothing had been answered.
+			err = &selfcheck.InputError{Message: "表单无法读取，请检查填写的内容后重试。"}
+		} else {
+			var resp selfcheck.Response
+			resp, err = l.o.Checker.Check(set, kind, raw, now)
+			if err == nil {
+				d.fill(resp, l.o.Fields, kind)
+			}
 		}
 	}
 	if err != nil {
@@ -458,7 +466,8 @@ func formProfile(qs []question) (map[string]any, error) {
 			selfcheck.Put(doc, q.Path, n)
 		case selfcheck.TypeNumber:
 			n, err := strconv.ParseFloat(v, 64)
-			if err != nil || n < 0 {
+			// NaN and ±Inf parse, but JSON cannot carry them.
+			if err != nil || n < 0 || math.IsNaN(n) || math.IsInf(n, 0) {
 				return &selfcheck.InputError{Message: "“" + q.Label + "”请填写不小于0的数字。"}
 			}
 			selfcheck.Put(doc, q.Path, n)
