@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/policypush/policypush/internal/citizenweb"
+	"github.com/policypush/policypush/internal/console/browsertest"
 	"github.com/policypush/policypush/internal/noticepage"
 )
 
@@ -154,5 +157,37 @@ func TestNoticeJSONReason(t *testing.T) {
 	}
 	if _, ok := get("tok-approved")["reason"]; ok {
 		t.Error(`an approved case's JSON has "reason"`)
+	}
+}
+
+// TestNoticeStatusInBrowser opens the pages of a rejected case (a long
+// reason) and a lapsed one in headless Chromium at a phone's size and a
+// desktop's: the banners fit, with no missing glyph.
+func TestNoticeStatusInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a browser")
+	}
+	rejected := statusView("rejected", noticepage.ActionStop)
+	rejected.Reason = strings.Repeat(rejectReason, 3) + "https://example.gov.cn/a/very/long/path/without/any/break/0123456789abcdef"
+	np, err := noticepage.NewPage(newPageFake(map[string]noticepage.View{
+		"tok-rejected": rejected, "tok-lapsed": statusView("lapsed", noticepage.ActionDispute, noticepage.ActionStop),
+	}), noticepage.PageOptions{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	np.Register(mux)
+	citizenweb.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	p := browsertest.Start(t, srv.URL+"/n/tok-rejected", "#status")
+	for _, name := range []string{"rejected", "lapsed"} {
+		browsertest.Run(p, chromedp.Steps(chromedp.Navigate(srv.URL+"/n/tok-"+name), chromedp.WaitVisible(chromedp.CSS("#status"))))
+		// (Not HeadingsJS: every banner of the page, these and the
+		// answers' alike, is an h2 before the policy's h1.)
+		browsertest.Shoot(t, p, "notice-"+name)
+	}
+	if errs := p.Errors(); len(errs) > 0 {
+		t.Errorf("errors in the pages: %q", errs)
 	}
 }
