@@ -215,7 +215,10 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		}
 		return nil
 	})
-	pub := newPublicity(st, current, cfg.PublicityDays, o.Now, log) // 公示 (cases.go)
+	pub, err := newPublicity(st, current, cfg.PublicityDays, o.Now, log) // 公示 (cases.go)
+	if err != nil {
+		return err
+	}
 	funnelGauges := newFunnelMetrics(o.Registry)
 
 	gate, err := newConsoleSignIn(cfg, st, officers{admin}, log, o.Now)

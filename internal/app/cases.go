@@ -16,7 +16,7 @@ import (
 )
 
 // newPublicity serves the 公示 lists of the policies of the set in force.
-func newPublicity(st *store.Store, set *atomic.Pointer[rules.Set], days int, now func() time.Time, log *slog.Logger) *publicity.Handler {
+func newPublicity(st *store.Store, set *atomic.Pointer[rules.Set], days int, now func() time.Time, log *slog.Logger) (*publicity.Handler, error) {
 	return publicity.New(st, func(id string) (publicity.Policy, bool) {
 		s := set.Load()
 		if s == nil {

@@ -88,6 +88,8 @@ func TestCitizenPagesShareOneFrame(t *testing.T) {
 		{"check", "/check", "/check", "/check/assets/library.css", "不保存您在自查中填写的任何内容"},
 		{"consultations", "/consultations", "/consultations", "/consultations/assets/page.css", "本站不记录您的网络地址"},
 		{"draft", "/consultations/" + draft, "/consultations", "/consultations/assets/page.css", "本站不记录您的网络地址"},
+		// 公示 of a policy with no approved case yet: an empty list.
+		{"publicity", "/policies/answer-one/publicity", "/policies", "/public/assets/publicity.css", "个人不公示姓名和证件号码"},
 	}
 	var firstHeader, firstName string
 	for _, p := range pages {

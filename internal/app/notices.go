@@ -107,8 +107,12 @@ func actionsFor(status string) []string {
 		return []string{noticepage.ActionClaim, noticepage.ActionDispute, noticepage.ActionStop}
 	case "claimed":
 		return []string{noticepage.ActionDispute, noticepage.ActionStop}
+	case "lapsed":
+		// The latest data no longer meets the conditions: if that data is
+		// wrong, 信息有误 is how the person says so.
+		return []string{noticepage.ActionDispute, noticepage.ActionStop}
 	}
-	// approved, rejected, granted, lapsed: decided; only stopping is left.
+	// approved, rejected, granted: decided; only stopping is left.
 	return []string{noticepage.ActionStop}
 }
 
@@ -144,6 +148,9 @@ func (n *notices) View(ctx context.Context, token string) (noticepage.View, erro
 	}
 	v.Status = caseStatus(rec)
 	v.Actions = actionsFor(v.Status)
+	if v.Status == "rejected" {
+		v.Reason = rec.RejectReason // the officer wrote it for the person; nothing else of the decision
+	}
 	others, err := n.st.OpenNotices(ctx, rec.Key, rec.MatchID)
 	if err != nil {
 		return noticepage.View{}, err

@@ -167,9 +167,12 @@ var pageStatuses = map[string]pageStatus{
 	"disputed": {"已提交更正", "我们已把您反馈的问题转给提供数据的部门核实。核实更正后，会重新判断您是否符合条件。"},
 	"declined": {"已停止接收", "您不会再收到这项政策的推送消息。"},
 	"approved": {"已审核通过", "您的申领已通过审核，将按规定发放。"},
-	"rejected": {"未通过审核", "您的申领未通过审核。如有疑问，请拨打咨询电话 12333。"},
+	"rejected": {"未通过审核", "经办机构审核后，您的这次申领没有通过。"},
 	"granted":  {"已发放", "已按规定发放，请留意到账情况。"},
-	"lapsed":   {"已过期", "这项政策的办理期限已过。如有疑问，请拨打咨询电话 12333。"},
+	// lapsed: the subject no longer qualifies, before any decision
+	// (CONTRACTS §8) — not a deadline. The page adds what to do if the
+	// data is wrong.
+	"lapsed": {"已不符合条件", "根据有关部门最新提供的信息，您已不再符合这项政策的条件，本次无需办理。"},
 }
 
 // laterThanClaim are the statuses a claim may lead to at once or later.

@@ -31,6 +31,9 @@ type View struct {
 	// declined, approved, rejected, granted, lapsed (CONTRACTS §8).
 	Status  string   `json:"status"`
 	Actions []string `json:"actions"` // of claim, dispute, stop: what may still be done
+	// Reason is, for a rejected case only, the officer's reason, written
+	// for the person (an addition to §7: absent otherwise).
+	Reason string `json:"reason,omitempty"`
 	// Others are the same person's other open notices (a digest's page
 	// lists them all).
 	Others []Other `json:"others"`

@@ -1,11 +1,107 @@
 package publicity
 
 import (
+	"bytes"
+	"embed"
 	"encoding/json"
+	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/policypush/policypush/internal/citizenweb"
 )
+
+// pageCSP is the citizens' pages' strict policy (the library's, less the
+// self-check's script, which this page has none of; the notice page's and
+// the consultations' exactly): the page loads its own stylesheets and icon
+// from this origin and nothing else, runs no script, and is framed by no one.
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+	"frame-ancestors 'none'; base-uri 'none'"
+
+// cssPath is the page's own stylesheet. It is under /public/assets, next
+// to the shared one, because a path under /policies/ would clash in the
+// router with /policies/{id}/publicity and the library's /policies/{id}.
+const cssPath = citizenweb.Prefix + "publicity.css"
+
+//go:embed assets
+var pageFS embed.FS
+
+// page is the parsed template and the stylesheet of the 公示 page.
+type page struct {
+	tmpl *template.Template
+	css  []byte
+}
+
+func newPage() (*page, error) {
+	t, err := citizenweb.Parse("page.html", template.FuncMap{
+		"yuan": func(a *float64) string {
+			if a == nil {
+				return "—"
+			}
+			return formatYuan(*a)
+		},
+		"total": formatYuan,
+		"date":  cnDate,
+		"css":   func() string { return cssPath },
+	}, pageFS, "assets/page.html")
+	if err != nil {
+		return nil, fmt.Errorf("publicity: page template: %w", err)
+	}
+	css, err := pageFS.ReadFile("assets/page.css")
+	if err != nil {
+		return nil, fmt.Errorf("publicity: %w", err)
+	}
+	return &page{tmpl: t, css: css}, nil
+}
+
+// pageData fills the templates "list" and "problem".
+type pageData struct {
+	List
+	PageTitle string
+	Message   string // "problem" only
+}
+
+// render writes the template name with the headers of the citizens' pages.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, d pageData) {
+	var buf bytes.Buffer
+	if err := h.page.tmpl.ExecuteTemplate(&buf, name, d); err != nil {
+		h.log.ErrorContext(r.Context(), "publicity page: render", "template", name, "err", err)
+		code, buf = http.StatusInternalServerError, bytes.Buffer{}
+		buf.WriteString("暂时无法显示，请稍后再试。咨询电话 " + citizenweb.Hotline + "\n")
+	}
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", pageCSP)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	if code == http.StatusOK {
+		hd.Set("Cache-Control", "public, max-age=60") // as the JSON: the list changes with approvals only
+	} else {
+		hd.Set("Cache-Control", "no-cache")
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes()) // the client went away: nothing to do
+}
+
+func (h *Handler) serveCSS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(h.page.css))
+}
+
+// cnDate writes YYYY-MM-DD as 2026年12月14日, and anything else as it is.
+func cnDate(s string) string {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return s
+	}
+	return fmt.Sprintf("%d年%d月%d日", d.Year(), d.Month(), d.Day())
+}
 
 func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to do
@@ -35,49 +131,3 @@ func formatYuan(a float64) string {
 	}
 	return out
 }
-
-const pageHTML = `<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{if .Missing}}没有这项政策{{else if .Failed}}暂时无法显示{{else}}{{.Title}} 拟享受名单公示{{end}}</title>
-<style>
-body{margin:0;font:16px/1.6 -apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#222;background:#f6f6f6}
-main{max-width:42rem;margin:0 auto;padding:1rem;background:#fff;min-height:100vh}
-h1{font-size:1.25rem;margin:.5rem 0 1rem}
-p{margin:.5rem 0}
-.sum{background:#f0f5ff;padding:.75rem;border-radius:.5rem}
-table{width:100%;border-collapse:collapse;margin-top:1rem;font-size:.95rem}
-th,td{border-bottom:1px solid #ddd;padding:.5rem .25rem;text-align:left;vertical-align:top}
-td.n{text-align:right;white-space:nowrap}
-small{color:#666}
-</style>
-</head>
-<body>
-<main>
-{{if .Missing}}
-<h1>没有这项政策</h1>
-<p>请核对链接是否完整。</p>
-{{else if .Failed}}
-<h1>暂时无法显示</h1>
-<p>请稍后再试。</p>
-{{else}}
-<h1>{{.Title}} 拟享受名单公示</h1>
-<p class="sum">经审核，以下{{if .Enterprises}} {{.Enterprises}} 家单位{{end}}{{if and .Enterprises .Residents}}和{{end}}{{if .Residents}} {{.Residents}} 名个人{{end}}{{if not .Count}}暂无对象{{end}}拟享受本政策{{if .Count}}，合计 {{total .Amount}} 元{{end}}。</p>
-<p>公示期：每一条自审核通过之日起 {{.Days}} 个工作日。公示期满无异议的，按规定拨付。</p>
-{{if .Residents}}<p>为保护个人信息，个人不公示姓名和证件号码，只公示人数。</p>{{end}}
-{{if .Cases}}
-<table>
-<thead><tr><th>单位名称</th><th>统一社会信用代码</th><th>金额（元）</th><th>公示截止</th></tr></thead>
-<tbody>
-{{range .Cases}}<tr><td>{{.NameMasked}}</td><td>{{.IDMasked}}</td><td class="n">{{yuan .Amount}}</td><td>{{.Until}}</td></tr>
-{{end}}</tbody>
-</table>
-{{end}}
-<p><small>如有异议，请在公示期内向{{.Department}}反映，或拨打 12333。</small></p>
-{{end}}
-</main>
-</body>
-</html>
-`

@@ -10,7 +10,6 @@ package publicity
 import (
 	"context"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"time"
@@ -62,17 +61,23 @@ type Handler struct {
 	days   int
 	now    func() time.Time
 	log    *slog.Logger
+	page   *page
 }
 
 // New returns the handler; policy finds a policy of the set in force.
-func New(st Store, policy func(id string) (Policy, bool), days int, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{st: st, policy: policy, days: days, now: now, log: log}
+func New(st Store, policy func(id string) (Policy, bool), days int, now func() time.Time, log *slog.Logger) (*Handler, error) {
+	p, err := newPage()
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{st: st, policy: policy, days: days, now: now, log: log, page: p}, nil
 }
 
 // Register adds the routes to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /public/policies/{id}/publicity", h.serveJSON)
 	mux.HandleFunc("GET /policies/{id}/publicity", h.servePage)
+	mux.HandleFunc("GET "+cssPath, h.serveCSS)
 }
 
 // Entry is an enterprise on the list.
@@ -163,32 +168,13 @@ func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	l, err := h.list(r.Context(), r.PathValue("id"))
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	switch {
 	case errors.Is(err, errNoPolicy):
-		w.WriteHeader(http.StatusNotFound)
-		_ = page.Execute(w, pageData{Missing: true})
-		return
+		h.render(w, r, http.StatusNotFound, "problem", pageData{PageTitle: "没有这项政策", Message: "请核对链接是否完整，或到政策库查找。"})
 	case err != nil:
 		h.log.ErrorContext(r.Context(), "publicity page", "err", err)
-		w.WriteHeader(http.StatusInternalServerError)
-		_ = page.Execute(w, pageData{Failed: true})
-		return
+		h.render(w, r, http.StatusInternalServerError, "problem", pageData{PageTitle: "暂时无法显示", Message: "请稍后再试。"})
+	default:
+		h.render(w, r, http.StatusOK, "list", pageData{List: l, PageTitle: l.Title + " 拟享受名单公示"})
 	}
-	_ = page.Execute(w, pageData{List: l})
 }
-
-type pageData struct {
-	List
-	Missing, Failed bool
-}
-
-var page = template.Must(template.New("publicity").Funcs(template.FuncMap{
-	"yuan": func(a *float64) string {
-		if a == nil {
-			return "—"
-		}
-		return formatYuan(*a)
-	},
-	"total": formatYuan,
-}).Parse(pageHTML))

@@ -83,7 +83,10 @@ func TestPublicityList(t *testing.T) {
 		{ID: 4, SubjectType: "resident", SubjectID: "p_secret02", PolicyID: "r", Amount: amt(2000), ApprovedAt: approved},
 	}
 	pols := map[string]Policy{"e": {ID: "e", Title: "稳岗返还", Department: "失业保险科"}, "r": {ID: "r", Title: "技能提升补贴", Department: "职业能力建设科"}}
-	h := New(st, func(id string) (Policy, bool) { p, ok := pols[id]; return p, ok }, 5, time.Now, slog.New(slog.DiscardHandler))
+	h, err := New(st, func(id string) (Policy, bool) { p, ok := pols[id]; return p, ok }, 5, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	h.Register(mux)
 	get := func(path string) (int, string) {
@@ -123,6 +126,25 @@ func TestPublicityList(t *testing.T) {
 				t.Errorf("%q shown: %s", leak, out)
 			}
 		}
+	}
+	// The page is in the citizens' frame, under their strict CSP, with its
+	// own stylesheet served where the router cannot take it for a policy.
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/policies/e/publicity", nil))
+	if csp := rec.Header().Get("Content-Security-Policy"); csp != pageCSP || !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("page CSP %q", csp)
+	}
+	if !strings.Contains(epage, `<header class="top">`) || !strings.Contains(epage, `href="/policies" aria-current="page"`) ||
+		!strings.Contains(epage, `<link rel="stylesheet" href="/public/assets/publicity.css">`) {
+		t.Errorf("the page is not in the citizens' frame: %s", epage)
+	}
+	if strings.Contains(epage, "<style") || strings.Contains(epage, "style=") {
+		t.Errorf("inline style, which the CSP blocks: %s", epage)
+	}
+	rec = httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/public/assets/publicity.css", nil))
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "text/css; charset=utf-8" || !strings.Contains(rec.Body.String(), ".pub td::before") {
+		t.Errorf("stylesheet: %d %s", rec.Code, rec.Header())
 	}
 	if code, _ := get("/public/policies/none/publicity"); code != 404 {
 		t.Errorf("unknown policy: %d", code)

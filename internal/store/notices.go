@@ -37,6 +37,10 @@ type NoticeRecord struct {
 	SentAt        time.Time // the first send of the match's notices; zero if none
 	CreatedAt     time.Time // when the notice was queued
 	DataAsOf      time.Time // occurred_at of the event that caused the match (else the latest applied); zero if unknown
+	// RejectReason is the officer's reason of a rejected case, which is
+	// written for the person; "" for any other status. No other part of
+	// the decision (who, when) is read.
+	RejectReason string
 }
 
 // NoticeByToken returns the notice whose click token is token; found is
@@ -49,7 +53,7 @@ func (s *Store) NoticeByToken(ctx context.Context, token string) (rec NoticeReco
 	)
 	err = s.pool.QueryRow(ctx, `
 SELECT m.id, m.subject_type, m.subject_id, m.policy_id, m.policy_version, m.result, m.explanation, m.amount::float8,
-       m.status, c.status,
+       m.status, c.status, CASE WHEN c.status = 'rejected' THEN coalesce(c.reason, '') ELSE '' END,
        EXISTS (SELECT 1 FROM outbox x WHERE x.match_id = m.id AND x.clicked_at IS NOT NULL),
        (SELECT min(x.sent_at) FROM outbox x WHERE x.match_id = m.id), o.created_at,
        coalesce((SELECT e.occurred_at FROM applied_events e WHERE e.event_id = m.event_id),
@@ -58,7 +62,7 @@ SELECT m.id, m.subject_type, m.subject_id, m.policy_id, m.policy_version, m.resu
 FROM outbox o JOIN matches m ON m.id = o.match_id
 LEFT JOIN cases c ON c.match_id = m.id
 WHERE o.click_token = $1`, token).Scan(&rec.MatchID, &rec.Key.Type, &rec.Key.ID, &rec.PolicyID, &rec.PolicyVersion,
-		&rec.Result, &rec.Explanation, &rec.Amount, &rec.MatchStatus, &caseStatus, &rec.Opened, &sent, &rec.CreatedAt, &asOf)
+		&rec.Result, &rec.Explanation, &rec.Amount, &rec.MatchStatus, &caseStatus, &rec.RejectReason, &rec.Opened, &sent, &rec.CreatedAt, &asOf)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return NoticeRecord{}, false, nil
 	}
@@ -221,7 +225,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, d.MatchID, d.Key.Type, d.
 				id = rid
 			}
 		}
-		_, err = tx.tx.Exec(ctx, `INSERT INTO cases AS c (match_id, status, updated_at) VALUES ($1, 'disputed', $2)
+		// A lapsed match's case stays lapsed: the request goes to the
+		// source, and a corrected profile that meets the conditions again
+		// revives the match (and its case) as any change does.
+		_, err = tx.tx.Exec(ctx, `INSERT INTO cases AS c (match_id, status, updated_at)
+SELECT $1, 'disputed', $2 WHERE NOT EXISTS (SELECT 1 FROM matches WHERE id = $1 AND status = 'lapsed')
 ON CONFLICT (match_id) DO UPDATE SET status = 'disputed', updated_at = excluded.updated_at
 WHERE c.status IN ('matched', 'notified', 'opened')`, d.MatchID, d.At)
 		return err
