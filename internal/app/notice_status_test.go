@@ -92,7 +92,7 @@ func TestRejectedReasonOnNoticePage(t *testing.T) {
 	}
 	code, page, _ := pub.do(http.MethodGet, "/n/"+rej, "", "")
 	if code != 200 || !strings.Contains(page, html.EscapeString(reason)) || strings.Contains(page, "<2026年10月>") ||
-		!strings.Contains(page, `<h2 id="status-title">未通过审核</h2>`) ||
+		!strings.Contains(page, `<p class="status-title" id="status-title">未通过审核</p>`) ||
 		!strings.Contains(page, `请拨打咨询电话 <a href="tel:12333">12333</a>，或到高新区政务中心三楼人社窗口咨询。`) {
 		t.Errorf("the rejected notice's page: %d %s", code, page)
 	}

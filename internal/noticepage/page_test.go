@@ -366,11 +366,11 @@ func TestNoticePageGolden(t *testing.T) {
 			"您还有 2 项可办理的政策", `<a href="/n/tok-other-1">就业困难人员社会保险补贴</a>`, `<a href="/n/tok-other-2">一次性创业补贴</a>`,
 		}},
 		{name: "done-claim", target: "/n/tok-claimed?done=claim", code: 200, want: []string{
-			`<h2 id="status-title">已申领</h2>`, "我们已记录您的申领",
+			`<p class="status-title" id="status-title">已申领</p>`, "我们已记录您的申领",
 		}, notWant: []string{`id="claim"`}},
-		{name: "claimed", target: "/n/tok-claimed", code: 200, want: []string{`<h2 id="status-title">已申领</h2>`}},
+		{name: "claimed", target: "/n/tok-claimed", code: 200, want: []string{`<p class="status-title" id="status-title">已申领</p>`}},
 		{name: "done-claim-granted", target: "/n/tok-granted?done=claim", code: 200, want: []string{
-			`<h2 id="status-title">已发放</h2>`,
+			`<p class="status-title" id="status-title">已发放</p>`,
 		}, notWant: []string{"已申领"}},
 		{name: "done-stop-all", target: "/n/tok-eligible?done=stop&scope=all", code: 200, want: []string{
 			"已停止接收", "您不会再收到任何主动推送的政策消息",

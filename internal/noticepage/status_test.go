@@ -102,7 +102,7 @@ func TestNoticePageStatusWords(t *testing.T) {
 				if strings.Contains(body, `id="status"`) {
 					t.Errorf("a banner before any answer:\n%s", body)
 				}
-			} else if !strings.Contains(body, `<h2 id="status-title">`+tc.title+`</h2>`) {
+			} else if !strings.Contains(body, `<p class="status-title" id="status-title">`+tc.title+`</p>`) {
 				t.Errorf("the banner is not %q:\n%s", tc.title, body)
 			}
 			for _, s := range tc.want {
@@ -183,8 +183,11 @@ func TestNoticeStatusInBrowser(t *testing.T) {
 	p := browsertest.Start(t, srv.URL+"/n/tok-rejected", "#status")
 	for _, name := range []string{"rejected", "lapsed"} {
 		browsertest.Run(p, chromedp.Steps(chromedp.Navigate(srv.URL+"/n/tok-"+name), chromedp.WaitVisible(chromedp.CSS("#status"))))
-		// (Not HeadingsJS: every banner of the page, these and the
-		// answers' alike, is an h2 before the policy's h1.)
+		// A banner comes before the policy's h1, so its title is no
+		// heading: the outline starts at the h1 and skips no level.
+		if bad := browsertest.Run(p, chromedp.Evaluate[[]string](browsertest.HeadingsJS)); len(bad) > 0 {
+			t.Errorf("%s: headings: %q", name, bad)
+		}
 		browsertest.Shoot(t, p, "notice-"+name)
 	}
 	if errs := p.Errors(); len(errs) > 0 {
