@@ -276,7 +276,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 				}
 				return nil
 			},
-		}), clicks(st, answers, o.Now),
+		}), shortLinks(st, answers, noticePage, o.Now),
 			receipts.Register, admin.Register, gate.Register, noticeAPI.Register, noticePage.Register, lib.Register, pub.Register,
 			consultations.Register, citizenweb.Register, func(mux *http.ServeMux) {
 				c := gate.Protect("viewer", console.New(&consoleSource{st: st, rs: rs, m: m, now: o.Now}, log))

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/policypush/policypush/internal/config"
+	"github.com/policypush/policypush/internal/httpapi"
 	"github.com/policypush/policypush/internal/noticepage"
 	"github.com/policypush/policypush/internal/notify"
 	"github.com/policypush/policypush/internal/notify/sms"
@@ -448,6 +449,14 @@ func (m *deliveryMetrics) Dead(channel string, reason notify.Reason) {
 
 func (m *deliveryMetrics) Reconciled(channel string, o notify.Outcome) {
 	m.reconciled.WithLabelValues(channel, string(o)).Inc()
+}
+
+// shortLinks serves /r/{token}: clicks, and for a browser that opens a
+// dead link the notice page's own not-found page, the one /n/{token} gives
+// an unknown token (a phone's browser opening an SMS's link should not
+// get JSON).
+func shortLinks(st *store.Store, n *notices, page *noticepage.Page, now func() time.Time) httpapi.ShortLinks {
+	return httpapi.ShortLinks{Resolve: clicks(st, n, now), NotFound: page.NotFound()}
 }
 
 // clicks resolves a short link: it records the click and redirects to the

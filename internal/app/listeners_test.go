@@ -24,24 +24,28 @@ type route struct {
 	public             bool // the internet must reach it
 	auth               bool
 	body               string
+	accept             string // "": none
 }
 
 var routes = []route{
-	{"metrics", "GET", "/metrics", false, false, ""},
-	{"liveness", "GET", "/healthz", false, false, ""},
-	{"readiness", "GET", "/readyz", false, false, ""},
-	{"admin API", "GET", "/api/policies", false, true, ""},
-	{"console", "GET", "/", false, false, ""},
-	{"console data", "GET", "/console/data.json", false, false, ""},
-	{"short link", "GET", "/r/unknown-token", true, false, ""},
-	{"wechat callback", "GET", "/wechat/callback?timestamp=1&nonce=n&signature=x&echostr=e", true, false, ""},
-	{"aliyun callback", "POST", "/sms/callback/aliyun", true, false, "[]"},
-	{"tencent callback", "POST", "/sms/callback/tencent", true, false, "[]"},
-	{"policy library", "GET", "/policies", true, false, ""},
-	{"policy page", "GET", "/policies/skill-upgrade-subsidy", true, false, ""},
-	{"policy JSON", "GET", "/public/policies/skill-upgrade-subsidy", true, false, ""},
-	{"self-check page", "GET", "/check", true, false, ""},
-	{"self-check", "POST", "/public/check", true, false, `{"subject_type": "resident", "profile": {}}`},
+	{"metrics", "GET", "/metrics", false, false, "", ""},
+	{"liveness", "GET", "/healthz", false, false, "", ""},
+	{"readiness", "GET", "/readyz", false, false, "", ""},
+	{"admin API", "GET", "/api/policies", false, true, "", ""},
+	{"console", "GET", "/", false, false, "", ""},
+	{"console data", "GET", "/console/data.json", false, false, "", ""},
+	{"short link", "GET", "/r/unknown-token", true, false, "", ""},
+	// A phone's browser gets the notice page's not-found page instead
+	// of JSON; the internal listener still answers only the router's 404.
+	{"short link in a browser", "GET", "/r/unknown-token", true, false, "", "text/html,*/*;q=0.8"},
+	{"wechat callback", "GET", "/wechat/callback?timestamp=1&nonce=n&signature=x&echostr=e", true, false, "", ""},
+	{"aliyun callback", "POST", "/sms/callback/aliyun", true, false, "[]", ""},
+	{"tencent callback", "POST", "/sms/callback/tencent", true, false, "[]", ""},
+	{"policy library", "GET", "/policies", true, false, "", ""},
+	{"policy page", "GET", "/policies/skill-upgrade-subsidy", true, false, "", ""},
+	{"policy JSON", "GET", "/public/policies/skill-upgrade-subsidy", true, false, "", ""},
+	{"self-check page", "GET", "/check", true, false, "", ""},
+	{"self-check", "POST", "/public/check", true, false, `{"subject_type": "resident", "profile": {}}`, ""},
 }
 
 // ask sends rt to addr and returns the status and body, following no
@@ -57,6 +61,9 @@ func ask(t *testing.T, c *http.Client, addr string, rt route, token string) (int
 	}
 	if rt.body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if rt.accept != "" {
+		req.Header.Set("Accept", rt.accept)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -95,6 +102,10 @@ func TestListenerSplit(t *testing.T) {
 					if side.public == rt.public {
 						if body == notFound {
 							t.Errorf("%s %s: the route is not served here (%d %q)", rt.method, rt.path, code, body)
+						}
+						if rt.name == "short link in a browser" && (code != http.StatusNotFound ||
+							!strings.Contains(body, "链接无效或已过期") || !strings.Contains(body, "12333")) {
+							t.Errorf("%s %s in a browser: %d %.200q, want the notice page's not-found page", rt.method, rt.path, code, body)
 						}
 						return
 					}

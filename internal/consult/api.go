@@ -143,7 +143,17 @@ func (s *Service) commentJSON(w http.ResponseWriter, r *http.Request) {
 	var b commentBody
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
+	err := dec.Decode(&b)
+	// Anything after the object is refused too: {"text":"…"}{"text":"…"}
+	// would otherwise post only the first, silently.
+	if err == nil {
+		if err = dec.Decode(&struct{}{}); errors.Is(err, io.EOF) {
+			err = nil
+		} else if _, tooLarge := errors.AsType[*http.MaxBytesError](err); !tooLarge {
+			err = errors.New("data after the object")
+		}
+	}
+	if err != nil {
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{"request body too large"})
 			return

@@ -21,22 +21,38 @@ type Check func(ctx context.Context) error
 // where to send the citizen; ok is false for an unknown token.
 type Clicks func(ctx context.Context, token string) (target string, ok bool, err error)
 
+// ShortLinks serves /r/{token}.
+type ShortLinks struct {
+	Resolve Clicks // nil: no short links
+	// NotFound, when set, answers an unknown (or expired) link to a
+	// client that asks for HTML: a citizen who opens a dead link from an
+	// SMS in a phone's browser gets a page, not JSON. It is given no
+	// token, so that it cannot tell a wrong one from an expired one.
+	NotFound http.Handler
+}
+
 // New returns the handler for every endpoint. checks are run by /readyz,
 // by name, which answers each "ok" or "failing" (wrap them in Logged to
-// log why); clicks serves /r/{token} (nil: no short links); register adds
-// other endpoints, such as the providers' callbacks.
-func New(g prometheus.Gatherer, checks map[string]Check, clicks Clicks, register ...func(*http.ServeMux)) http.Handler {
+// log why); links serves /r/{token}; register adds other endpoints, such
+// as the providers' callbacks.
+func New(g prometheus.Gatherer, checks map[string]Check, links ShortLinks, register ...func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range register {
 		r(mux)
 	}
-	if clicks != nil {
+	if clicks := links.Resolve; clicks != nil {
 		mux.HandleFunc("GET /r/{token}", func(w http.ResponseWriter, r *http.Request) {
 			target, ok, err := clicks(r.Context(), r.PathValue("token"))
 			switch {
 			case err != nil:
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "try again later"})
 			case !ok:
+				// Caches keep the HTML and the JSON answer apart.
+				w.Header().Add("Vary", "Accept")
+				if links.NotFound != nil && WantsHTML(r) {
+					links.NotFound.ServeHTTP(w, r)
+					return
+				}
 				writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown link"})
 			default:
 				// The link is personal, and its token the credential of the

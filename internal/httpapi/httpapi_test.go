@@ -31,7 +31,7 @@ func TestEndpoints(t *testing.T) {
 			}
 			return nil
 		},
-	}, clicks)
+	}, ShortLinks{Resolve: clicks})
 	tests := []struct {
 		name, path string
 		ready      bool
@@ -62,9 +62,9 @@ func TestEndpoints(t *testing.T) {
 // body (net/http writes <a href=…>Found</a>), and every HTML answer a
 // citizen's browser gets carries a strict Content-Security-Policy.
 func TestShortLinkCSP(t *testing.T) {
-	h := New(prometheus.NewRegistry(), nil, func(_ context.Context, token string) (string, bool, error) {
+	h := New(prometheus.NewRegistry(), nil, ShortLinks{Resolve: func(_ context.Context, token string) (string, bool, error) {
 		return "/n/" + token, true, nil
-	})
+	}})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/r/tok", nil))
 	if rec.Code != http.StatusFound || rec.Header().Get("Location") != "/n/tok" {
@@ -78,5 +78,63 @@ func TestShortLinkCSP(t *testing.T) {
 	}
 	if rec.Header().Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("no X-Content-Type-Options: nosniff")
+	}
+}
+
+// TestShortLinkNotFoundPage: an unknown link answers a browser (a phone's,
+// opening a dead link from an SMS) with the NotFound page, and a client
+// that asks for JSON, or for nothing in particular, with the JSON it
+// always got; both are 404, and the page is not given the token.
+func TestShortLinkNotFoundPage(t *testing.T) {
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte("<p>链接无效或已过期</p>"))
+	})
+	h := New(prometheus.NewRegistry(), nil, ShortLinks{
+		Resolve:  func(context.Context, string) (string, bool, error) { return "", false, nil },
+		NotFound: page,
+	})
+	const (
+		html = "<p>链接无效或已过期</p>"
+		json = `{"error":"unknown link"}` + "\n"
+	)
+	tests := []struct{ name, accept, want string }{
+		{"phone browser", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", html},
+		{"WeChat's browser", "text/html,application/xhtml+xml,application/xml;q=0.9,image/webp,image/apng,*/*;q=0.8", html},
+		{"xhtml only", "application/xhtml+xml", html},
+		{"html and json alike", "application/json, text/html", html},
+		{"json", "application/json", json},
+		{"json first", "application/json, text/html;q=0.5", json},
+		{"html refused", "text/html;q=0, application/json", json},
+		{"no Accept", "", json},
+		{"curl", "*/*", json},
+		{"bad q", "text/html;q=x", json},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/r/0123456789abcdef0123456789abcdef", nil)
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusNotFound || rec.Body.String() != tt.want {
+				t.Errorf("Accept %q: %d %q, want 404 %q", tt.accept, rec.Code, rec.Body.String(), tt.want)
+			}
+			if rec.Header().Get("Vary") != "Accept" {
+				t.Errorf("Accept %q: Vary %q, want Accept", tt.accept, rec.Header().Get("Vary"))
+			}
+		})
+	}
+	// Without a page, a browser too gets the JSON.
+	h = New(prometheus.NewRegistry(), nil, ShortLinks{
+		Resolve: func(context.Context, string) (string, bool, error) { return "", false, nil }})
+	req := httptest.NewRequest(http.MethodGet, "/r/x", nil)
+	req.Header.Set("Accept", "text/html")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotFound || rec.Body.String() != json {
+		t.Errorf("no NotFound page: %d %q", rec.Code, rec.Body.String())
 	}
 }

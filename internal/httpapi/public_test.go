@@ -250,7 +250,7 @@ func TestReadyzNamesFailingCheck(t *testing.T) {
 		"database": func(context.Context) error { return fail },
 		"kafka":    func(context.Context) error { return nil },
 		"rules":    func(context.Context) error { return nil },
-	}), nil)
+	}), ShortLinks{})
 	probe := func() (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -126,25 +127,54 @@ func (a *API) stop(w http.ResponseWriter, r *http.Request) {
 
 // decode reads a JSON answer's body into v; on failure it has answered
 // (415 for another content type, 413 for a body too large, 400 for one
-// that is not the JSON asked for). An empty body is {}.
+// that is not the JSON asked for). An empty body is {}. A key the answer
+// does not name is refused, not dropped: a misspelt "notes" would
+// otherwise record a dispute without its note. So is anything after the
+// object.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		apiWrite(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
 		return false
 	}
-	body := http.MaxBytesReader(w, r.Body, maxAnswerBytes)
-	err = json.NewDecoder(body).Decode(v)
-	var tooLarge *http.MaxBytesError
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAnswerBytes))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	if err == nil {
+		if err = dec.Decode(&struct{}{}); errors.Is(err, io.EOF) {
+			return true
+		} else if !isTooLarge(err) {
+			apiWrite(w, http.StatusBadRequest, map[string]string{"error": "请求只能是一个 JSON 对象，其后不能再有内容"})
+			return false
+		}
+	}
 	switch {
-	case err == nil, errors.Is(err, io.EOF):
-		return true
-	case errors.As(err, &tooLarge):
+	case errors.Is(err, io.EOF):
+		return true // an empty body
+	case isTooLarge(err):
 		apiWrite(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "请求内容过长"})
+	case unknownField(err) != "":
+		apiWrite(w, http.StatusBadRequest, map[string]string{"error": "请求含有未知的字段 " + unknownField(err)})
 	default:
 		apiWrite(w, http.StatusBadRequest, map[string]string{"error": "请求不是所需的 JSON"})
 	}
 	return false
+}
+
+func isTooLarge(err error) bool {
+	_, ok := errors.AsType[*http.MaxBytesError](err)
+	return ok
+}
+
+// unknownField returns the quoted key of encoding/json's error for a key
+// DisallowUnknownFields refuses, or "" for any other error or a key too
+// long to echo. encoding/json has no type for this error, only its text.
+func unknownField(err error) string {
+	key, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if !ok || utf8.RuneCountInString(key) > 40 {
+		return ""
+	}
+	return key
 }
 
 // fail answers err: the same 404 for an unknown and an expired token, 400

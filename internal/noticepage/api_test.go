@@ -176,3 +176,68 @@ func TestAPI(t *testing.T) {
 		t.Errorf("the fake saw claims %v, disputes %v, stops %v", f.claims, f.disputes, f.stops)
 	}
 }
+
+// TestAPIStrictJSON: an answer with a key its shape does not name, or with
+// anything after the object, is refused with 400 and a message that says
+// which, and reaches no Notices; it used to be taken, the key dropped (a
+// misspelt "notes" recorded the dispute without its note). CONTRACTS §7's
+// shapes, and an empty body as {}, are still taken.
+func TestAPIStrictJSON(t *testing.T) {
+	f := &fakeNotices{}
+	mux := http.NewServeMux()
+	NewAPI(f, slog.New(slog.NewTextHandler(io.Discard, nil))).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	const (
+		trailing = `{"error":"请求只能是一个 JSON 对象，其后不能再有内容"}`
+		claim    = "/claim"
+		dispute  = "/dispute"
+		stop     = "/stop"
+	)
+	unknown := func(key string) string { return `{"error":"请求含有未知的字段 \"` + key + `\""}` }
+	for _, tt := range []struct {
+		name, answer, body string
+		code               int
+		want               string // the whole body, trimmed
+	}{
+		{"claim {}", claim, `{}`, 400, `{"error":"请先确认：银行账户信息无误"}`},
+		{"claim empty body", claim, ``, 400, `{"error":"请先确认：银行账户信息无误"}`},
+		{"claim confirm", claim, `{"confirm": true}`, 200, `{"status":"claimed"}`},
+		{"claim confirm, newline after", claim, "{\"confirm\": true}\r\n\t ", 200, `{"status":"claimed"}`},
+		{"dispute conditions and note", dispute, `{"conditions": ["参加失业保险累计满12个月"], "note": "已缴满"}`, 200, `{"correction_id":17}`},
+		{"dispute conditions", dispute, `{"conditions": ["参加失业保险累计满12个月"]}`, 200, `{"correction_id":17}`},
+		{"stop policy", stop, `{"scope": "policy"}`, 200, `{"stopped":"policy"}`},
+		{"stop all", stop, `{"scope": "all"}`, 200, `{"stopped":"all"}`},
+
+		{"dispute notes misspelt", dispute, `{"conditions": ["参加失业保险累计满12个月"], "notes": "已缴满"}`, 400, unknown("notes")},
+		{"claim unknown key", claim, `{"confirm": true, "confirmed": true}`, 400, unknown("confirmed")},
+		{"stop unknown key", stop, `{"scope": "all", "reason": "太多"}`, 400, unknown("reason")},
+		{"long unknown key", stop, `{"` + strings.Repeat("k", 41) + `": 1, "scope": "all"}`, 400, `{"error":"请求不是所需的 JSON"}`},
+		{"claim two objects", claim, `{"confirm": true}{"confirm": true}`, 400, trailing},
+		{"dispute trailing text", dispute, `{"conditions": ["x"]} and more`, 400, trailing},
+		{"stop trailing array", stop, `{"scope": "all"}[]`, 400, trailing},
+		{"stop trailing brace", stop, `{"scope": "all"}}`, 400, trailing},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f.mu.Lock()
+			before := len(f.claims) + len(f.disputes) + len(f.stops)
+			f.mu.Unlock()
+			resp, err := http.Post(srv.URL+"/public/notices/"+liveToken+tt.answer, "application/json", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.code || strings.TrimSpace(string(b)) != tt.want {
+				t.Errorf("%s %s: %d %s, want %d %s", tt.answer, tt.body, resp.StatusCode, b, tt.code, tt.want)
+			}
+			f.mu.Lock()
+			after := len(f.claims) + len(f.disputes) + len(f.stops)
+			f.mu.Unlock()
+			if tt.code == 400 && tt.want != `{"error":"请先确认：银行账户信息无误"}` && after != before {
+				t.Errorf("%s %s: refused, yet the answer reached Notices", tt.answer, tt.body)
+			}
+		})
+	}
+}
