@@ -375,6 +375,8 @@ func (v *Review) funnel(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Policies = append(d.Policies, funnelRow{Report: rep, Title: title, Domain: p.Domain})
 		seen[rep.PolicyID] = true
+	}
+	for _, rep := range append(reps, total) {
 		for _, c := range rep.Conversions {
 			d.Over = d.Over || c > 1
 		}
@@ -402,19 +404,19 @@ func (v *Review) funnel(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	switch i := slices.IndexFunc(d.Policies, func(p funnelRow) bool { return p.PolicyID == sel }); {
 	case sel == "":
-		d.Chart = funnelChart{Title: "全部政策", Trend: Trend(total.Days, now, trendDays)}
+		d.Chart = funnelChart{Title: "全部政策", Trend: Trend("全部政策", total.Days, now, trendDays)}
 	case i >= 0:
 		p := d.Policies[i]
-		d.Chart = funnelChart{Title: p.Title, Flag: p.FlagReason, Trend: Trend(p.Days, now, trendDays)}
+		d.Chart = funnelChart{Title: p.Title, Flag: p.FlagReason, Trend: Trend(p.Title, p.Days, now, trendDays)}
 	case titles[sel].ID != "":
-		d.Chart = funnelChart{Title: titles[sel].Title, Trend: Trend(nil, now, trendDays)}
+		d.Chart = funnelChart{Title: titles[sel].Title, Trend: Trend(titles[sel].Title, nil, now, trendDays)}
 	default:
 		code = http.StatusNotFound
 		name := []rune(sel)
 		if len(name) > 64 {
 			name = append(name[:64], '…')
 		}
-		d.Chart = funnelChart{Title: "未知政策", Missing: fmt.Sprintf("没有编号为“%s”的政策，也没有它的案件。请在上面的列表中选择一项政策。", string(name))}
+		d.Chart = funnelChart{Title: "未知政策", Missing: fmt.Sprintf("没有编号为“%s”的政策，也没有它的案件。请在“看哪项政策”里选一项，或点下表中的政策名。", string(name))}
 	}
 	v.render(w, r, code, "funnel", d)
 }

@@ -124,18 +124,6 @@ const reviewHTML = `
   <strong>⚠ {{len .}} 项政策的信息有误或不再接收率远高于其他政策</strong>，多半是规则或数据来源有误：
   {{range $i, $p := .}}{{if $i}}、{{end}}<a href="/console/funnel?policy={{$p.PolicyID}}#trend">{{$p.Title}}</a>{{end}}。它们排在表的最前面。
 </div>{{end}}
-<section class="panel">
-  <h2>各政策漏斗（匹配 → 发放，直到元）</h2>
-  <p class="note">每格下方是相对上一环节的转化率{{if .Over}}；标 * 的超过100%，因为免申即享的发放不经申领和审核{{end}}。信息有误、不再接收按每千条通知计；远高于其他政策的标 ⚠ 并排在最前，多半是规则或数据来源有误。“回溯匹配”是政策发布（或改版）后对存量数据回溯产生的匹配，“定期重算”是每日按时间重算产生的，其余来自实时数据事件。点政策名看它的近30天趋势。</p>
-  <div class="table-wrap"><table class="funnel" id="funnel-table">
-    <thead><tr><th scope="col">政策</th>{{range .Steps}}<th scope="col">{{step .}}</th>{{end}}<th scope="col">发放金额（元）</th><th scope="col">匹配至发放（中位）</th><th scope="col">信息有误/千条</th><th scope="col">不再接收/千条</th><th scope="col">其中回溯匹配</th><th scope="col">其中定期重算</th></tr></thead>
-    <tbody>
-    {{range .Policies}}{{template "funnelrow" (row $ .)}}{{end}}
-    </tbody>
-    <tfoot>{{template "funnelrow" (row $ .Total)}}</tfoot>
-  </table></div>
-  {{with .Quiet}}<p class="note">还没有案件的政策：{{range $i, $p := .}}{{if $i}}、{{end}}{{$p.Title}}{{end}}。</p>{{end}}
-</section>
 <section class="panel" id="trend" data-policy="{{.Selected}}">
   <div class="panel-head">
     <h2 id="trend-heading">近30天趋势：{{.Chart.Title}}</h2>
@@ -157,7 +145,7 @@ const reviewHTML = `
   <figure id="trend-chart">
     {{.Trend.SVG}}
     <figcaption class="note">{{if eq .Trend.DataDays 0}}{{.Trend.From}}至{{.Trend.To}}没有数据。{{else if eq .Trend.DataDays 1}}近30天中只有 {{(index .Trend.Days 0).Day}} 一天有数据。{{else}}近30天中 {{.Trend.DataDays}} 天有数据。{{end}}
-    左边的条按环节合计画在同一刻度上，像一个漏斗；右边每天一根柱，每行按本行的最高值画，所以小数字的环节也看得清。信息有误、不再接收的比例按每千条通知（‰）计。{{if $.Over}}标 * 的转化率超过100%：免申即享的发放不经申领和审核。{{end}}</figcaption>
+    左边的条按环节合计画在同一刻度上，像一个漏斗；右边每天一根柱，每行按本行的最高值画，所以小数字的环节也看得清。信息有误、不再接收的比例按每千条通知（‰）计。{{if .Trend.Over}}标 * 的转化率超过100%：免申即享的发放不经申领和审核。{{end}}</figcaption>
   </figure>
   {{with .Trend.Days}}<details class="trend-days">
     <summary>逐日数字（{{len .}} 天）</summary>
@@ -169,6 +157,18 @@ const reviewHTML = `
   </details>{{end}}
   {{end}}
   {{end}}
+</section>
+<section class="panel">
+  <h2>各政策漏斗（匹配 → 发放，直到元）</h2>
+  <p class="note">每格下方是相对上一环节的转化率{{if .Over}}；标 * 的超过100%，因为免申即享的发放不经申领和审核{{end}}。信息有误、不再接收按每千条通知计；远高于其他政策的标 ⚠ 并排在最前，多半是规则或数据来源有误。“回溯匹配”是政策发布（或改版）后对存量数据回溯产生的匹配，“定期重算”是每日按时间重算产生的，其余来自实时数据事件。点政策名，上面的趋势图就换成它的。</p>
+  <div class="table-wrap"><table class="funnel" id="funnel-table">
+    <thead><tr><th scope="col">政策</th>{{range .Steps}}<th scope="col">{{step .}}</th>{{end}}<th scope="col">发放金额（元）</th><th scope="col">匹配至发放（中位）</th><th scope="col">信息有误/千条</th><th scope="col">不再接收/千条</th><th scope="col">其中回溯匹配</th><th scope="col">其中定期重算</th></tr></thead>
+    <tbody>
+    {{range .Policies}}{{template "funnelrow" (row $ .)}}{{end}}
+    </tbody>
+    <tfoot>{{template "funnelrow" (row $ .Total)}}</tfoot>
+  </table></div>
+  {{with .Quiet}}<p class="note">还没有案件的政策：{{range $i, $p := .}}{{if $i}}、{{end}}{{$p.Title}}{{end}}。</p>{{end}}
 </section>
 {{template "foot" .}}{{end}}
 `

@@ -242,6 +242,9 @@ func TestFunnelPage(t *testing.T) {
 					t.Errorf("%s, which should not be there", bad)
 				}
 			}
+			if i, j := strings.Index(page, `id="trend"`), strings.Index(page, `id="funnel-table"`); i < 0 || i > j {
+				t.Errorf("the trend (at %d) is not above the table (at %d)", i, j)
+			}
 			// The flagged policy leads the table.
 			if rows := regexp.MustCompile(`<tr(?: class="flagged")? data-policy="([a-z]*)"`).FindAllStringSubmatch(page, -1); len(rows) != 4 ||
 				rows[0][1] != "c" || !strings.Contains(rows[0][0], "flagged") || strings.Contains(rows[1][0], "flagged") {

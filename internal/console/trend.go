@@ -25,6 +25,7 @@ type trend struct {
 	From, To string       // the window, YYYY-MM-DD
 	Days     []funnel.Day // the days with data, newest first, for the table under the chart
 	DataDays int
+	Over     bool // a conversion drawn is above 100%
 }
 
 // trendRow is one row of the chart: a step, an answer, or the amount.
@@ -52,17 +53,18 @@ func trendRows() []trendRow {
 	)
 }
 
-// Trend draws the last days days up to now (Asia/Shanghai) of ds as
-// inline SVG, with a <title> and a <desc> that say its totals in words;
-// the days themselves go in the table the page puts under it.
-func Trend(ds []funnel.Day, now time.Time, days int) trend {
+// Trend draws the last days days up to now (Asia/Shanghai) of ds, the
+// days of what name says, as inline SVG with a <title> and a <desc> that
+// say its totals in words; the days themselves go in the table the page
+// puts under it.
+func Trend(name string, ds []funnel.Day, now time.Time, days int) trend {
 	const (
-		w, rowH, head, gap = 880, 30, 24, 10
+		w, rowH, head, gap = 900, 30, 24, 10
 		labelEnd           = 64
 		barX, barW         = 72, 160
 		totalEnd, convEnd  = 300, 362
-		dayX, dayW         = 380, 440
-		peakX              = 828
+		dayX, dayW         = 380, 420
+		peakX              = 808
 	)
 	days = max(days, 1)
 	end := now.In(shanghai)
@@ -111,7 +113,7 @@ func Trend(ds []funnel.Day, now time.Time, days int) trend {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="trend" viewBox="0 0 %d %d" role="img" aria-labelledby="trend-title trend-desc" xmlns="http://www.w3.org/2000/svg" font-family="inherit">`, w, h)
-	fmt.Fprintf(&b, `<title id="trend-title">%s至%s每日各环节数量</title>`, t.From, t.To)
+	fmt.Fprintf(&b, `<title id="trend-title">%s：%s至%s每日各环节数量</title>`, template.HTMLEscapeString(name), t.From, t.To)
 	fmt.Fprintf(&b, `<desc id="trend-desc">%s</desc>`, template.HTMLEscapeString(t.describe(rows, totals, sent)))
 	fmt.Fprintf(&b, `<text x="%d" y="14" font-size="12" fill="#555">近%d天合计</text>`, barX, days)
 	fmt.Fprintf(&b, `<text x="%d" y="14" font-size="12" fill="#555" text-anchor="end">较上一环节</text>`, convEnd)
@@ -135,6 +137,7 @@ func Trend(ds []funnel.Day, now time.Time, days int) trend {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="13" fill="#222" text-anchor="end">%s%s</text>`, totalEnd, mid, number(totals[i], r.yuan), unit)
 		switch {
 		case r.funnel && i > 0 && totals[i-1] > 0:
+			t.Over = t.Over || totals[i] > totals[i-1]
 			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="#555" text-anchor="end">%s</text>`, convEnd, mid, percent(totals[i]/totals[i-1]))
 		case !r.funnel && !r.yuan && sent > 0:
 			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="#555" text-anchor="end">%s‰</text>`, convEnd, mid, strconv.FormatFloat(1000*totals[i]/sent, 'f', 1, 64))
@@ -167,7 +170,7 @@ func Trend(ds []funnel.Day, now time.Time, days int) trend {
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="#555">%s</text>`, dayX, axisY+31, "日期（北京时间）")
 	b.WriteString(`</svg>`)
-	t.SVG = template.HTML(b.String()) // numbers, dates and fixed names only; the <desc> is escaped
+	t.SVG = template.HTML(b.String()) // numbers, dates and fixed names; the name and the <desc> escaped
 	return t
 }
 

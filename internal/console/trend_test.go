@@ -62,7 +62,7 @@ func readSVG(t *testing.T, s string) svgChart {
 				if attr["class"] == "day" {
 					x, _ := strconv.ParseFloat(attr["x"], 64)
 					hgt, _ := strconv.ParseFloat(attr["height"], 64)
-					bar = &svgBar{slot: int(math.Floor((x - 380) / (440.0 / 30))), height: hgt}
+					bar = &svgBar{slot: int(math.Floor((x - 380) / (420.0 / 30))), height: hgt}
 				}
 			case "text":
 				inText = "text"
@@ -114,6 +114,7 @@ func TestTrend(t *testing.T) {
 		totals    map[string]string
 		bars      map[string][]int // step → the slots of its bars
 		dataDays  int
+		over      bool
 		texts     []string // some of the texts drawn
 		descParts []string
 		absent    []string
@@ -148,10 +149,10 @@ func TestTrend(t *testing.T) {
 		totals:   map[string]string{"granted": "32", "approved": "1"},
 		bars:     map[string][]int{"granted": {29}},
 		texts:    []string{"3200.0%*", "100.0%"},
-		dataDays: 1,
+		dataDays: 1, over: true,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := Trend(tc.days, now, 30)
+			tr := Trend("社保<断缴>", tc.days, now, 30)
 			c := readSVG(t, string(tr.SVG))
 			if tr.DataDays != tc.dataDays || len(tr.Days) != tc.dataDays {
 				t.Errorf("%d days with data (%d listed), want %d", tr.DataDays, len(tr.Days), tc.dataDays)
@@ -187,6 +188,9 @@ func TestTrend(t *testing.T) {
 					t.Errorf("row %s: bars in slots %v, want %v", step, got, slots)
 				}
 			}
+			if tr.Over != tc.over {
+				t.Errorf("over 100%%: %v, want %v", tr.Over, tc.over)
+			}
 			if c.lines != 0 {
 				t.Errorf("%d polylines: days are bars", c.lines)
 			}
@@ -201,7 +205,7 @@ func TestTrend(t *testing.T) {
 					t.Errorf("%q is drawn, though its day is outside the window", bad)
 				}
 			}
-			if !strings.Contains(c.title, "2026-11-09至2026-12-08") {
+			if !strings.Contains(c.title, "社保<断缴>：2026-11-09至2026-12-08") || strings.Contains(string(tr.SVG), "<断缴>") {
 				t.Errorf("title %q", c.title)
 			}
 			for _, want := range tc.descParts {
