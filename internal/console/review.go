@@ -376,7 +376,7 @@ func (v *Review) funnel(w http.ResponseWriter, r *http.Request) {
 		d.Policies = append(d.Policies, funnelRow{Report: rep, Title: title, Domain: p.Domain})
 		seen[rep.PolicyID] = true
 	}
-	for _, rep := range append(reps, total) {
+	for _, rep := range slices.Concat(reps, []*funnel.Report{total}) { // not append: reps is the source's
 		for _, c := range rep.Conversions {
 			d.Over = d.Over || c > 1
 		}
