@@ -115,10 +115,26 @@ func TestReviewQueueInBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/console/funnel"),
 		chromedp.WaitVisible(chromedp.CSS("#funnel-table")),
 	))
-	if n := browsertest.Run(p, chromedp.Evaluate[int](`document.querySelectorAll("svg.trend polyline").length`)); n < 7 {
-		t.Errorf("%d trend lines, want 7 per chart", n)
+	// One chart, of every policy: a row per step, and today's bars.
+	if n := browsertest.Run(p, chromedp.Evaluate[int](`document.querySelectorAll("svg.trend").length`)); n != 1 {
+		t.Errorf("%d trend charts, want 1", n)
+	}
+	if n := browsertest.Run(p, chromedp.Evaluate[int](`document.querySelectorAll("svg.trend g[data-step]").length`)); n < 7 {
+		t.Errorf("%d trend rows, want one per step at least", n)
+	}
+	if n := browsertest.Run(p, chromedp.Evaluate[int](`document.querySelectorAll("svg.trend rect.day").length`)); n == 0 {
+		t.Error("no day's bar in the trend")
 	}
 	p.Screenshot("review-funnel-1280x800", 1280, 800)
+	// The picker is a plain GET form: choosing the policy draws its chart.
+	browsertest.Run(p, chromedp.Steps(
+		chromedp.SetValue(chromedp.CSS("#trend-policy"), "case-review"),
+		chromedp.Click(chromedp.CSS(".trend-pick button")),
+		chromedp.WaitVisible(chromedp.CSS(`#trend[data-policy="case-review"] svg.trend`)),
+	))
+	if h := browsertest.Run(p, chromedp.Text(chromedp.CSS("#trend-heading"))); !strings.Contains(h, "案件测试small补贴") {
+		t.Errorf("the picked policy's trend is headed %q", h)
+	}
 	time.Sleep(200 * time.Millisecond)
 	// The refused rejection is answered 400 on purpose, which the
 	// browser logs; anything else is a fault.

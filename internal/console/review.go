@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -320,16 +321,36 @@ type funnelRow struct {
 	*funnel.Report
 	Title  string
 	Domain string
-	Chart  template.HTML
+}
+
+// funnelChart is the one trend the page draws: every policy's, or the
+// policy asked for.
+type funnelChart struct {
+	Title   string
+	Flag    string // why the policy is flagged, if it is
+	Trend   trend
+	Missing string // the policy asked for is not known: say so, draw nothing
 }
 
 type funnelData struct {
 	layout
 	Total    funnelRow
-	Policies []funnelRow
+	Policies []funnelRow // the flagged first
+	Flagged  []funnelRow
+	Quiet    []ReviewPolicy // in force, but no case yet
 	Steps    []string
+	Selected string // the policy whose trend is drawn, "" for all
+	Chart    funnelChart
+	Over     bool // some conversion is above 100%
 }
 
+// trendDays is how many days the trend draws; the funnel's days are cut
+// to as many (adminapi.FunnelDays).
+const trendDays = 30
+
+// funnel shows the table of every policy and one trend: every policy's,
+// or with ?policy=ID that policy's. The flagged policies come first, in
+// the table and in the picker, so an officer sees them before scrolling.
 func (v *Review) funnel(w http.ResponseWriter, r *http.Request) {
 	l := v.layout(r, "政策漏斗", "funnel")
 	total, reps, err := v.src.Funnel(r.Context())
@@ -337,22 +358,67 @@ func (v *Review) funnel(w http.ResponseWriter, r *http.Request) {
 		v.fail(w, r, l, err)
 		return
 	}
+	known := v.src.ReviewPolicies()
 	titles := map[string]ReviewPolicy{}
-	for _, p := range v.src.ReviewPolicies() {
+	for _, p := range known {
 		titles[p.ID] = p
 	}
-	now := v.o.Now()
-	d := funnelData{layout: l, Steps: store.FunnelSteps,
-		Total: funnelRow{Report: total, Title: "全部政策", Chart: Trend(total.Days, now, 30)}}
+	sel := r.URL.Query().Get("policy")
+	d := funnelData{layout: l, Steps: store.FunnelSteps, Selected: sel,
+		Total: funnelRow{Report: total, Title: "全部政策"}}
+	seen := map[string]bool{}
 	for _, rep := range reps {
 		p := titles[rep.PolicyID]
 		title := p.Title
 		if title == "" {
 			title = rep.PolicyID
 		}
-		d.Policies = append(d.Policies, funnelRow{Report: rep, Title: title, Domain: p.Domain, Chart: Trend(rep.Days, now, 30)})
+		d.Policies = append(d.Policies, funnelRow{Report: rep, Title: title, Domain: p.Domain})
+		seen[rep.PolicyID] = true
 	}
-	v.render(w, r, http.StatusOK, "funnel", d)
+	for _, rep := range slices.Concat(reps, []*funnel.Report{total}) { // not append: reps is the source's
+		for _, c := range rep.Conversions {
+			d.Over = d.Over || c > 1
+		}
+	}
+	slices.SortStableFunc(d.Policies, func(a, b funnelRow) int {
+		switch {
+		case a.Flagged && !b.Flagged:
+			return -1
+		case b.Flagged && !a.Flagged:
+			return 1
+		}
+		return 0
+	})
+	for _, p := range d.Policies {
+		if p.Flagged {
+			d.Flagged = append(d.Flagged, p)
+		}
+	}
+	for _, p := range known {
+		if !seen[p.ID] {
+			d.Quiet = append(d.Quiet, p)
+		}
+	}
+	now := v.o.Now()
+	code := http.StatusOK
+	switch i := slices.IndexFunc(d.Policies, func(p funnelRow) bool { return p.PolicyID == sel }); {
+	case sel == "":
+		d.Chart = funnelChart{Title: "全部政策", Trend: Trend("全部政策", total.Days, now, trendDays)}
+	case i >= 0:
+		p := d.Policies[i]
+		d.Chart = funnelChart{Title: p.Title, Flag: p.FlagReason, Trend: Trend(p.Title, p.Days, now, trendDays)}
+	case titles[sel].ID != "":
+		d.Chart = funnelChart{Title: titles[sel].Title, Trend: Trend(titles[sel].Title, nil, now, trendDays)}
+	default:
+		code = http.StatusNotFound
+		name := []rune(sel)
+		if len(name) > 64 {
+			name = append(name[:64], '…')
+		}
+		d.Chart = funnelChart{Title: "未知政策", Missing: fmt.Sprintf("没有编号为“%s”的政策，也没有它的案件。请在“看哪项政策”里选一项，或点下表中的政策名。", string(name))}
+	}
+	v.render(w, r, code, "funnel", d)
 }
 
 var shanghai = time.FixedZone("CST", 8*3600)
@@ -413,7 +479,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"count":  func(s funnel.Steps, step string) int { return s.Get(step) },
 	"conv": func(r *funnel.Report, step string) string {
 		if c, ok := r.Conversions[step]; ok {
-			return strconv.FormatFloat(c*100, 'f', 1, 64) + "%"
+			return percent(c)
 		}
 		return ""
 	},
@@ -437,11 +503,15 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return id
 	},
-	"row": func(d funnelData, r funnelRow) funnelRowData { return funnelRowData{funnelRow: r, Steps: d.Steps} },
+	"row": func(d funnelData, r funnelRow) funnelRowData {
+		return funnelRowData{funnelRow: r, Steps: d.Steps, Selected: d.Selected}
+	},
 }).Parse(reviewHTML))
 
-// funnelRowData is one row of the funnel table with the steps to show.
+// funnelRowData is one row of the funnel table with the steps to show
+// and the policy whose trend is drawn.
 type funnelRowData struct {
 	funnelRow
-	Steps []string
+	Steps    []string
+	Selected string
 }

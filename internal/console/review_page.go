@@ -1,72 +1,5 @@
 package console
 
-import (
-	"fmt"
-	"html/template"
-	"strings"
-	"time"
-
-	"github.com/policypush/policypush/internal/funnel"
-	"github.com/policypush/policypush/internal/store"
-)
-
-// stepColours are the trend's line colours, by step, told apart also by
-// the legend's order and the line's dash.
-var stepColours = map[string]string{
-	"matched": "#1f4e79", "sent": "#2e75b6", "delivered": "#5b9bd5", "opened": "#70ad47",
-	"claimed": "#bf9000", "approved": "#c55a11", "granted": "#7030a0",
-}
-
-// Trend draws the last days days up to now of each funnel step as an
-// inline SVG line chart, missing days as 0, with axes, the highest value
-// and a legend; its <title> and the table beside it say the same in
-// words for screen readers.
-func Trend(ds []funnel.Day, now time.Time, days int) template.HTML {
-	const w, h, left, right, top, bottom = 640, 220, 40, 10, 10, 40
-	by := map[string]funnel.Day{}
-	for _, d := range ds {
-		by[d.Day] = d
-	}
-	end := now.In(shanghai)
-	var keys []string
-	for i := days - 1; i >= 0; i-- {
-		keys = append(keys, end.AddDate(0, 0, -i).Format(time.DateOnly))
-	}
-	peak := 1
-	for _, k := range keys {
-		for _, s := range store.FunnelSteps {
-			peak = max(peak, by[k].Steps.Get(s))
-		}
-	}
-	x := func(i int) float64 { return left + float64(i)*float64(w-left-right)/float64(max(days-1, 1)) }
-	y := func(v int) float64 { return top + float64(h-top-bottom)*(1-float64(v)/float64(peak)) }
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="trend" viewBox="0 0 %d %d" role="img" aria-label="近%d天各环节趋势" xmlns="http://www.w3.org/2000/svg">`, w, h+24, days)
-	fmt.Fprintf(&b, `<title>近%d天各环节每日数量，最高 %d</title>`, days, peak)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999" stroke-width="1"/>`, left, h-bottom, w-right, h-bottom)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999" stroke-width="1"/>`, left, top, left, h-bottom)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="end" fill="#555">%d</text>`, left-4, top+4, peak)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="end" fill="#555">0</text>`, left-4, h-bottom+4)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="#555">%s</text>`, left, h-bottom+16, keys[0][5:])
-	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="end" fill="#555">%s</text>`, w-right, h-bottom+16, keys[len(keys)-1][5:])
-	for n, s := range store.FunnelSteps {
-		var pts []string
-		for i, k := range keys {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(by[k].Steps.Get(s))))
-		}
-		dash := ""
-		if n%2 == 1 {
-			dash = ` stroke-dasharray="4 2"`
-		}
-		fmt.Fprintf(&b, `<polyline class="step-%s" fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`, s, stepColours[s], dash, strings.Join(pts, " "))
-		lx := left + n*85
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d" font-size="12" fill="#222">%s</text>`,
-			lx, h-6, stepColours[s], lx+14, h+3, stepNames[s])
-	}
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String()) // built from numbers and fixed names only
-}
-
 const reviewHTML = `
 {{define "head"}}<!doctype html>
 <html lang="zh-CN">
@@ -176,7 +109,7 @@ const reviewHTML = `
 {{template "foot" .}}{{end}}
 
 {{define "funnelrow"}}<tr{{if .Flagged}} class="flagged"{{end}} data-policy="{{.PolicyID}}">
-  <th scope="row">{{.Title}}{{if .Flagged}}<br><strong class="bad flag">⚠ {{.FlagReason}}</strong>{{end}}</th>
+  <th scope="row"><a href="/console/funnel{{with .PolicyID}}?policy={{.}}{{end}}#trend"{{if eq .PolicyID .Selected}} aria-current="true"{{end}}>{{if .Flagged}}<span class="bad" aria-hidden="true">⚠ </span>{{end}}{{.Title}}</a>{{if .Flagged}}<br><strong class="bad flag">{{.FlagReason}}</strong>{{end}}</th>
   {{$r := .Report}}{{$k := pid .PolicyID}}{{range $.Steps}}<td class="num"><span data-key="funnel/{{$k}}/{{.}}">{{count $r.Steps .}}</span>{{with conv $r .}}<br><small>{{.}}</small>{{end}}</td>{{end}}
   <td class="num granted" data-key="funnel/{{$k}}/granted_yuan">{{yuan .GrantedAmount}}</td>
   <td class="num">{{hours .MedianMatchToGrantHours}}</td>
@@ -187,9 +120,47 @@ const reviewHTML = `
 </tr>{{end}}
 
 {{define "funnel"}}{{template "head" .}}
+{{with .Flagged}}<div id="flagged" class="banner" role="note">
+  <strong>⚠ {{len .}} 项政策的信息有误或不再接收率远高于其他政策</strong>，多半是规则或数据来源有误：
+  {{range $i, $p := .}}{{if $i}}、{{end}}<a href="/console/funnel?policy={{$p.PolicyID}}#trend">{{$p.Title}}</a>{{end}}。它们排在表的最前面。
+</div>{{end}}
+<section class="panel" id="trend" data-policy="{{.Selected}}">
+  <div class="panel-head">
+    <h2 id="trend-heading">近30天趋势：{{.Chart.Title}}</h2>
+    <form class="trend-pick" method="get" action="/console/funnel#trend">
+      <label for="trend-policy">看哪项政策</label>
+      <select id="trend-policy" name="policy">
+        <option value=""{{if not .Selected}} selected{{end}}>全部政策</option>
+        {{with .Flagged}}<optgroup label="已标出（率远高于其他政策）">{{range .}}<option value="{{.PolicyID}}"{{if eq .PolicyID $.Selected}} selected{{end}}>⚠ {{.Title}}</option>{{end}}</optgroup>{{end}}
+        <optgroup label="{{if .Flagged}}其他政策{{else}}各项政策{{end}}">{{range .Policies}}{{if not .Flagged}}<option value="{{.PolicyID}}"{{if eq .PolicyID $.Selected}} selected{{end}}>{{.Title}}</option>{{end}}{{end}}</optgroup>
+        {{with .Quiet}}<optgroup label="还没有案件">{{range .}}<option value="{{.ID}}"{{if eq .ID $.Selected}} selected{{end}}>{{.Title}}</option>{{end}}</optgroup>{{end}}
+      </select>
+      <button type="submit">查看</button>
+    </form>
+  </div>
+  {{with .Chart}}
+  {{if .Missing}}<p id="trend-missing" class="banner" role="alert">{{.Missing}}</p>
+  {{else}}
+  {{with .Flag}}<p class="bad flag" id="trend-flag">⚠ {{.}}</p>{{end}}
+  <figure id="trend-chart">
+    {{.Trend.SVG}}
+    <figcaption class="note">{{if eq .Trend.DataDays 0}}{{.Trend.From}}至{{.Trend.To}}没有数据。{{else if eq .Trend.DataDays 1}}近30天中只有 {{(index .Trend.Days 0).Day}} 一天有数据。{{else}}近30天中 {{.Trend.DataDays}} 天有数据。{{end}}
+    左边的条按环节合计画在同一刻度上，像一个漏斗；右边每天一根柱，每行按本行的最高值画，所以小数字的环节也看得清。信息有误、不再接收的比例按每千条通知（‰）计。{{if .Trend.Over}}标 * 的转化率超过100%：免申即享的发放不经申领和审核。{{end}}</figcaption>
+  </figure>
+  {{with .Trend.Days}}<details class="trend-days">
+    <summary>逐日数字（{{len .}} 天）</summary>
+    <div class="table-wrap"><table>
+      <thead><tr><th scope="col">日期</th>{{range $.Steps}}<th scope="col">{{step .}}</th>{{end}}<th scope="col">信息有误</th><th scope="col">不再接收</th><th scope="col">发放金额（元）</th></tr></thead>
+      <tbody>{{range $d := .}}<tr><th scope="row">{{$d.Day}}</th>{{range $.Steps}}<td class="num">{{count $d.Steps .}}</td>{{end}}<td class="num">{{$d.Disputes}}</td><td class="num">{{$d.Stops}}</td><td class="num">{{yuan $d.GrantedAmount}}</td></tr>
+      {{end}}</tbody>
+    </table></div>
+  </details>{{end}}
+  {{end}}
+  {{end}}
+</section>
 <section class="panel">
   <h2>各政策漏斗（匹配 → 发放，直到元）</h2>
-  <p class="note">每格下方是相对上一环节的转化率。信息有误、不再接收按每千条通知计；远高于其他政策的会标出，多半是规则或数据来源有误。“回溯匹配”是政策发布（或改版）后对存量数据回溯产生的匹配，“定期重算”是每日按时间重算产生的，其余来自实时数据事件。</p>
+  <p class="note">每格下方是相对上一环节的转化率{{if .Over}}；标 * 的超过100%，因为免申即享的发放不经申领和审核{{end}}。信息有误、不再接收按每千条通知计；远高于其他政策的标 ⚠ 并排在最前，多半是规则或数据来源有误。“回溯匹配”是政策发布（或改版）后对存量数据回溯产生的匹配，“定期重算”是每日按时间重算产生的，其余来自实时数据事件。点政策名，上面的趋势图就换成它的。</p>
   <div class="table-wrap"><table class="funnel" id="funnel-table">
     <thead><tr><th scope="col">政策</th>{{range .Steps}}<th scope="col">{{step .}}</th>{{end}}<th scope="col">发放金额（元）</th><th scope="col">匹配至发放（中位）</th><th scope="col">信息有误/千条</th><th scope="col">不再接收/千条</th><th scope="col">其中回溯匹配</th><th scope="col">其中定期重算</th></tr></thead>
     <tbody>
@@ -197,14 +168,7 @@ const reviewHTML = `
     </tbody>
     <tfoot>{{template "funnelrow" (row $ .Total)}}</tfoot>
   </table></div>
+  {{with .Quiet}}<p class="note">还没有案件的政策：{{range $i, $p := .}}{{if $i}}、{{end}}{{$p.Title}}{{end}}。</p>{{end}}
 </section>
-<section class="panel">
-  <h2>近30天趋势：全部政策</h2>
-  <figure id="trend-total">{{.Total.Chart}}</figure>
-</section>
-{{range .Policies}}<section class="panel">
-  <h2>近30天趋势：{{.Title}}</h2>
-  <figure>{{.Chart}}</figure>
-</section>{{end}}
 {{template "foot" .}}{{end}}
 `

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,8 +69,8 @@ func mustDay(s string) time.Time { d, _ := time.Parse(time.DateOnly, s); return 
 // The case pages render with the queue's explanation and data date, a
 // rejection without a reason is refused before the store is asked, a
 // batch goes to the store whole, a conflict is told; the funnel page
-// draws its trend as inline SVG and flags the policy whose stop rate is
-// far above the others'.
+// draws one trend as inline SVG and flags the policy whose stop rate is
+// far above the others' (TestFunnelPage tells the rest).
 func TestReviewPages(t *testing.T) {
 	asOf := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
 	amt := 1500.0
@@ -132,10 +133,140 @@ func TestReviewPages(t *testing.T) {
 		t.Errorf("disputes: %d %s", code, page)
 	}
 	code, page = get("/console/funnel")
-	if code != 200 || strings.Count(page, "<svg") != 4 || !strings.Contains(page, "<polyline") || !strings.Contains(page, "4,500") {
+	if code != 200 || strings.Count(page, "<svg") != 1 || !strings.Contains(page, `class="day"`) || !strings.Contains(page, "4,500") {
 		t.Errorf("funnel: %d, %d charts", code, strings.Count(page, "<svg"))
 	}
 	if !strings.Contains(page, `class="flagged" data-policy="c"`) || strings.Contains(page, `class="flagged" data-policy="a"`) {
 		t.Errorf("the policy with 400 stops per 1000 is not flagged alone")
+	}
+}
+
+// fakeFunnel has four policies: a, b and c with cases, c's stops far
+// above the others' and on two days, q with none yet.
+type fakeFunnel struct {
+	fakeReview
+	now time.Time
+}
+
+func (f *fakeFunnel) ReviewPolicies() []ReviewPolicy {
+	return []ReviewPolicy{{ID: "a", Title: "一次性扩岗补助"}, {ID: "b", Title: "稳岗返还"}, {ID: "c", Title: "社保断缴提醒"}, {ID: "q", Title: "尚无案件的政策"}}
+}
+
+func (f *fakeFunnel) Funnel(context.Context) (*funnel.Report, []*funnel.Report, error) {
+	today := mustDay(f.now.In(shanghai).Format(time.DateOnly))
+	earlier := today.AddDate(0, 0, -3)
+	var counts []store.FunnelCount
+	for _, p := range []string{"a", "b", "c"} {
+		counts = append(counts, store.FunnelCount{PolicyID: p, Source: "event", Day: today, Step: "matched", Cases: 100},
+			store.FunnelCount{PolicyID: p, Source: "event", Day: today, Step: "sent", Cases: 100})
+	}
+	counts = append(counts,
+		store.FunnelCount{PolicyID: "c", Source: "event", Day: earlier, Step: "matched", Cases: 20},
+		store.FunnelCount{PolicyID: "c", Source: "event", Day: earlier, Step: "sent", Cases: 20},
+		store.FunnelCount{PolicyID: "c", Source: "event", Day: earlier, Step: "stopped", Cases: 10},
+		store.FunnelCount{PolicyID: "c", Source: "event", Day: today, Step: "stopped", Cases: 30},
+		store.FunnelCount{PolicyID: "a", Source: "event", Day: today, Step: "granted", Cases: 3, Amount: 4500})
+	reps := funnel.Build(counts, nil)
+	return funnel.Total(reps, nil), reps, nil
+}
+
+// The funnel page draws one trend: every policy's by default, or the one
+// ?policy= names, picked from a plain GET form or the table's links; the
+// flagged policy comes first in the table and the picker, marked, and
+// its trend says why; a policy with no case yet gets an empty chart, an
+// unknown one a clear message and no chart. The chart's totals agree with
+// the table's, which the page reckons apart.
+func TestFunnelPage(t *testing.T) {
+	now := time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC)
+	v := NewReview(&fakeFunnel{now: now}, ReviewOptions{Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+	read, _ := v.Pages()
+	h := read["GET /console/funnel"]
+	total := regexp.MustCompile(`<g class="row" data-step="([a-z_]+)" data-total="([\d,.]+)">`)
+	cell := regexp.MustCompile(`data-key="funnel/([a-z]+)/matched">(\d+)<`)
+	for _, tc := range []struct {
+		query   string
+		code    int
+		charts  int
+		want    []string
+		absent  []string
+		matched string // the chart's matched total
+		table   string // the table's row that must agree with it
+	}{{
+		query: "", code: 200, charts: 1, matched: "320", table: "total",
+		want: []string{`<h2 id="trend-heading">近30天趋势：全部政策</h2>`, `id="trend" data-policy=""`, `<option value="" selected>全部政策</option>`,
+			`<a href="/console/funnel#trend" aria-current="true">全部政策</a>`,
+			`id="flagged"`, `<a href="/console/funnel?policy=c#trend">社保断缴提醒</a>`,
+			`<optgroup label="已标出（率远高于其他政策）"><option value="c">⚠ 社保断缴提醒</option></optgroup>`,
+			`<optgroup label="还没有案件"><option value="q">尚无案件的政策</option></optgroup>`,
+			`method="get" action="/console/funnel#trend"`, "近30天中 2 天有数据", `<title id="trend-title">`, `aria-labelledby="trend-title trend-desc"`},
+		absent: []string{`id="trend-flag"`, `id="trend-missing"`},
+	}, {
+		query: "c", code: 200, charts: 1, matched: "120", table: "c",
+		want: []string{`<h2 id="trend-heading">近30天趋势：社保断缴提醒</h2>`, `id="trend" data-policy="c"`, `<option value="c" selected>⚠ 社保断缴提醒</option>`,
+			`<a href="/console/funnel?policy=c#trend" aria-current="true">`, `id="trend-flag">⚠ 不再接收率远高于其他政策`,
+			`data-step="stopped" data-total="40"`, "<summary>逐日数字（2 天）</summary>"},
+		absent: []string{`<option value="" selected>`, `id="trend-missing"`},
+	}, {
+		query: "a", code: 200, charts: 1, matched: "100", table: "a",
+		want:   []string{`近30天趋势：一次性扩岗补助`, `<option value="a" selected>一次性扩岗补助</option>`, `data-step="granted_yuan" data-total="4,500"`, "近30天中只有 2026-12-08 一天有数据"},
+		absent: []string{`id="trend-flag"`},
+	}, {
+		query: "q", code: 200, charts: 1, matched: "0",
+		want:   []string{`近30天趋势：尚无案件的政策`, `<option value="q" selected>`, "2026-11-09至2026-12-08没有数据"},
+		absent: []string{`class="day"`, "<details"},
+	}, {
+		query: "nope<b>", code: 404, charts: 0,
+		want:   []string{`id="trend-missing"`, "没有编号为“nope&lt;b&gt;”的政策", `id="funnel-table"`, `<option value="">全部政策</option>`},
+		absent: []string{"nope<b>", "<figure"},
+	}} {
+		t.Run("policy="+tc.query, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/console/funnel?policy="+url.QueryEscape(tc.query), nil))
+			page := rec.Body.String()
+			if rec.Code != tc.code {
+				t.Errorf("status %d, want %d", rec.Code, tc.code)
+			}
+			if got := rec.Header().Get("Content-Security-Policy"); got != csp {
+				t.Errorf("CSP %q, want the console's", got)
+			}
+			if n := strings.Count(page, "<svg"); n != tc.charts {
+				t.Errorf("%d charts, want %d", n, tc.charts)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(page, want) {
+					t.Errorf("no %s", want)
+				}
+			}
+			for _, bad := range tc.absent {
+				if strings.Contains(page, bad) {
+					t.Errorf("%s, which should not be there", bad)
+				}
+			}
+			if i, j := strings.Index(page, `id="trend"`), strings.Index(page, `id="funnel-table"`); i < 0 || i > j {
+				t.Errorf("the trend (at %d) is not above the table (at %d)", i, j)
+			}
+			// The flagged policy leads the table.
+			if rows := regexp.MustCompile(`<tr(?: class="flagged")? data-policy="([a-z]*)"`).FindAllStringSubmatch(page, -1); len(rows) != 4 ||
+				rows[0][1] != "c" || !strings.Contains(rows[0][0], "flagged") || strings.Contains(rows[1][0], "flagged") {
+				t.Errorf("table rows %v: want c first and flagged alone, then a, b and the total", rows)
+			}
+			if tc.charts == 0 {
+				return
+			}
+			totals := map[string]string{}
+			for _, m := range total.FindAllStringSubmatch(page, -1) {
+				totals[m[1]] = m[2]
+			}
+			if totals["matched"] != tc.matched {
+				t.Errorf("the chart's matched total %q, want %q", totals["matched"], tc.matched)
+			}
+			if tc.table != "" {
+				for _, m := range cell.FindAllStringSubmatch(page, -1) {
+					if m[1] == tc.table && m[2] != totals["matched"] {
+						t.Errorf("the table's %s matched %s, the chart's %s", tc.table, m[2], totals["matched"])
+					}
+				}
+			}
+		})
 	}
 }
