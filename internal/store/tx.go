@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +18,9 @@ import (
 type Tx struct {
 	tx pgx.Tx
 	s  *Store
+	// forms are the explanation forms this transaction wrote, known to
+	// the store once it commits.
+	forms [][]byte
 }
 
 // LockSubjects takes a transaction-scoped advisory lock per subject, keyed
@@ -194,6 +199,9 @@ func (tx *Tx) Save(ctx context.Context, b *Batch) (inserted int, err error) {
 	}
 	matchesAt := -1
 	if len(b.Matches) > 0 {
+		if args := tx.formArgs(b.Matches); args != nil {
+			queue("explanation forms", insertForms, args...)
+		}
 		args, err := matchArgs(b.Matches)
 		if err != nil {
 			return 0, fmt.Errorf("save: %w", err)
@@ -333,9 +341,9 @@ func watermarkArgs(ws []Watermark) []any {
 const insertMatches = `
 WITH ins AS (
     INSERT INTO matches (subject_type, subject_id, policy_id, policy_version, result,
-                         explanation, amount, evaluated_at, event_id)
+                         explanation, amount, evaluated_at, event_id, explanation_form, explanation_values)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
-                         $6::json[], $7::numeric[], $8::timestamptz[], $9::text[])
+                         $6::json[], $7::numeric[], $8::timestamptz[], $9::text[], $18::bytea[], $19::bytea[])
     ON CONFLICT (subject_type, subject_id, policy_id) DO NOTHING
     RETURNING id, subject_type, subject_id, policy_id
 ), notices AS (
@@ -360,6 +368,8 @@ func matchArgs(nms []NewMatch) ([]any, error) {
 		vers    = make([]int32, len(nms))
 		results = make([]string, len(nms))
 		expls   = make([][]byte, len(nms))
+		forms   = make([][]byte, len(nms))
+		values  = make([][]byte, len(nms))
 		amounts = make([]*float64, len(nms))
 		evals   = make([]time.Time, len(nms))
 		events  = make([]*string, len(nms))
@@ -371,11 +381,16 @@ func matchArgs(nms []NewMatch) ([]any, error) {
 	)
 	for n, nm := range nms {
 		m := nm.Match
-		if len(m.Explanation) == 0 {
+		switch {
+		case len(m.Form.Digest) > 0 && len(m.Values) > 0:
+			forms[n], values[n] = m.Form.Digest, m.Values
+		case len(m.Explanation) > 0:
+			expls[n] = m.Explanation
+		default:
 			return nil, fmt.Errorf("match %s %s/%s: empty explanation", m.PolicyID, m.Key.Type, m.Key.ID)
 		}
 		types[n], ids[n], pols[n], vers[n], results[n] = m.Key.Type, m.Key.ID, m.PolicyID, int32(m.PolicyVersion), m.Result
-		expls[n], amounts[n], evals[n], events[n] = m.Explanation, m.Amount, m.EvaluatedAt, nullString(m.EventID)
+		amounts[n], evals[n], events[n] = m.Amount, m.EvaluatedAt, nullString(m.EventID)
 		for _, no := range nm.Notices {
 			fb := []byte("[]")
 			if len(no.Fallback) > 0 {
@@ -392,7 +407,36 @@ func matchArgs(nms []NewMatch) ([]any, error) {
 	return []any{
 		types, ids, pols, vers, results, expls, amounts, evals, events,
 		nTypes, nIDs, nPols, nChans, nFallback, nStatus, nReasons, nDue,
+		forms, values,
 	}, nil
+}
+
+// insertForms records explanation forms. They are named by their digest,
+// so a form another transaction recorded is the same form. The rows go in
+// digest order: two transactions that both record two new forms wait for
+// each other in the same order, not in a cycle.
+const insertForms = `
+INSERT INTO explanation_forms (digest, form)
+SELECT * FROM unnest($1::bytea[], $2::json[]) AS u(d, f) ORDER BY d
+ON CONFLICT (digest) DO NOTHING`
+
+// formArgs are the arguments of insertForms for the forms of ms that the
+// store does not know to be committed (nil when there are none). Save
+// sends each form only until a transaction that wrote it has committed.
+func (tx *Tx) formArgs(ms []NewMatch) []any {
+	var digests, docs [][]byte
+	for _, nm := range ms {
+		f := nm.Match.Form
+		if len(f.Digest) == 0 || len(nm.Match.Values) == 0 || tx.s.forms.known(f.Digest) || slices.ContainsFunc(digests, func(d []byte) bool { return bytes.Equal(d, f.Digest) }) {
+			continue
+		}
+		digests, docs = append(digests, f.Digest), append(docs, f.JSON)
+	}
+	if digests == nil {
+		return nil
+	}
+	tx.forms = append(tx.forms, digests...)
+	return []any{digests, docs}
 }
 
 const lapseMatches = `
