@@ -33,18 +33,19 @@ func (tx *Tx) LockSubjects(ctx context.Context, keys []SubjectKey) error {
 		return nil
 	}
 	types, ids := keyArrays(dedupeKeys(keys))
-	// The planner evaluates a volatile target after the sort, so the locks
-	// are taken in ORDER BY order.
-	const q = `
-SELECT pg_advisory_xact_lock(h)
-FROM (SELECT DISTINCT hashtextextended(t || ':' || i, 0) AS h
-      FROM unnest($1::text[], $2::text[]) AS u(t, i)) AS d
-ORDER BY h`
-	if _, err := tx.tx.Exec(ctx, q, types, ids); err != nil {
+	if _, err := tx.tx.Exec(ctx, lockSubjects, types, ids); err != nil {
 		return fmt.Errorf("lock subjects: %w", err)
 	}
 	return nil
 }
+
+// lockSubjects locks $1 (types), $2 (ids). The planner evaluates a
+// volatile target after the sort, so the locks are taken in ORDER BY order.
+const lockSubjects = `
+SELECT pg_advisory_xact_lock(h)
+FROM (SELECT DISTINCT hashtextextended(t || ':' || i, 0) AS h
+      FROM unnest($1::text[], $2::text[]) AS u(t, i)) AS d
+ORDER BY h`
 
 // AppliedEvents reports which of ids have been applied. The map holds true
 // for each applied id and nothing else.
@@ -53,19 +54,28 @@ func (tx *Tx) AppliedEvents(ctx context.Context, ids []string) (map[string]bool,
 	if len(ids) == 0 {
 		return seen, nil
 	}
-	rows, err := tx.tx.Query(ctx, `SELECT event_id FROM applied_events WHERE event_id = ANY($1::text[])`, ids)
+	rows, err := tx.tx.Query(ctx, selectApplied, ids)
 	if err != nil {
 		return nil, fmt.Errorf("applied events: %w", err)
 	}
+	if err := scanApplied(rows, seen); err != nil {
+		return nil, err
+	}
+	return seen, nil
+}
+
+const selectApplied = `SELECT event_id FROM applied_events WHERE event_id = ANY($1::text[])`
+
+func scanApplied(rows pgx.Rows, seen map[string]bool) error {
 	var id string
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
 		seen[id] = true
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("applied events: %w", err)
+		return fmt.Errorf("applied events: %w", err)
 	}
-	return seen, nil
+	return nil
 }
 
 // subjectsIn is the condition that selects the rows of the subjects passed
@@ -82,16 +92,25 @@ func (tx *Tx) Profiles(ctx context.Context, keys []SubjectKey) (map[SubjectKey]P
 		return out, nil
 	}
 	types, ids := keyArrays(keys)
-	rows, err := tx.tx.Query(ctx, `SELECT subject_type, subject_id, data, pii, version FROM profiles WHERE `+subjectsIn, types, ids)
+	rows, err := tx.tx.Query(ctx, selectProfiles, types, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load profiles: %w", err)
 	}
+	if err := tx.s.scanProfiles(rows, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const selectProfiles = `SELECT subject_type, subject_id, data, pii, version FROM profiles WHERE ` + subjectsIn
+
+func (s *Store) scanProfiles(rows pgx.Rows, out map[SubjectKey]Profile) error {
 	var (
 		p      Profile
 		sealed []byte
 	)
-	_, err = pgx.ForEachRow(rows, []any{&p.Key.Type, &p.Key.ID, &p.Data, &sealed, &p.Version}, func() error {
-		data, err := tx.s.unsealProfile(p.Key, p.Data, sealed)
+	_, err := pgx.ForEachRow(rows, []any{&p.Key.Type, &p.Key.ID, &p.Data, &sealed, &p.Version}, func() error {
+		data, err := s.unsealProfile(p.Key, p.Data, sealed)
 		if err != nil {
 			return err
 		}
@@ -99,9 +118,9 @@ func (tx *Tx) Profiles(ctx context.Context, keys []SubjectKey) (map[SubjectKey]P
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load profiles: %w", err)
+		return fmt.Errorf("load profiles: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Watermarks loads, per subject, the latest occurred_at applied from each
@@ -112,16 +131,25 @@ func (tx *Tx) Watermarks(ctx context.Context, keys []SubjectKey) (map[SubjectKey
 		return out, nil
 	}
 	types, ids := keyArrays(keys)
-	rows, err := tx.tx.Query(ctx, `SELECT subject_type, subject_id, source, occurred_at FROM source_watermarks WHERE `+subjectsIn, types, ids)
+	rows, err := tx.tx.Query(ctx, selectWatermarks, types, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load watermarks: %w", err)
 	}
+	if err := scanWatermarks(rows, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const selectWatermarks = `SELECT subject_type, subject_id, source, occurred_at FROM source_watermarks WHERE ` + subjectsIn
+
+func scanWatermarks(rows pgx.Rows, out map[SubjectKey]map[string]time.Time) error {
 	var (
 		k      SubjectKey
 		source string
 		at     time.Time
 	)
-	_, err = pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &source, &at}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &source, &at}, func() error {
 		m := out[k]
 		if m == nil {
 			m = make(map[string]time.Time)
@@ -131,9 +159,9 @@ func (tx *Tx) Watermarks(ctx context.Context, keys []SubjectKey) (map[SubjectKey
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load watermarks: %w", err)
+		return fmt.Errorf("load watermarks: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Matches loads, per subject, the state of each of its matches by policy
@@ -144,15 +172,24 @@ func (tx *Tx) Matches(ctx context.Context, keys []SubjectKey) (map[SubjectKey]ma
 		return out, nil
 	}
 	types, ids := keyArrays(keys)
-	rows, err := tx.tx.Query(ctx, `SELECT subject_type, subject_id, id, policy_id, policy_version, status FROM matches WHERE `+subjectsIn, types, ids)
+	rows, err := tx.tx.Query(ctx, selectMatches, types, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load matches: %w", err)
 	}
+	if err := scanMatches(rows, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const selectMatches = `SELECT subject_type, subject_id, id, policy_id, policy_version, status FROM matches WHERE ` + subjectsIn
+
+func scanMatches(rows pgx.Rows, out map[SubjectKey]map[string]MatchState) error {
 	var (
 		k  SubjectKey
 		ms MatchState
 	)
-	_, err = pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &ms.ID, &ms.PolicyID, &ms.PolicyVersion, &ms.Status}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &ms.ID, &ms.PolicyID, &ms.PolicyVersion, &ms.Status}, func() error {
 		m := out[k]
 		if m == nil {
 			m = make(map[string]MatchState)
@@ -162,9 +199,9 @@ func (tx *Tx) Matches(ctx context.Context, keys []SubjectKey) (map[SubjectKey]ma
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load matches: %w", err)
+		return fmt.Errorf("load matches: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Save writes b in one round trip (a pipeline of one statement per non-empty

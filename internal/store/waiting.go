@@ -27,26 +27,35 @@ func (tx *Tx) WaitingNotices(ctx context.Context, keys []SubjectKey) (map[Subjec
 		return out, nil
 	}
 	types, ids := keyArrays(keys)
-	rows, err := tx.tx.Query(ctx, `
-SELECT m.subject_type, m.subject_id, o.id, m.policy_id, coalesce(o.reason, '')
-FROM matches m JOIN outbox o ON o.match_id = m.id
-WHERE (m.subject_type, m.subject_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND o.status = 'waiting'
-ORDER BY o.id`, types, ids)
+	rows, err := tx.tx.Query(ctx, selectWaiting, types, ids)
 	if err != nil {
 		return nil, fmt.Errorf("waiting notices: %w", err)
 	}
+	if err := scanWaiting(rows, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const selectWaiting = `
+SELECT m.subject_type, m.subject_id, o.id, m.policy_id, coalesce(o.reason, '')
+FROM matches m JOIN outbox o ON o.match_id = m.id
+WHERE (m.subject_type, m.subject_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND o.status = 'waiting'
+ORDER BY o.id`
+
+func scanWaiting(rows pgx.Rows, out map[SubjectKey][]WaitingNotice) error {
 	var (
 		k SubjectKey
 		w WaitingNotice
 	)
-	_, err = pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &w.ID, &w.PolicyID, &w.Reason}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &w.ID, &w.PolicyID, &w.Reason}, func() error {
 		out[k] = append(out[k], w)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("waiting notices: %w", err)
+		return fmt.Errorf("waiting notices: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Rerouted is a waiting notice routed again. Status "pending" sends it on
