@@ -105,3 +105,20 @@ func TestLoadLocks(t *testing.T) {
 		t.Fatal("the lock was not released at the end of Load's transaction")
 	}
 }
+
+// TestArrayLiteral: PostgreSQL reads every list back as written,
+// whatever its elements hold.
+func TestArrayLiteral(t *testing.T) {
+	s := openStore(t)
+	for _, xs := range [][]string{
+		{}, {"sms"}, {"wechat", "sms"}, {""}, {"NULL"}, {`a"b`, `c\d`, "e,f", "{g}", " h ", "微信"},
+	} {
+		var got []string
+		if err := s.Pool().QueryRow(t.Context(), `SELECT $1::text::text[]`, arrayLiteral(xs)).Scan(&got); err != nil {
+			t.Fatalf("%q: %v", xs, err)
+		}
+		if !reflect.DeepEqual(got, xs) {
+			t.Errorf("%q read back as %q", xs, got)
+		}
+	}
+}
