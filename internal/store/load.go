@@ -43,7 +43,7 @@ func (tx *Tx) Load(ctx context.Context, keys []SubjectKey, eventIDs []string) (L
 	b.Queue(selectProfiles, types, ids).Query(func(rows pgx.Rows) error { return tx.s.scanProfiles(rows, l.Profiles) })
 	b.Queue(selectWatermarks, types, ids).Query(func(rows pgx.Rows) error { return scanWatermarks(rows, l.Watermarks) })
 	b.Queue(selectMatches, types, ids).Query(func(rows pgx.Rows) error { return scanMatches(rows, l.Matches) })
-	b.Queue(selectWaiting, types, ids).Query(func(rows pgx.Rows) error { return scanWaiting(rows, l.Waiting) })
+	b.Queue(selectWaiting, ltypes, lids).Query(func(rows pgx.Rows) error { return scanWaiting(rows, l.Waiting) })
 	if err := tx.tx.SendBatch(ctx, &b).Close(); err != nil {
 		return Loaded{}, fmt.Errorf("load subjects: %w", err)
 	}
