@@ -49,6 +49,12 @@ func BenchmarkPipeline(b *testing.B) {
 	if got := e.count("SELECT count(*) FROM applied_events"); got != b.N {
 		b.Fatalf("applied %d of %d", got, b.N)
 	}
+	// What a match's explanation costs to store: the compact record (and
+	// the JSON of matches that have one).
+	var explained float64
+	if err := e.db.QueryRow(context.Background(), `SELECT coalesce(avg(coalesce(octet_length(explanation_values), 0) + coalesce(octet_length(explanation::text), 0)), 0)::float8 FROM matches`).Scan(&explained); err == nil {
+		b.ReportMetric(explained, "explanation-B/match")
+	}
 }
 
 // BenchmarkPipelineLatency offers events at 1,000 per second to a running
