@@ -213,9 +213,6 @@ type state struct {
 	all     bool   // a snapshot: evaluate every policy
 	eventID string // the last applied event, which caused the matches
 	dirty   bool
-	// raw is doc as JSON when doc is a snapshot's data unchanged (the
-	// event's own bytes, validated), so that it need not be encoded again.
-	raw []byte
 }
 
 func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]outcome, []Rejected, *store.Batch, error) {
@@ -277,10 +274,6 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 		}
 		s.all = s.all || env.Type == profile.Snapshot || s.doc == nil
 		s.doc, s.eventID, s.dirty = next, env.EventID, true
-		s.raw = nil
-		if env.Type == profile.Snapshot {
-			s.raw = env.Data
-		}
 		s.version++
 		applied[env.EventID] = true
 		if marks[e.key] == nil {
@@ -362,11 +355,9 @@ func (p *Processor) evaluate(dirty []store.SubjectKey, states map[store.SubjectK
 	out := make([]result, len(dirty))
 	one := func(ev *rules.Evaluator, k store.SubjectKey) (r result) {
 		s := states[k]
-		if r.data = s.raw; r.data == nil {
-			if r.data, r.err = json.Marshal(s.doc); r.err != nil {
-				r.err = fmt.Errorf("encode profile %s/%s: %w", k.Type, k.ID, r.err)
-				return r
-			}
+		if r.data, r.err = json.Marshal(s.doc); r.err != nil {
+			r.err = fmt.Errorf("encode profile %s/%s: %w", k.Type, k.ID, r.err)
+			return r
 		}
 		subject, err := profile.DecodeValid(profile.Kind(k.Type), r.data) // validated when applied
 		if err != nil {
