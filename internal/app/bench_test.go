@@ -33,10 +33,13 @@ func BenchmarkPipeline(b *testing.B) {
 	events := benchEvents(b)
 	e.produce(events...)
 	b.ResetTimer()
-	cpu0 := cpuSeconds()
+	cpu0, pg0 := cpuSeconds(), pgBackendCPU(context.Background(), e.db)
 	s := e.start(ingest.Hooks{})
 	e.waitFor("every event", func() bool { return s.processed.Load() >= int64(b.N) })
 	b.StopTimer()
+	// PostgreSQL's CPU per event: its backends for this database (the
+	// service's pool and the test's connection).
+	b.ReportMetric(pgCPUSince(context.Background(), e.db, pg0)*1e6/float64(b.N), "pg-cpu-µs/event")
 	// The process's own CPU per event (the service, the embedded broker
 	// and the test's polling; PostgreSQL is another process): less
 	// sensitive than events/s to other work on a shared machine.
@@ -45,6 +48,12 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(peakRSSMiB(), "peak-rss-MiB")
 	if got := e.count("SELECT count(*) FROM applied_events"); got != b.N {
 		b.Fatalf("applied %d of %d", got, b.N)
+	}
+	// What a match's explanation costs to store: the compact record (and
+	// the JSON of matches that have one).
+	var explained float64
+	if err := e.db.QueryRow(context.Background(), `SELECT coalesce(avg(coalesce(octet_length(explanation_values), 0) + coalesce(octet_length(explanation::text), 0)), 0)::float8 FROM matches`).Scan(&explained); err == nil {
+		b.ReportMetric(explained, "explanation-B/match")
 	}
 }
 
@@ -138,6 +147,7 @@ func BenchmarkRawPostgresInsert(b *testing.B) {
 		ids[i], docs[i] = fmt.Sprintf("%s-%d", env.SubjectID, i), string(env.Data)
 	}
 	b.ResetTimer()
+	pg0 := pgBackendCPU(ctx, e.db)
 	for i := 0; i < len(events); i += 500 {
 		j := min(i+500, len(events))
 		err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
@@ -149,5 +159,6 @@ func BenchmarkRawPostgresInsert(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(pgCPUSince(ctx, e.db, pg0)*1e6/float64(b.N), "pg-cpu-µs/event")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

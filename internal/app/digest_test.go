@@ -184,8 +184,8 @@ func threeAtMorning(t *testing.T, e *env, s *service, c *clock) (first int, ids 
 	// Two more matches of the resident, queued during the night too.
 	queue = func(policy string, due time.Time) int {
 		return e.count(`WITH m AS (
-    INSERT INTO matches (subject_type, subject_id, policy_id, policy_version, result, explanation, evaluated_at)
-    SELECT subject_type, subject_id, $1, 1, 'eligible', explanation, evaluated_at FROM matches WHERE subject_id = 'p_dg' LIMIT 1
+    INSERT INTO matches (subject_type, subject_id, policy_id, policy_version, result, explanation, explanation_form, explanation_values, evaluated_at)
+    SELECT subject_type, subject_id, $1, 1, 'eligible', explanation, explanation_form, explanation_values, evaluated_at FROM matches WHERE subject_id = 'p_dg' LIMIT 1
     RETURNING id)
 INSERT INTO outbox (match_id, channel, fallback, status, due_at) SELECT id, 'wechat', '{sms}', 'pending', $2 FROM m RETURNING id::int`, policy, due)
 	}

@@ -55,12 +55,7 @@ type Store interface {
 // txStore is the part of a transaction the processor uses; *store.Tx
 // implements it.
 type txStore interface {
-	LockSubjects(ctx context.Context, keys []store.SubjectKey) error
-	AppliedEvents(ctx context.Context, ids []string) (map[string]bool, error)
-	Profiles(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey]store.Profile, error)
-	Watermarks(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey]map[string]time.Time, error)
-	Matches(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey]map[string]store.MatchState, error)
-	WaitingNotices(ctx context.Context, keys []store.SubjectKey) (map[store.SubjectKey][]store.WaitingNotice, error)
+	Load(ctx context.Context, keys []store.SubjectKey, eventIDs []string) (store.Loaded, error)
 	Save(ctx context.Context, b *store.Batch) (int, error)
 }
 
@@ -231,21 +226,13 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 		}
 		ids = append(ids, e.env.EventID)
 	}
-	if err := tx.LockSubjects(ctx, keys); err != nil {
-		return nil, nil, nil, err
-	}
-	applied, err := tx.AppliedEvents(ctx, ids)
+	// One round trip: the locks, then every read, the matches and waiting
+	// notices of subjects whose events turn out to be duplicates included.
+	loaded, err := tx.Load(ctx, keys, ids)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	stored, err := tx.Profiles(ctx, keys)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	marks, err := tx.Watermarks(ctx, keys)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	applied, stored, marks := loaded.Applied, loaded.Profiles, loaded.Watermarks
 	states := map[store.SubjectKey]*state{}
 	for _, k := range keys {
 		s := &state{changed: map[string]bool{}}
@@ -312,15 +299,7 @@ func (p *Processor) apply(ctx context.Context, tx txStore, events []decoded) ([]
 		}
 	}
 	if len(dirty) > 0 {
-		existing, err := tx.Matches(ctx, dirty)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		waiting, err := tx.WaitingNotices(ctx, withMatches(dirty, existing))
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if err := p.evaluate(dirty, states, existing, waiting, &b); err != nil {
+		if err := p.evaluate(dirty, states, loaded.Matches, loaded.Waiting, &b); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -480,13 +459,15 @@ func (j judge) subject(ev *rules.Evaluator, at *rules.Instant, now time.Time, k 
 }
 
 func (j judge) newMatch(ev *rules.Evaluator, pol *rules.Policy, in *rules.Input, at *rules.Instant, o rules.Outcome, k store.SubjectKey, eventID string, reach notify.Recipient, now time.Time) (store.NewMatch, error) {
-	x, err := json.Marshal(ev.ExplainOutcome(pol, in, at, o))
+	// The compact record, which the store renders as the explanation
+	// when it is read: a twentieth of the JSON's bytes to write.
+	x, err := ev.AppendCompact(nil, pol, in, at, o)
 	if err != nil {
 		return store.NewMatch{}, fmt.Errorf("encode explanation: %w", err)
 	}
 	m := store.Match{
 		Key: k, PolicyID: pol.ID, PolicyVersion: pol.Version, Result: o.Result.String(),
-		Explanation: x, EvaluatedAt: now, EventID: eventID,
+		Form: pol.Form(), Values: x, EvaluatedAt: now, EventID: eventID,
 	}
 	if o.HasAmount {
 		a := o.Amount

@@ -47,6 +47,12 @@ type Policy struct {
 	temporal   bool
 	paramIndex map[string]int // name → index in the set's params vector
 	index      int            // in the set's policies
+	// form is what every explanation of this policy shares, and plans
+	// (per condition) and amountPlan are the reads a compact explanation
+	// records, in the form's order (compact.go).
+	form       Form
+	plans      [][]planRead
+	amountPlan []planRead
 }
 
 // program is one compiled expression.
@@ -225,6 +231,7 @@ func compilePolicy(r *Rule, lay *layout, paramBase int, fuse bool) (*Policy, Err
 		}
 	}
 	p.indexFields(lay)
+	p.newForm(lay)
 	return p, nil
 }
 

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/policypush/policypush/internal/profile"
@@ -39,8 +40,9 @@ type field struct {
 	elem     *field   // arrayField: the element (objectField or leafField)
 	slot     int      // leafField/arrayField: slot in its slot space
 	goIndex  []int    // Go field index from the enclosing slot space's struct
-	// space lists the slots of an element object (arrays of objects only).
-	space []*field
+	// space lists the slots of an element object (arrays of objects only),
+	// and sorted the same by path, the order of a JSON object's keys.
+	space, sorted []*field
 }
 
 func newLayout(kind profile.Kind, sample any) *layout {
@@ -82,6 +84,8 @@ func buildObject(obj *field, t reflect.Type, index []int, prefix string) []*fiel
 				if et.Kind() == reflect.Struct {
 					f.elem = &field{kind: objectField}
 					f.elem.space = buildObject(f.elem, et, nil, "")
+					f.elem.sorted = append([]*field(nil), f.elem.space...)
+					sort.Slice(f.elem.sorted, func(i, j int) bool { return f.elem.sorted[i].path < f.elem.sorted[j].path })
 				} else {
 					f.elem = &field{kind: leafField, leaf: et.Kind()}
 				}

@@ -121,7 +121,7 @@ func (s *Store) Subject(ctx context.Context, k SubjectKey) (SubjectView, error) 
 		return v, fmt.Errorf("subject: %w", err)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT m.id, m.policy_id, m.policy_version, m.result, m.status, m.amount::float8,
-       m.evaluated_at, coalesce(m.event_id, ''), m.explanation
+       m.evaluated_at, coalesce(m.event_id, ''), `+explanationCols+`
 FROM matches m WHERE m.subject_type = $1 AND m.subject_id = $2 ORDER BY m.id`, k.Type, k.ID)
 	if err != nil {
 		return v, fmt.Errorf("subject matches: %w", err)
@@ -129,10 +129,14 @@ FROM matches m WHERE m.subject_type = $1 AND m.subject_id = $2 ORDER BY m.id`, k
 	var ids []int64
 	var id int64
 	var mv MatchView
-	_, err = pgx.ForEachRow(rows, []any{&id, &mv.PolicyID, &mv.PolicyVersion, &mv.Result, &mv.Status, &mv.Amount,
-		&mv.EvaluatedAt, &mv.EventID, &mv.Explanation}, func() error {
+	var x storedExplanation
+	_, err = pgx.ForEachRow(rows, append([]any{&id, &mv.PolicyID, &mv.PolicyVersion, &mv.Result, &mv.Status, &mv.Amount,
+		&mv.EvaluatedAt, &mv.EventID}, x.dest()...), func() error {
 		c := mv
-		c.Explanation = append(json.RawMessage(nil), mv.Explanation...)
+		var err error
+		if c.Explanation, err = x.JSON(k); err != nil {
+			return err
+		}
 		c.Notices = []NoticeView{}
 		v.Matches = append(v.Matches, c)
 		ids = append(ids, id)

@@ -190,7 +190,7 @@ type CaseFilter struct {
 
 const caseColumns = `m.id, m.subject_type, m.subject_id, m.policy_id, ` + derivedStatus + `,
     coalesce(c.granted_amount, m.amount)::float8, coalesce(c.updated_at, m.created_at),
-    m.explanation,
+    `+explanationCols+`,
     coalesce((SELECT e.occurred_at FROM applied_events e WHERE e.event_id = m.event_id),
              (SELECT max(w.occurred_at) FROM source_watermarks w WHERE w.subject_type = m.subject_type AND w.subject_id = m.subject_id)),
     c.claimed_at, c.decided_at, coalesce(c.decided_by, ''), coalesce(c.reason, ''), c.granted_on::timestamp`
@@ -200,14 +200,18 @@ func scanCase(row pgx.Row) (Case, error) {
 		c        Case
 		id       string
 		granted  *time.Time
-		explain  []byte
+		x        storedExplanation
 		dataAsOf *time.Time
 	)
-	if err := row.Scan(&c.ID, &c.SubjectType, &id, &c.PolicyID, &c.Status, &c.Amount, &c.UpdatedAt, &explain, &dataAsOf,
+	if err := row.Scan(&c.ID, &c.SubjectType, &id, &c.PolicyID, &c.Status, &c.Amount, &c.UpdatedAt, &x.legacy, &x.values, &x.form, &dataAsOf,
 		&c.ClaimedAt, &c.DecidedAt, &c.DecidedBy, &c.Reason, &granted); err != nil {
 		return Case{}, err
 	}
 	c.SubjectMasked = MaskSubject(id)
+	explain, err := x.JSON(SubjectKey{Type: c.SubjectType, ID: id})
+	if err != nil {
+		return Case{}, err
+	}
 	c.Explanation = explain
 	c.DataAsOf = dataAsOf
 	c.GrantedOn = granted

@@ -50,9 +50,10 @@ func (s *Store) NoticeByToken(ctx context.Context, token string) (rec NoticeReco
 		caseStatus *string
 		sent       *time.Time
 		asOf       *time.Time
+		x          storedExplanation
 	)
 	err = s.pool.QueryRow(ctx, `
-SELECT m.id, m.subject_type, m.subject_id, m.policy_id, m.policy_version, m.result, m.explanation, m.amount::float8,
+SELECT m.id, m.subject_type, m.subject_id, m.policy_id, m.policy_version, m.result, `+explanationCols+`, m.amount::float8,
        m.status, c.status, CASE WHEN c.status = 'rejected' THEN coalesce(c.reason, '') ELSE '' END,
        EXISTS (SELECT 1 FROM outbox x WHERE x.match_id = m.id AND x.clicked_at IS NOT NULL),
        (SELECT min(x.sent_at) FROM outbox x WHERE x.match_id = m.id), o.created_at,
@@ -62,11 +63,14 @@ SELECT m.id, m.subject_type, m.subject_id, m.policy_id, m.policy_version, m.resu
 FROM outbox o JOIN matches m ON m.id = o.match_id
 LEFT JOIN cases c ON c.match_id = m.id
 WHERE o.click_token = $1`, token).Scan(&rec.MatchID, &rec.Key.Type, &rec.Key.ID, &rec.PolicyID, &rec.PolicyVersion,
-		&rec.Result, &rec.Explanation, &rec.Amount, &rec.MatchStatus, &caseStatus, &rec.RejectReason, &rec.Opened, &sent, &rec.CreatedAt, &asOf)
+		&rec.Result, &x.legacy, &x.values, &x.form, &rec.Amount, &rec.MatchStatus, &caseStatus, &rec.RejectReason, &rec.Opened, &sent, &rec.CreatedAt, &asOf)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return NoticeRecord{}, false, nil
 	}
 	if err != nil {
+		return NoticeRecord{}, false, fmt.Errorf("notice by token: %w", err)
+	}
+	if rec.Explanation, err = x.JSON(rec.Key); err != nil {
 		return NoticeRecord{}, false, fmt.Errorf("notice by token: %w", err)
 	}
 	if caseStatus != nil {

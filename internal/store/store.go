@@ -29,6 +29,8 @@ type Store struct {
 
 	personal      map[string]*pathTree // personal fields per subject type
 	personalOther *pathTree            // for a subject type not listed
+
+	forms *formCache // explanation forms known to be committed
 }
 
 // Open connects to the database at url (a postgres:// URL or a key=value
@@ -50,7 +52,7 @@ func Open(ctx context.Context, url string, sealer *pii.Sealer) (*Store, error) {
 		return nil, fmt.Errorf("open store: ping: %w", err)
 	}
 	byType, other := personalTrees()
-	return &Store{pool: pool, sealer: sealer, personal: byType, personalOther: other}, nil
+	return &Store{pool: pool, sealer: sealer, personal: byType, personalOther: other, forms: newFormCache()}, nil
 }
 
 // Sealer returns the sealer personal fields are sealed with, nil for a
@@ -89,12 +91,14 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 		}
 	}()
-	if err := fn(&Tx{tx: ptx, s: s}); err != nil {
+	tx := &Tx{tx: ptx, s: s}
+	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.forms.add(tx.forms)
 	return nil
 }
 

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +19,9 @@ import (
 type Tx struct {
 	tx pgx.Tx
 	s  *Store
+	// forms are the explanation forms this transaction wrote, known to
+	// the store once it commits.
+	forms [][]byte
 }
 
 // LockSubjects takes a transaction-scoped advisory lock per subject, keyed
@@ -28,18 +34,19 @@ func (tx *Tx) LockSubjects(ctx context.Context, keys []SubjectKey) error {
 		return nil
 	}
 	types, ids := keyArrays(dedupeKeys(keys))
-	// The planner evaluates a volatile target after the sort, so the locks
-	// are taken in ORDER BY order.
-	const q = `
-SELECT pg_advisory_xact_lock(h)
-FROM (SELECT DISTINCT hashtextextended(t || ':' || i, 0) AS h
-      FROM unnest($1::text[], $2::text[]) AS u(t, i)) AS d
-ORDER BY h`
-	if _, err := tx.tx.Exec(ctx, q, types, ids); err != nil {
+	if _, err := tx.tx.Exec(ctx, lockSubjects, types, ids); err != nil {
 		return fmt.Errorf("lock subjects: %w", err)
 	}
 	return nil
 }
+
+// lockSubjects locks $1 (types), $2 (ids). The planner evaluates a
+// volatile target after the sort, so the locks are taken in ORDER BY order.
+const lockSubjects = `
+SELECT pg_advisory_xact_lock(h)
+FROM (SELECT DISTINCT hashtextextended(t || ':' || i, 0) AS h
+      FROM unnest($1::text[], $2::text[]) AS u(t, i)) AS d
+ORDER BY h`
 
 // AppliedEvents reports which of ids have been applied. The map holds true
 // for each applied id and nothing else.
@@ -48,19 +55,28 @@ func (tx *Tx) AppliedEvents(ctx context.Context, ids []string) (map[string]bool,
 	if len(ids) == 0 {
 		return seen, nil
 	}
-	rows, err := tx.tx.Query(ctx, `SELECT event_id FROM applied_events WHERE event_id = ANY($1::text[])`, ids)
+	rows, err := tx.tx.Query(ctx, selectApplied, ids)
 	if err != nil {
 		return nil, fmt.Errorf("applied events: %w", err)
 	}
+	if err := scanApplied(rows, seen); err != nil {
+		return nil, err
+	}
+	return seen, nil
+}
+
+const selectApplied = `SELECT event_id FROM applied_events WHERE event_id = ANY($1::text[])`
+
+func scanApplied(rows pgx.Rows, seen map[string]bool) error {
 	var id string
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
 		seen[id] = true
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("applied events: %w", err)
+		return fmt.Errorf("applied events: %w", err)
 	}
-	return seen, nil
+	return nil
 }
 
 // subjectsIn is the condition that selects the rows of the subjects passed
@@ -77,16 +93,25 @@ func (tx *Tx) Profiles(ctx context.Context, keys []SubjectKey) (map[SubjectKey]P
 		return out, nil
 	}
 	types, ids := keyArrays(keys)
-	rows, err := tx.tx.Query(ctx, `SELECT subject_type, subject_id, data, pii, version FROM profiles WHERE `+subjectsIn, types, ids)
+	rows, err := tx.tx.Query(ctx, selectProfiles, types, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load profiles: %w", err)
 	}
+	if err := tx.s.scanProfiles(rows, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const selectProfiles = `SELECT subject_type, subject_id, data, pii, version FROM profiles WHERE ` + subjectsIn
+
+func (s *Store) scanProfiles(rows pgx.Rows, out map[SubjectKey]Profile) error {
 	var (
 		p      Profile
 		sealed []byte
 	)
-	_, err = pgx.ForEachRow(rows, []any{&p.Key.Type, &p.Key.ID, &p.Data, &sealed, &p.Version}, func() error {
-		data, err := tx.s.unsealProfile(p.Key, p.Data, sealed)
+	_, err := pgx.ForEachRow(rows, []any{&p.Key.Type, &p.Key.ID, &p.Data, &sealed, &p.Version}, func() error {
+		data, err := s.unsealProfile(p.Key, p.Data, sealed)
 		if err != nil {
 			return err
 		}
@@ -94,9 +119,9 @@ func (tx *Tx) Profiles(ctx context.Context, keys []SubjectKey) (map[SubjectKey]P
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load profiles: %w", err)
+		return fmt.Errorf("load profiles: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Watermarks loads, per subject, the latest occurred_at applied from each
@@ -107,16 +132,25 @@ func (tx *Tx) Watermarks(ctx context.Context, keys []SubjectKey) (map[SubjectKey
 		return out, nil
 	}
 	types, ids := keyArrays(keys)
-	rows, err := tx.tx.Query(ctx, `SELECT subject_type, subject_id, source, occurred_at FROM source_watermarks WHERE `+subjectsIn, types, ids)
+	rows, err := tx.tx.Query(ctx, selectWatermarks, types, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load watermarks: %w", err)
 	}
+	if err := scanWatermarks(rows, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const selectWatermarks = `SELECT subject_type, subject_id, source, occurred_at FROM source_watermarks WHERE ` + subjectsIn
+
+func scanWatermarks(rows pgx.Rows, out map[SubjectKey]map[string]time.Time) error {
 	var (
 		k      SubjectKey
 		source string
 		at     time.Time
 	)
-	_, err = pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &source, &at}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &source, &at}, func() error {
 		m := out[k]
 		if m == nil {
 			m = make(map[string]time.Time)
@@ -126,9 +160,9 @@ func (tx *Tx) Watermarks(ctx context.Context, keys []SubjectKey) (map[SubjectKey
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load watermarks: %w", err)
+		return fmt.Errorf("load watermarks: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Matches loads, per subject, the state of each of its matches by policy
@@ -139,15 +173,24 @@ func (tx *Tx) Matches(ctx context.Context, keys []SubjectKey) (map[SubjectKey]ma
 		return out, nil
 	}
 	types, ids := keyArrays(keys)
-	rows, err := tx.tx.Query(ctx, `SELECT subject_type, subject_id, id, policy_id, policy_version, status FROM matches WHERE `+subjectsIn, types, ids)
+	rows, err := tx.tx.Query(ctx, selectMatches, types, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load matches: %w", err)
 	}
+	if err := scanMatches(rows, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const selectMatches = `SELECT subject_type, subject_id, id, policy_id, policy_version, status FROM matches WHERE ` + subjectsIn
+
+func scanMatches(rows pgx.Rows, out map[SubjectKey]map[string]MatchState) error {
 	var (
 		k  SubjectKey
 		ms MatchState
 	)
-	_, err = pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &ms.ID, &ms.PolicyID, &ms.PolicyVersion, &ms.Status}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &ms.ID, &ms.PolicyID, &ms.PolicyVersion, &ms.Status}, func() error {
 		m := out[k]
 		if m == nil {
 			m = make(map[string]MatchState)
@@ -157,9 +200,9 @@ func (tx *Tx) Matches(ctx context.Context, keys []SubjectKey) (map[SubjectKey]ma
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load matches: %w", err)
+		return fmt.Errorf("load matches: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Save writes b in one round trip (a pipeline of one statement per non-empty
@@ -194,6 +237,9 @@ func (tx *Tx) Save(ctx context.Context, b *Batch) (inserted int, err error) {
 	}
 	matchesAt := -1
 	if len(b.Matches) > 0 {
+		if args := tx.formArgs(b.Matches); args != nil {
+			queue("explanation forms", insertForms, args...)
+		}
 		args, err := matchArgs(b.Matches)
 		if err != nil {
 			return 0, fmt.Errorf("save: %w", err)
@@ -338,17 +384,15 @@ func watermarkArgs(ws []Watermark) []any {
 const insertMatches = `
 WITH ins AS (
     INSERT INTO matches (subject_type, subject_id, policy_id, policy_version, result,
-                         explanation, amount, evaluated_at, event_id)
+                         explanation, amount, evaluated_at, event_id, explanation_form, explanation_values)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
-                         $6::json[], $7::numeric[], $8::timestamptz[], $9::text[])
+                         $6::json[], $7::numeric[], $8::timestamptz[], $9::text[], $18::bytea[], $19::bytea[])
     ON CONFLICT (subject_type, subject_id, policy_id) DO NOTHING
     RETURNING id, subject_type, subject_id, policy_id
 ), notices AS (
     INSERT INTO outbox (match_id, channel, fallback, status, reason, due_at)
-    SELECT ins.id, n.channel,
-           ARRAY(SELECT f FROM jsonb_array_elements_text(n.fallback) WITH ORDINALITY AS e(f, o) ORDER BY o),
-           n.status, n.reason, n.due_at
-    FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::text[],
+    SELECT ins.id, n.channel, n.fallback::text[], n.status, n.reason, n.due_at
+    FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                 $16::text[], $17::timestamptz[])
          AS n(subject_type, subject_id, policy_id, channel, fallback, status, reason, due_at)
     JOIN ins USING (subject_type, subject_id, policy_id)
@@ -365,30 +409,31 @@ func matchArgs(nms []NewMatch) ([]any, error) {
 		vers    = make([]int32, len(nms))
 		results = make([]string, len(nms))
 		expls   = make([][]byte, len(nms))
+		forms   = make([][]byte, len(nms))
+		values  = make([][]byte, len(nms))
 		amounts = make([]*float64, len(nms))
 		evals   = make([]time.Time, len(nms))
 		events  = make([]*string, len(nms))
 
 		nTypes, nIDs, nPols, nChans, nStatus []string
-		nFallback                            [][]byte
+		nFallback                            []string
 		nReasons                             []*string
 		nDue                                 []time.Time
 	)
 	for n, nm := range nms {
 		m := nm.Match
-		if len(m.Explanation) == 0 {
+		switch {
+		case len(m.Form.Digest) > 0 && len(m.Values) > 0:
+			forms[n], values[n] = m.Form.Digest, m.Values
+		case len(m.Explanation) > 0:
+			expls[n] = m.Explanation
+		default:
 			return nil, fmt.Errorf("match %s %s/%s: empty explanation", m.PolicyID, m.Key.Type, m.Key.ID)
 		}
 		types[n], ids[n], pols[n], vers[n], results[n] = m.Key.Type, m.Key.ID, m.PolicyID, int32(m.PolicyVersion), m.Result
-		expls[n], amounts[n], evals[n], events[n] = m.Explanation, m.Amount, m.EvaluatedAt, nullString(m.EventID)
+		amounts[n], evals[n], events[n] = m.Amount, m.EvaluatedAt, nullString(m.EventID)
 		for _, no := range nm.Notices {
-			fb := []byte("[]")
-			if len(no.Fallback) > 0 {
-				var err error
-				if fb, err = json.Marshal(no.Fallback); err != nil {
-					return nil, fmt.Errorf("match %s %s/%s: fallback: %w", m.PolicyID, m.Key.Type, m.Key.ID, err)
-				}
-			}
+			fb := arrayLiteral(no.Fallback)
 			nTypes, nIDs, nPols = append(nTypes, m.Key.Type), append(nIDs, m.Key.ID), append(nPols, m.PolicyID)
 			nChans, nFallback, nStatus = append(nChans, no.Channel), append(nFallback, fb), append(nStatus, no.Status)
 			nReasons, nDue = append(nReasons, nullString(no.Reason)), append(nDue, no.DueAt)
@@ -397,7 +442,60 @@ func matchArgs(nms []NewMatch) ([]any, error) {
 	return []any{
 		types, ids, pols, vers, results, expls, amounts, evals, events,
 		nTypes, nIDs, nPols, nChans, nFallback, nStatus, nReasons, nDue,
+		forms, values,
 	}, nil
+}
+
+// insertForms records explanation forms. They are named by their digest,
+// so a form another transaction recorded is the same form. The rows go in
+// digest order: two transactions that both record two new forms wait for
+// each other in the same order, not in a cycle.
+const insertForms = `
+INSERT INTO explanation_forms (digest, form)
+SELECT * FROM unnest($1::bytea[], $2::json[]) AS u(d, f) ORDER BY d
+ON CONFLICT (digest) DO NOTHING`
+
+// formArgs are the arguments of insertForms for the forms of ms that the
+// store does not know to be committed (nil when there are none). Save
+// sends each form only until a transaction that wrote it has committed.
+func (tx *Tx) formArgs(ms []NewMatch) []any {
+	var digests, docs [][]byte
+	for _, nm := range ms {
+		f := nm.Match.Form
+		if len(f.Digest) == 0 || len(nm.Match.Values) == 0 || tx.s.forms.known(f.Digest) || slices.ContainsFunc(digests, func(d []byte) bool { return bytes.Equal(d, f.Digest) }) {
+			continue
+		}
+		digests, docs = append(digests, f.Digest), append(docs, f.JSON)
+	}
+	if digests == nil {
+		return nil
+	}
+	tx.forms = append(tx.forms, digests...)
+	return []any{digests, docs}
+}
+
+// arrayLiteral writes a text[] as PostgreSQL's array input reads it, each
+// element quoted. A list per row cannot go into a parameter of its own
+// (unnest takes a rectangular array), and the array input is cheaper for
+// the server than decoding a JSON array and sorting its elements.
+func arrayLiteral(xs []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, r := range x {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 const lapseMatches = `

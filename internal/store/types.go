@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/policypush/policypush/internal/rules"
+)
 
 // SubjectKey names a subject: Type is "resident" or "enterprise", ID is the
 // person_id or the uscc.
@@ -30,14 +34,18 @@ type Watermark struct {
 }
 
 // Match is a subject found eligible (or possibly eligible: Result "unknown")
-// for a policy. Explanation is JSON and required; Amount and EventID are
-// optional (nil, "").
+// for a policy. It needs an explanation: Explanation (JSON), or Form and
+// Values, a compact record of the form (rules.Evaluator.AppendCompact),
+// which is a twentieth of the bytes and is rendered as the JSON when read.
+// Amount and EventID are optional (nil, "").
 type Match struct {
 	Key           SubjectKey
 	PolicyID      string
 	PolicyVersion int
 	Result        string
 	Explanation   []byte
+	Form          rules.Form
+	Values        []byte
 	Amount        *float64
 	EvaluatedAt   time.Time
 	EventID       string

@@ -26,27 +26,45 @@ func (tx *Tx) WaitingNotices(ctx context.Context, keys []SubjectKey) (map[Subjec
 	if len(keys) == 0 {
 		return out, nil
 	}
-	types, ids := keyArrays(keys)
-	rows, err := tx.tx.Query(ctx, `
-SELECT m.subject_type, m.subject_id, o.id, m.policy_id, coalesce(o.reason, '')
-FROM matches m JOIN outbox o ON o.match_id = m.id
-WHERE (m.subject_type, m.subject_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND o.status = 'waiting'
-ORDER BY o.id`, types, ids)
+	types, ids := keyArrays(dedupeKeys(keys))
+	rows, err := tx.tx.Query(ctx, selectWaiting, types, ids)
 	if err != nil {
 		return nil, fmt.Errorf("waiting notices: %w", err)
 	}
+	if err := scanWaiting(rows, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// selectWaiting reads the waiting notices of the subjects $1 (types), $2
+// (ids), which must be distinct. It goes from each subject to its matches
+// and from each match to its notices, by their keys (OFFSET 0 keeps the
+// planner from flattening the subqueries): read from the waiting notices,
+// as the planner would otherwise choose, its cost grows with every notice
+// that waits, of any subject.
+const selectWaiting = `
+SELECT u.t, u.i, o.id, m.policy_id, coalesce(o.reason, '')
+FROM unnest($1::text[], $2::text[]) AS u(t, i)
+CROSS JOIN LATERAL (SELECT m.id, m.policy_id FROM matches m
+                    WHERE m.subject_type = u.t AND m.subject_id = u.i OFFSET 0) AS m
+CROSS JOIN LATERAL (SELECT o.id, o.reason FROM outbox o
+                    WHERE o.match_id = m.id AND o.status = 'waiting' OFFSET 0) AS o
+ORDER BY o.id`
+
+func scanWaiting(rows pgx.Rows, out map[SubjectKey][]WaitingNotice) error {
 	var (
 		k SubjectKey
 		w WaitingNotice
 	)
-	_, err = pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &w.ID, &w.PolicyID, &w.Reason}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &w.ID, &w.PolicyID, &w.Reason}, func() error {
 		out[k] = append(out[k], w)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("waiting notices: %w", err)
+		return fmt.Errorf("waiting notices: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Rerouted is a waiting notice routed again. Status "pending" sends it on
