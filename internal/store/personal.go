@@ -189,6 +189,15 @@ func mergeSealed(data, plain []byte, typ *pathTree) ([]byte, error) {
 func personalValues(plain []byte, out []personalValue) ([]personalValue, error) {
 	sc := scanner{b: plain}
 	sc.space()
+	if bytes.HasPrefix(plain[sc.i:], []byte("null")) {
+		// encoding/json takes null for an empty map; encodePersonal never
+		// writes it.
+		sc.i += len("null")
+		if sc.end() != nil {
+			return nil, errBadPersonal
+		}
+		return out, nil
+	}
 	if sc.peek() != '{' {
 		return nil, errBadPersonal
 	}

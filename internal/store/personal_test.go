@@ -320,6 +320,8 @@ func TestMergeSealedAgrees(t *testing.T) {
 		`{"contact.mobile":"1"} x`,
 		`{"contact.mobile" "1"}`,
 		`"x"`,
+		` null `,
+		`null x`,
 	} {
 		checkMergeSealed(t, rest, []byte(plain), byType["resident"])
 		n++
