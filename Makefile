@@ -81,3 +81,5 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateProfile$$' -fuzztime $(FUZZTIME) ./internal/profile/
 	$(GO) test -run '^$$' -fuzz '^FuzzApplyPatch$$' -fuzztime $(FUZZTIME) ./internal/profile/
 	$(GO) test -run '^$$' -fuzz '^FuzzReasonsNeverEchoValues$$' -fuzztime $(FUZZTIME) ./internal/profile/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeValid$$' -fuzztime $(FUZZTIME) ./internal/profile/
+	$(GO) test -run '^$$' -fuzz '^FuzzMergeSealed$$' -fuzztime $(FUZZTIME) ./internal/store/

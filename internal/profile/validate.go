@@ -307,19 +307,6 @@ func (v *Validator) DecodeEnterprise(data []byte) (*Enterprise, error) {
 	return &e, nil
 }
 
-// DecodeValid decodes a profile that has already been validated, such as
-// one the store holds; the result is a *Resident or an *Enterprise.
-func DecodeValid(kind Kind, data []byte) (any, error) {
-	var p any = &Resident{}
-	if kind == KindEnterprise {
-		p = &Enterprise{}
-	}
-	if err := json.Unmarshal(data, p); err != nil {
-		return nil, fmt.Errorf("decode %s profile: %w", kind, err)
-	}
-	return p, nil
-}
-
 // Decode validates and decodes a profile of either kind; the result is a
 // *Resident or an *Enterprise.
 func (v *Validator) Decode(kind Kind, data []byte) (any, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -21,6 +22,11 @@ var personalFields = map[string][]string{
 type pathTree struct {
 	leaf     string
 	children map[string]*pathTree
+	// On a subject type's tree: bit numbers its leaves, and subsets[m] is
+	// the tree of the leaves whose bits are set in m, so that merging a
+	// profile's fields back finds their tree instead of building it.
+	bit     map[string]uint
+	subsets []*pathTree
 }
 
 // personalTrees builds one pathTree per subject type, plus the union of all
@@ -33,6 +39,20 @@ func personalTrees() (byType map[string]*pathTree, union *pathTree) {
 		for _, p := range paths {
 			t.add(p)
 			union.add(p)
+		}
+		t.bit = make(map[string]uint, len(paths))
+		for n, p := range paths {
+			t.bit[p] = uint(n)
+		}
+		t.subsets = make([]*pathTree, 1<<len(paths))
+		for m := range t.subsets {
+			sub := &pathTree{}
+			for n, p := range paths {
+				if m&(1<<n) != 0 {
+					sub.add(p)
+				}
+			}
+			t.subsets[m] = sub
 		}
 		byType[typ] = t
 	}
@@ -110,13 +130,129 @@ func mergePersonal(data []byte, pii map[string]json.RawMessage) ([]byte, error) 
 	for p := range pii {
 		t.add(p)
 	}
+	return merge(data, t, func(path string) []byte { return pii[path] })
+}
+
+// personalValue is one member of the plaintext of profiles.pii.
+type personalValue struct {
+	path, value []byte
+}
+
+// mergeSealed is mergePersonal for plain, the opened profiles.pii, as
+// encodePersonal wrote it, and for a profile of the subject type whose
+// tree is typ. It reads plain with the scanner instead of encoding/json
+// into a map, and takes the tree of its paths from typ.subsets, so that a
+// sweep's read builds neither per profile. TestMergeSealedAgrees and
+// FuzzMergeSealed hold it to mergePersonal.
+func mergeSealed(data, plain []byte, typ *pathTree) ([]byte, error) {
+	var buf [4]personalValue
+	fields, err := personalValues(plain, buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	if len(fields) == 0 {
+		return data, nil
+	}
+	var t *pathTree
+	if typ.subsets != nil {
+		var m uint
+		for _, f := range fields {
+			n, ok := typ.bit[string(f.path)]
+			if !ok {
+				m = ^uint(0)
+				break
+			}
+			m |= 1 << n
+		}
+		if m < uint(len(typ.subsets)) {
+			t = typ.subsets[m]
+		}
+	}
+	if t == nil { // a path that is not (or no longer) personal for the type
+		t = &pathTree{}
+		for _, f := range fields {
+			t.add(string(f.path))
+		}
+	}
+	return merge(data, t, func(path string) []byte {
+		// The last of duplicate paths wins, as with encoding/json.
+		for n := len(fields) - 1; n >= 0; n-- {
+			if string(fields[n].path) == path {
+				return fields[n].value
+			}
+		}
+		return nil
+	})
+}
+
+// personalValues appends the members of the JSON object plain to out.
+func personalValues(plain []byte, out []personalValue) ([]personalValue, error) {
+	sc := scanner{b: plain}
+	sc.space()
+	if bytes.HasPrefix(plain[sc.i:], []byte("null")) {
+		// encoding/json takes null for an empty map; encodePersonal never
+		// writes it.
+		sc.i += len("null")
+		if sc.end() != nil {
+			return nil, errBadPersonal
+		}
+		return out, nil
+	}
+	if sc.peek() != '{' {
+		return nil, errBadPersonal
+	}
+	sc.i++
+	sc.space()
+	if sc.peek() == '}' {
+		sc.i++
+		if sc.end() != nil {
+			return nil, errBadPersonal
+		}
+		return out, nil
+	}
+	for {
+		sc.space()
+		k, err := sc.key()
+		if err != nil {
+			return nil, errBadPersonal
+		}
+		sc.space()
+		if sc.peek() != ':' {
+			return nil, errBadPersonal
+		}
+		sc.i++
+		sc.space()
+		start := sc.i
+		if err := sc.value(); err != nil {
+			return nil, errBadPersonal
+		}
+		out = append(out, personalValue{path: k, value: plain[start:sc.i]})
+		sc.space()
+		switch sc.peek() {
+		case ',':
+			sc.i++
+			continue
+		case '}':
+			sc.i++
+			if sc.end() != nil {
+				return nil, errBadPersonal
+			}
+			return out, nil
+		}
+		return nil, errBadPersonal
+	}
+}
+
+// merge puts the value get gives for each leaf of t back into the JSON
+// object data.
+func merge(data []byte, t *pathTree, get func(path string) []byte) ([]byte, error) {
 	sc := scanner{b: data}
 	sc.space()
 	if sc.peek() != '{' {
 		return nil, errNotObject
 	}
-	leaf := func(n *pathTree, _ []byte) ([]byte, bool, error) { return pii[n.leaf], true, nil }
-	missing := func(n *pathTree) []byte { return build(n, pii) }
+	leaf := func(n *pathTree, _ []byte) ([]byte, bool, error) { return get(n.leaf), true, nil }
+	missing := func(n *pathTree) []byte { return build(n, get) }
 	merged, err := sc.object(t, leaf, missing)
 	if err != nil {
 		return nil, err
@@ -143,9 +279,9 @@ func encodePersonal(fields map[string]json.RawMessage) []byte {
 }
 
 // build renders the subtree n of personal values as JSON.
-func build(n *pathTree, pii map[string]json.RawMessage) []byte {
+func build(n *pathTree, get func(path string) []byte) []byte {
 	if n.leaf != "" {
-		return pii[n.leaf]
+		return get(n.leaf)
 	}
 	b := []byte{'{'}
 	for k, c := range n.children {
@@ -153,12 +289,24 @@ func build(n *pathTree, pii map[string]json.RawMessage) []byte {
 			b = append(b, ',')
 		}
 		b = appendKey(b, k)
-		b = append(b, build(c, pii)...)
+		b = append(b, build(c, get)...)
 	}
 	return append(b, '}')
 }
 
 func appendKey(b []byte, k string) []byte {
+	plain := true
+	for n := range len(k) {
+		if c := k[n]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			plain = false
+			break
+		}
+	}
+	if plain { // the field names: what json.Marshal would give, without it
+		b = append(b, '"')
+		b = append(b, k...)
+		return append(b, '"', ':')
+	}
 	q, _ := json.Marshal(k) // a string always marshals
 	b = append(b, q...)
 	return append(b, ':')
@@ -190,7 +338,8 @@ func (s *scanner) object(t *pathTree, leaf leafFunc, missing func(*pathTree) []b
 	var (
 		members = make([]member, 0, 32)
 		changed bool
-		seen    map[string]bool
+		seenBuf [8]*pathTree // the children of t met, without a map
+		seen    = seenBuf[:0]
 		start   = s.i
 	)
 	s.i++ // '{'
@@ -249,10 +398,7 @@ func (s *scanner) object(t *pathTree, leaf leafFunc, missing func(*pathTree) []b
 				}
 			}
 			if child != nil && missing != nil {
-				if seen == nil {
-					seen = map[string]bool{}
-				}
-				seen[string(key)] = true
+				seen = append(seen, child)
 			}
 			m.end = s.i
 			members = append(members, m)
@@ -273,7 +419,7 @@ func (s *scanner) object(t *pathTree, leaf leafFunc, missing func(*pathTree) []b
 	var added [][]byte
 	if missing != nil {
 		for k, c := range t.children {
-			if !seen[k] {
+			if !slices.Contains(seen, c) {
 				added = append(added, appendKey(nil, k), missing(c))
 				changed = true
 			}

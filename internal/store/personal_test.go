@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestSplitMergePersonal(t *testing.T) {
@@ -208,4 +209,154 @@ func BenchmarkSealProfiles(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkUnsealProfiles measures the Go side of a sweep's read: opening
+// and merging back the personal fields of 500 profiles of about 1 KB, as
+// PostgreSQL gives them (jsonb text).
+func BenchmarkUnsealProfiles(b *testing.B) {
+	byType, other := personalTrees()
+	s := &Store{sealer: testSealer(), personal: byType, personalOther: other}
+	type row struct {
+		k            SubjectKey
+		rest, sealed []byte
+	}
+	rows := make([]row, 500)
+	for i := range rows {
+		k := SubjectKey{"resident", fmt.Sprint(i)}
+		sp, err := s.sealProfile(k, residentJSON(k.ID, 0, i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows[i] = row{k, sp.rest, sp.sealed}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, r := range rows {
+			if _, err := s.unsealProfile(r.k, r.rest, r.sealed); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// mergeReference is how profiles.pii was merged back before mergeSealed:
+// encoding/json into a map, then mergePersonal.
+func mergeReference(data, plain []byte) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(plain, &fields); err != nil {
+		return nil, errBadPersonal
+	}
+	return mergePersonal(data, fields)
+}
+
+// TestMergeSealedAgrees holds mergeSealed to the reference on profiles of
+// every type split as the store splits them (every subset of their
+// personal fields, so every cached tree), and on plaintexts the store does
+// not write itself: paths outside the type's, duplicates, escapes, space.
+func TestMergeSealedAgrees(t *testing.T) {
+	byType, other := personalTrees()
+	docs := map[string][]string{
+		"resident": {
+			string(residentJSON("p1", 0, 1)),
+			`{"person_id":"p2","contact":{"mobile":"13800000000"}}`,
+			`{"person_id":"p3","channels":{"wechat":{"openid":"o3"}}}`,
+			`{"person_id":"p4","gender":"F"}`,
+			`{"person_id":"p5","contact":{"mobile":null},"channels":{"wechat":{"openid":"o5","followed":false}}}`,
+		},
+		"enterprise": {
+			`{"uscc":"u1","contacts":{"hr_mobile":"1","legal_rep_mobile":"2"},"channels":{"wechat":{"openid":"o"}}}`,
+			`{"uscc":"u2","contacts":{"legal_rep_mobile":"2"}}`,
+			`{"uscc":"u3","contacts":{"hr_mobile":"1"},"channels":{"sms":{"enabled":true}}}`,
+			`{"uscc":"u4","channels":{"wechat":{"openid":"o"}},"name":"某某"}`,
+		},
+		"other": {
+			`{"contact":{"mobile":"1"},"contacts":{"hr_mobile":"2"},"channels":{"wechat":{"openid":"o"}}}`,
+		},
+	}
+	n := 0
+	for typ, list := range docs {
+		tree := other
+		if typ != "other" {
+			tree = byType[typ]
+		}
+		for _, doc := range list {
+			rest, fields, err := splitPersonal([]byte(doc), tree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fields == nil {
+				continue
+			}
+			plain := encodePersonal(fields)
+			checkMergeSealed(t, rest, plain, tree)
+			// Every subset of the fields, so that every cached tree is used.
+			paths := make([]string, 0, len(fields))
+			for p := range fields {
+				paths = append(paths, p)
+			}
+			for m := range 1 << len(paths) {
+				sub := map[string]json.RawMessage{}
+				for i, p := range paths {
+					if m&(1<<i) != 0 {
+						sub[p] = fields[p]
+					}
+				}
+				checkMergeSealed(t, rest, encodePersonal(sub), tree)
+				n++
+			}
+		}
+	}
+	rest := []byte(`{"person_id":"p1","contact":{},"channels":{"wechat":{"followed":true}}}`)
+	for _, plain := range []string{
+		`{"contacts.hr_mobile":"1"}`,
+		`{"contact.mobile":"1","contact.mobile":"2"}`,
+		`{"contact.mobil\u0065":"1"}`,
+		` { "contact.mobile" : "1" , "channels.wechat.openid" : "o" } `,
+		`{"contact.mobile":{"a":[1,"}"]}}`,
+		`{}`,
+		`[]`,
+		`{"contact.mobile":"1"`,
+		`{"contact.mobile":"1"} x`,
+		`{"contact.mobile" "1"}`,
+		`"x"`,
+		` null `,
+		`null x`,
+	} {
+		checkMergeSealed(t, rest, []byte(plain), byType["resident"])
+		n++
+	}
+	if n < 30 {
+		t.Fatalf("only %d cases", n)
+	}
+}
+
+func checkMergeSealed(t *testing.T, rest, plain []byte, tree *pathTree) {
+	t.Helper()
+	want, werr := mergeReference(rest, plain)
+	got, gerr := mergeSealed(rest, plain, tree)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("%s + %s: reference error %v, mergeSealed error %v", rest, plain, werr, gerr)
+	}
+	if werr == nil {
+		assertJSONEqual(t, got, want)
+	}
+}
+
+// FuzzMergeSealed holds mergeSealed to the reference on any profile and
+// any plaintext that is valid JSON in UTF-8 (the store only opens what it
+// sealed itself, so malformed plaintext cannot reach it).
+func FuzzMergeSealed(f *testing.F) {
+	f.Add(`{"person_id":"p1","contact":{},"channels":{"wechat":{}}}`, `{"contact.mobile":"1","channels.wechat.openid":"o"}`)
+	f.Add(`{"contact":"x","channels":{"wechat":"y"}}`, `{"channels.wechat.openid":"o","contacts.hr_mobile":"2"}`)
+	f.Add(`{}`, `{"a.b":1,"a.c":{"d":null}}`)
+	byType, other := personalTrees()
+	f.Fuzz(func(t *testing.T, rest, plain string) {
+		if !json.Valid([]byte(rest)) || !json.Valid([]byte(plain)) || !utf8.ValidString(plain) {
+			return
+		}
+		for _, tree := range []*pathTree{byType["resident"], byType["enterprise"], other} {
+			checkMergeSealed(t, []byte(rest), []byte(plain), tree)
+		}
+	})
 }

@@ -591,12 +591,11 @@ func (s *Store) unsealProfile(k SubjectKey, data, sealed []byte) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("profile %s/%s: personal fields: %w", k.Type, k.ID, err)
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(plain, &fields); err != nil {
+	merged, err := mergeSealed(data, plain, s.personalTree(k.Type))
+	if errors.Is(err, errBadPersonal) {
 		// Say nothing of the content: it is personal.
 		return nil, fmt.Errorf("profile %s/%s: personal fields: %w", k.Type, k.ID, errBadPersonal)
 	}
-	merged, err := mergePersonal(data, fields)
 	if err != nil {
 		return nil, fmt.Errorf("profile %s/%s: %w", k.Type, k.ID, err)
 	}
