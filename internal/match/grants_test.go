@@ -42,6 +42,8 @@ func TestGrants(t *testing.T) {
 		// old entry's null may come back left out, or the other way round.
 		{"kept, its null left out", `{"benefits_received":[{"policy_id":"r","year":2025,"amount":null}]}`,
 			`{"benefits_received":[{"policy_id":"r","year":2025},{"policy_id":"r","year":2026,"amount":5676.03}]}`, []string{"r@2026-12-08=5676.03"}},
+		{"another policy's old entry, its null left out, grants nothing", `{"benefits_received":[{"policy_id":"x","year":2025,"amount":null}]}`,
+			`{"benefits_received":[{"policy_id":"x","year":2025},{"policy_id":"r","year":2026,"amount":5129.81}]}`, []string{"r@2026-12-08=5129.81"}},
 		{"kept, a null written", `{"benefits_received":[{"policy_id":"r","year":2025}]}`,
 			`{"benefits_received":[{"policy_id":"r","year":2025,"amount":null},{"policy_id":"r","year":2026,"amount":5676.03}]}`, []string{"r@2026-12-08=5676.03"}},
 		{"kept, no year", `{"benefits_received":[{"policy_id":"r","year":null}]}`,
