@@ -168,6 +168,15 @@ func TestDemo(t *testing.T) {
        (SELECT count(*) FROM cases WHERE status = 'rejected')`).Scan(&granted, &grantedYuan, &decided, &rejected); err != nil {
 		t.Fatal(err)
 	}
+	// Every payment 金保 reports carries its amount, so every case it
+	// granted has one, whatever old entries the subject's list held.
+	var noAmount int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM cases WHERE status = 'granted' AND grant_event_id LIKE 'jinbao-pay-%' AND granted_amount IS NULL`).Scan(&noAmount); err != nil {
+		t.Fatal(err)
+	}
+	if noAmount != 0 {
+		t.Errorf("%d cases granted by 金保's events without the amount the events carried", noAmount)
+	}
 	var fMatched, fSent, fDelivered, fOpened, fClaimed int
 	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM matches),
        (SELECT count(DISTINCT match_id) FROM outbox WHERE sent_at IS NOT NULL),

@@ -15,6 +15,11 @@ import (
 // entry that was there before grants nothing again. A resident's entry
 // gives its granted_on; an enterprise's gives a year only, so the event's
 // day stands for it.
+//
+// It gives at most one grant per policy: of the entries of a policy new
+// in the event, the last one with an amount, else the last one. The store
+// keeps a case's first grant, so an entry without an amount must not go
+// before the one that tells how much was paid.
 func grants(k store.SubjectKey, prev, next map[string]any, env *profile.Envelope) []store.Grant {
 	now, _ := next["benefits_received"].([]any)
 	if len(now) == 0 {
@@ -27,6 +32,7 @@ func grants(k store.SubjectKey, prev, next map[string]any, env *profile.Envelope
 		}
 	}
 	var out []store.Grant
+	at := map[string]int{} // policy → its grant in out
 	for _, e := range now {
 		m, _ := e.(map[string]any)
 		pol, _ := m["policy_id"].(string)
@@ -42,21 +48,50 @@ func grants(k store.SubjectKey, prev, next map[string]any, env *profile.Envelope
 				g.GrantedOn = d
 			}
 		}
-		out = append(out, g)
+		n, seen := at[pol]
+		switch {
+		case !seen:
+			at[pol] = len(out)
+			out = append(out, g)
+		case g.Amount != nil || out[n].Amount == nil:
+			out[n] = g
+		}
 	}
 	return out
 }
 
-// entryKey is an entry's canonical JSON: map keys sorted and numbers as
+// entryKey is an entry's canonical JSON: map keys sorted, numbers as
 // float64 writes them, so that 38640.50 from one decoder and 38640.5 from
-// another are the same entry.
+// another are the same entry, and members that are null left out, as
+// unknown is unknown whether written null or not at all (a merge patch
+// may drop the nulls of an entry its source sent).
 func entryKey(e any) string {
 	b, _ := json.Marshal(e) // decoded JSON always encodes
 	var v any
 	if json.Unmarshal(b, &v) == nil {
-		b, _ = json.Marshal(v)
+		b, _ = json.Marshal(withoutNulls(v))
 	}
 	return string(b)
+}
+
+// withoutNulls is v without the null members of its objects, at any
+// depth. It changes v's objects in place: entryKey owns them.
+func withoutNulls(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, m := range x {
+			if m == nil {
+				delete(x, k)
+			} else {
+				x[k] = withoutNulls(m)
+			}
+		}
+	case []any:
+		for i := range x {
+			x[i] = withoutNulls(x[i])
+		}
+	}
+	return v
 }
 
 func number(v any) (float64, bool) {

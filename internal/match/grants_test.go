@@ -38,6 +38,25 @@ func TestGrants(t *testing.T) {
 			[]string{"b@2026-12-01=1500"}},
 		{"year only", `{}`, `{"benefits_received":[{"policy_id":"c","year":2026,"amount":38640.5}]}`, []string{"c@2026-12-08=38640.5"}},
 		{"no amount", `{}`, `{"benefits_received":[{"policy_id":"d"}]}`, []string{"d@2026-12-08=nil"}},
+		// The demo's 金保 sends the stored list back with the new entry; an
+		// old entry's null may come back left out, or the other way round.
+		{"kept, its null left out", `{"benefits_received":[{"policy_id":"r","year":2025,"amount":null}]}`,
+			`{"benefits_received":[{"policy_id":"r","year":2025},{"policy_id":"r","year":2026,"amount":5676.03}]}`, []string{"r@2026-12-08=5676.03"}},
+		{"another policy's old entry, its null left out, grants nothing", `{"benefits_received":[{"policy_id":"x","year":2025,"amount":null}]}`,
+			`{"benefits_received":[{"policy_id":"x","year":2025},{"policy_id":"r","year":2026,"amount":5129.81}]}`, []string{"r@2026-12-08=5129.81"}},
+		{"kept, a null written", `{"benefits_received":[{"policy_id":"r","year":2025}]}`,
+			`{"benefits_received":[{"policy_id":"r","year":2025,"amount":null},{"policy_id":"r","year":2026,"amount":5676.03}]}`, []string{"r@2026-12-08=5676.03"}},
+		{"kept, no year", `{"benefits_received":[{"policy_id":"r","year":null}]}`,
+			`{"benefits_received":[{"policy_id":"r"},{"policy_id":"r","year":2026,"amount":5676.03}]}`, []string{"r@2026-12-08=5676.03"}},
+		{"two new, the one with an amount wins", `{}`,
+			`{"benefits_received":[{"policy_id":"r","year":2025},{"policy_id":"r","year":2026,"amount":5676.03}]}`, []string{"r@2026-12-08=5676.03"}},
+		{"two new with amounts, the last wins", `{}`,
+			`{"benefits_received":[{"policy_id":"r","year":2025,"amount":1},{"policy_id":"r","year":2026,"amount":2}]}`, []string{"r@2026-12-08=2"}},
+		{"an amount, then an entry without", `{}`,
+			`{"benefits_received":[{"policy_id":"r","year":2026,"amount":3},{"policy_id":"r","year":2025}]}`, []string{"r@2026-12-08=3"}},
+		{"one per policy, in order", `{"benefits_received":[{"policy_id":"a","granted_on":"2026-01-01","amount":100}]}`,
+			`{"benefits_received":[{"policy_id":"b"},{"policy_id":"a","granted_on":"2026-01-01","amount":100},{"policy_id":"c","amount":7},{"policy_id":"b","amount":9}]}`,
+			[]string{"b@2026-12-08=9", "c@2026-12-08=7"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
