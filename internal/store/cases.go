@@ -190,7 +190,7 @@ type CaseFilter struct {
 
 const caseColumns = `m.id, m.subject_type, m.subject_id, m.policy_id, ` + derivedStatus + `,
     coalesce(c.granted_amount, m.amount)::float8, coalesce(c.updated_at, m.created_at),
-    `+explanationCols+`,
+    ` + explanationCols + `,
     coalesce((SELECT e.occurred_at FROM applied_events e WHERE e.event_id = m.event_id),
              (SELECT max(w.occurred_at) FROM source_watermarks w WHERE w.subject_type = m.subject_type AND w.subject_id = m.subject_id)),
     c.claimed_at, c.decided_at, coalesce(c.decided_by, ''), coalesce(c.reason, ''), c.granted_on::timestamp`
