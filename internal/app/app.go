@@ -270,6 +270,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		httpapi.New(o.Registry, httpapi.Logged(log, map[string]httpapi.Check{
 			"database": st.Ping,
 			"kafka":    func(ctx context.Context) error { return dial(ctx, cfg.KafkaBrokers) },
+			"pii_key":  keysReady(st.WatchKeys()), // rotate.go
 			"rules": func(context.Context) error {
 				if current.Load() == nil {
 					return errors.New("no rule set loaded")

@@ -36,6 +36,33 @@ func checkKey(ctx context.Context, st *store.Store, log *slog.Logger) error {
 	return err
 }
 
+// keysReady is /readyz's pii_key check. checkKey refuses a wrong key at
+// start, but a running replica can fall behind a rotation later: another
+// one, restarted with a new POLICYPUSH_PII_KEY, writes under a key this one
+// does not hold, or `policypush reseal` retires the key this one still
+// seals under. Either way its work is lost on the others (or theirs on it),
+// and only a restart with the keys in force mends it; not ready says so
+// where operators look. The watch caches what it has opened (see
+// store.KeyWatch), so a probe decrypts nothing. The errors name key ids,
+// which are not secret, and go only to the log.
+func keysReady(w *store.KeyWatch) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := w.Check(ctx)
+		var (
+			uk *store.UnheldKeyError
+			rk *store.RetiredKeyError
+		)
+		switch {
+		case errors.As(err, &uk):
+			return fmt.Errorf("%w; another replica seals under it since this one started: restart this one with it as "+
+				"POLICYPUSH_PII_KEY, or in POLICYPUSH_PII_KEYS during a rotation", err)
+		case errors.As(err, &rk):
+			return fmt.Errorf("%w: restart this replica with the key in use as POLICYPUSH_PII_KEY", err)
+		}
+		return err
+	}
+}
+
 // keyRefusal is a refusal to start worded for the operator; it wraps the
 // store's error (store.ErrWrongKey) without repeating it.
 type keyRefusal struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +130,94 @@ func TestResealBesideServe(t *testing.T) {
 	if err := s.stop(); err != nil {
 		t.Errorf("serve with the new key alone: %v", err)
 	}
+}
+
+// A replica left behind by a rotation after it started is not ready, and
+// /readyz names the pii_key check (the log says which key id, the answer
+// nothing more): when another replica starts sealing under a key it does
+// not hold, and when reseal retires the key it seals under.
+func TestReadyzFollowsKeyRotation(t *testing.T) {
+	tests := []struct {
+		name string
+		old  []config.Secret // this replica's POLICYPUSH_PII_KEYS
+		// rotate does, as another replica or operator, what leaves this
+		// replica behind; cfg is the other replica's configuration.
+		rotate func(t *testing.T, cfg *config.Config)
+		log    string // in the log line of the failing check
+	}{
+		{name: "another replica seals under a key not held", rotate: func(t *testing.T, cfg *config.Config) {
+			st, err := openStore(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if err := st.CheckKey(t.Context()); err != nil { // what its serve does at start
+				t.Fatal(err)
+			}
+		}, log: "another replica seals under it"},
+		{name: "reseal retires the key this replica seals under", old: []config.Secret{otherKey}, rotate: func(t *testing.T, cfg *config.Config) {
+			if err := Reseal(t.Context(), cfg, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)), 100); err != nil {
+				t.Fatal(err)
+			}
+		}, log: "was retired by reseal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			var logs syncBuffer
+			e.logs = &logs
+			ownKey := e.cfg.PIIKey
+			e.cfg.PIIOldKeys = tt.old
+			s := e.start(ingest.Hooks{})
+			var addr string
+			select {
+			case addr = <-s.addr:
+			case <-s.done:
+				t.Fatalf("serve: %v", s.err)
+			case <-time.After(30 * time.Second):
+				t.Fatal("serve did not listen")
+			}
+			ready := `{"database":"ok","kafka":"ok","pii_key":"ok","rules":"ok"}`
+			if code, body := readyz(t, addr); code != http.StatusOK || body != ready {
+				t.Fatalf("/readyz before the rotation = %d %s, want 200 %s", code, body, ready)
+			}
+
+			other := *e.cfg
+			other.PIIKey, other.PIIOldKeys = otherKey, []config.Secret{ownKey}
+			tt.rotate(t, &other)
+
+			want := `{"database":"ok","kafka":"ok","pii_key":"failing","rules":"ok"}`
+			code, body := readyz(t, addr)
+			if code != http.StatusServiceUnavailable || body != want {
+				t.Fatalf("/readyz after the rotation = %d %s, want 503 %s", code, body, want)
+			}
+			var line string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "readiness check failing") && strings.Contains(l, "check=pii_key") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, tt.log) || !strings.Contains(line, "key id "+keyIDOf(t, otherKey).String()) {
+				t.Errorf("the failing check's log line %q does not say %q and name key id %s", line, tt.log, keyIDOf(t, otherKey))
+			}
+			if strings.Contains(logs.String(), "QkJC") || strings.Contains(logs.String(), "MDEy") {
+				t.Error("the log shows key material")
+			}
+		})
+	}
+}
+
+// readyz returns /readyz's status and body.
+func readyz(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, strings.TrimSpace(string(b))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -110,14 +112,22 @@ func (s *Store) checkRegistered(ctx context.Context) (map[pii.KeyID]bool, error)
 		if !s.sealer.Holds(id) {
 			return nil, &UnheldKeyError{ID: id}
 		}
-		plain, opened, err := s.sealer.OpenAADKey(r.canary, canaryAAD)
-		if err != nil || opened != id || string(plain) != string(canaryPlain) {
-			// A key with the id is held, yet it is not the key recorded.
-			return nil, fmt.Errorf("key id %s: %w", id, ErrWrongKey)
+		if err := openCanary(s.sealer, id, r.canary); err != nil {
+			return nil, err
 		}
 		out[id] = true
 	}
 	return out, nil
+}
+
+// openCanary checks that the held key id opens the canary recorded for it.
+func openCanary(sealer *pii.Sealer, id pii.KeyID, canary []byte) error {
+	plain, opened, err := sealer.OpenAADKey(canary, canaryAAD)
+	if err != nil || opened != id || string(plain) != string(canaryPlain) {
+		// A key with the id is held, yet it is not the key recorded.
+		return fmt.Errorf("key id %s: %w", id, ErrWrongKey)
+	}
+	return nil
 }
 
 // registerKey records the held key id with a canary sealed under it. The
@@ -170,4 +180,89 @@ func openFailure(err error) error {
 		return &UnheldKeyError{ID: uk.ID}
 	}
 	return ErrWrongKey
+}
+
+// RetiredKeyError reports that the key a service seals under was retired
+// by Reseal while it ran: the other replicas seal under another key, and
+// once the retired one leaves their POLICYPUSH_PII_KEYS they cannot open
+// what this service writes.
+type RetiredKeyError struct {
+	ID    pii.KeyID
+	InUse []pii.KeyID // the keys recorded and not retired
+}
+
+func (e *RetiredKeyError) Error() string {
+	ids := make([]string, len(e.InUse))
+	for i, id := range e.InUse {
+		ids[i] = "key id " + id.String()
+	}
+	return "key id " + e.ID.String() + ", which this service seals under, was retired by reseal; in use: " + strings.Join(ids, ", ")
+}
+
+// KeyWatch repeats, for a running service, what CheckKey found at start:
+// that the keys held cover every key recorded and not retired. Another
+// replica can record a new current key, or Reseal retire this one's, at
+// any time after start; a watch sees it. It reads pii_keys, a handful of
+// rows, and opens a key's canary only the first time it sees it, so a
+// check costs one small query and no decryption.
+type KeyWatch struct {
+	s      *Store
+	mu     sync.Mutex
+	opened map[pii.KeyID]string // canaries known to open, by key id
+}
+
+// WatchKeys returns a watch over the store's keys.
+func (s *Store) WatchKeys() *KeyWatch {
+	return &KeyWatch{s: s, opened: map[pii.KeyID]string{}}
+}
+
+// Check returns an UnheldKeyError for a key recorded, not retired and not
+// held, an error matching ErrWrongKey for a held key id whose canary does
+// not open, and a RetiredKeyError when the current key was retired. A
+// store without a sealer has nothing to check.
+func (w *KeyWatch) Check(ctx context.Context) error {
+	sealer := w.s.sealer
+	if sealer == nil {
+		return nil
+	}
+	rows, err := w.s.pool.Query(ctx, `SELECT key_id, canary, retired_at IS NOT NULL FROM pii_keys ORDER BY registered_at`)
+	if err != nil {
+		return fmt.Errorf("watch pii keys: %w", err)
+	}
+	var (
+		rawID, canary []byte
+		retired       bool
+		curRetired    bool
+		inUse         []pii.KeyID
+	)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, err = pgx.ForEachRow(rows, []any{&rawID, &canary, &retired}, func() error {
+		var id pii.KeyID
+		copy(id[:], rawID)
+		switch {
+		case retired:
+			curRetired = curRetired || id == sealer.KeyID()
+			return nil
+		}
+		inUse = append(inUse, id)
+		switch {
+		case !sealer.Holds(id):
+			return &UnheldKeyError{ID: id}
+		case w.opened[id] == string(canary):
+			return nil
+		}
+		if err := openCanary(sealer, id, canary); err != nil {
+			return err
+		}
+		w.opened[id] = string(canary)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("watch pii keys: %w", err)
+	}
+	if curRetired {
+		return &RetiredKeyError{ID: sealer.KeyID(), InUse: inUse}
+	}
+	return nil
 }
