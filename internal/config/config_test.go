@@ -61,6 +61,29 @@ func TestProblems(t *testing.T) {
 			"POLICYPUSH_KAFKA_BROKERS":       "k1:9093",
 			"POLICYPUSH_KAFKA_SASL_PASSWORD": "hunter2",
 		}, NeedDatabase, []string{"required when POLICYPUSH_KAFKA_SASL_USERNAME or _PASSWORD is set"}},
+		{"kafka client certificate without its key", map[string]string{
+			"POLICYPUSH_KAFKA_BROKERS":  "k1:9093",
+			"POLICYPUSH_KAFKA_TLS":      "on",
+			"POLICYPUSH_KAFKA_TLS_CERT": "client.pem",
+		}, NeedDatabase, []string{"both POLICYPUSH_KAFKA_TLS_CERT and POLICYPUSH_KAFKA_TLS_KEY"}},
+		{"kafka client key without its certificate", map[string]string{
+			"POLICYPUSH_KAFKA_BROKERS": "k1:9093",
+			"POLICYPUSH_KAFKA_TLS":     "on",
+			"POLICYPUSH_KAFKA_TLS_KEY": "client.key",
+		}, NeedDatabase, []string{"both POLICYPUSH_KAFKA_TLS_CERT and POLICYPUSH_KAFKA_TLS_KEY"}},
+		{"kafka CA with tls off", map[string]string{
+			"POLICYPUSH_KAFKA_BROKERS": "k1:9093",
+			"POLICYPUSH_KAFKA_TLS_CA":  "ca.pem",
+		}, NeedDatabase, []string{"set but TLS is off"}},
+		{"kafka username without mechanism", map[string]string{
+			"POLICYPUSH_KAFKA_BROKERS":       "k1:9093",
+			"POLICYPUSH_KAFKA_SASL_USERNAME": "svc",
+		}, NeedDatabase, []string{"required when POLICYPUSH_KAFKA_SASL_USERNAME or _PASSWORD is set"}},
+		{"kafka plain without username", map[string]string{
+			"POLICYPUSH_KAFKA_BROKERS":        "k1:9093",
+			"POLICYPUSH_KAFKA_SASL_MECHANISM": "PLAIN",
+			"POLICYPUSH_KAFKA_SASL_PASSWORD":  "hunter2",
+		}, NeedDatabase, []string{"PLAIN needs POLICYPUSH_KAFKA_SASL_USERNAME and _PASSWORD"}},
 		{"embedded with tls", map[string]string{"POLICYPUSH_KAFKA_TLS": "on"}, NeedDatabase, []string{"the embedded broker speaks neither"}},
 		{"aliyun without a callback key", map[string]string{
 			"POLICYPUSH_SMS_PROVIDER": "aliyun", "POLICYPUSH_SMS_ACCESS_KEY_ID": "id", "POLICYPUSH_SMS_ACCESS_KEY_SECRET": "hunter2", "POLICYPUSH_SMS_SIGN_NAME": "s",

@@ -20,9 +20,6 @@ type clients struct {
 }
 
 func newClients(s kafkasec.Settings) (clients, error) {
-	if err := s.Validate(); err != nil {
-		return clients{}, fmt.Errorf("ingest: kafka security: %w", err)
-	}
 	tlsc, err := s.TLSConfig()
 	if err != nil {
 		return clients{}, fmt.Errorf("ingest: %w", err)

@@ -54,33 +54,21 @@ func (s Settings) String() string {
 // GoString hides the password in %#v too.
 func (s Settings) GoString() string { return "kafkasec.Settings{" + s.String() + "}" }
 
-// Validate reports what is inconsistent, without reading files.
-func (s Settings) Validate() error {
-	var errs []error
-	if !s.TLS && (s.CAFile != "" || s.CertFile != "" || s.KeyFile != "") {
-		errs = append(errs, errors.New("TLS files are set but TLS is off"))
-	}
-	if (s.CertFile == "") != (s.KeyFile == "") {
-		errs = append(errs, errors.New("a client certificate needs both the certificate and its key"))
-	}
-	switch s.Mechanism {
-	case "":
-		if s.Username != "" || s.Password != "" {
-			errs = append(errs, errors.New("a SASL username or password is set without a mechanism"))
-		}
-	case Plain, ScramSHA256, ScramSHA512:
-		if s.Username == "" || s.Password == "" {
-			errs = append(errs, fmt.Errorf("SASL %s needs a username and a password", s.Mechanism))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("SASL mechanism %q is not %s, %s or %s", s.Mechanism, Plain, ScramSHA256, ScramSHA512))
-	}
-	return errors.Join(errs...)
-}
-
 // TLSConfig returns the client TLS configuration, or nil when TLS is off.
+// Certificate files with TLS off are refused: the connection would go out
+// in plain text while its caller asked for a CA or a client certificate.
+//
+// The service's settings come from internal/config, which checks them all
+// (with the variables' names) before they get here; this is the one check
+// kept for other callers, since its mistake fails open, not closed. The
+// others fail closed as they are: a half client pair does not load, an
+// unknown mechanism is refused by SASL, and missing or unused credentials
+// are refused by the broker.
 func (s Settings) TLSConfig() (*tls.Config, error) {
 	if !s.TLS {
+		if s.CAFile != "" || s.CertFile != "" || s.KeyFile != "" {
+			return nil, errors.New("kafka TLS: certificate files are set but TLS is off")
+		}
 		return nil, nil
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12}

@@ -9,33 +9,6 @@ import (
 	"github.com/policypush/policypush/internal/kafkasec/kafkasectest"
 )
 
-func TestValidate(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		s    kafkasec.Settings
-		want string // a fragment of the error; empty for none
-	}{
-		{"zero", kafkasec.Settings{}, ""},
-		{"tls", kafkasec.Settings{TLS: true, CAFile: "ca.pem"}, ""},
-		{"scram", kafkasec.Settings{Mechanism: "SCRAM-SHA-512", Username: "u", Password: "p"}, ""},
-		{"files without tls", kafkasec.Settings{CAFile: "ca.pem"}, "TLS is off"},
-		{"cert without key", kafkasec.Settings{TLS: true, CertFile: "c.pem"}, "both"},
-		{"user without mechanism", kafkasec.Settings{Username: "u"}, "without a mechanism"},
-		{"mechanism without password", kafkasec.Settings{Mechanism: "PLAIN", Username: "u"}, "needs a username and a password"},
-		{"unknown mechanism", kafkasec.Settings{Mechanism: "GSSAPI", Username: "u", Password: "p"}, "is not PLAIN"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.s.Validate()
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("Validate: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("Validate = %v, want an error containing %q", err, tc.want)
-			}
-		})
-	}
-}
-
 func TestSecretsStayOut(t *testing.T) {
 	s := kafkasec.Settings{Mechanism: "SCRAM-SHA-256", Username: "svc", Password: "hunter2-secret"}
 	if strings.Contains(s.String(), "hunter2") {
@@ -71,5 +44,35 @@ func TestTLSConfig(t *testing.T) {
 	}
 	if _, err := (kafkasec.Settings{TLS: true, CertFile: ca.CAFile, KeyFile: ca.CAFile}).TLSConfig(); err == nil {
 		t.Fatal("a certificate without its key was accepted")
+	}
+}
+
+// Settings that internal/config refuses, given straight to the API: each
+// fails rather than connecting with less than was asked for.
+func TestMisuseFailsClosed(t *testing.T) {
+	ca, err := kafkasectest.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		s    kafkasec.Settings
+		want string
+	}{
+		// Without the check TLSConfig would return nil: plain text.
+		{"CA file with TLS off", kafkasec.Settings{CAFile: ca.CAFile}, "TLS is off"},
+		{"client pair with TLS off", kafkasec.Settings{CertFile: ca.CAFile, KeyFile: ca.CAFile}, "TLS is off"},
+		{"certificate without its key", kafkasec.Settings{TLS: true, CertFile: ca.CAFile}, "client certificate"},
+		{"key without its certificate", kafkasec.Settings{TLS: true, KeyFile: ca.CAFile}, "client certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := tc.s.TLSConfig()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("TLSConfig = %v, %v; want an error containing %q", c, err, tc.want)
+			}
+		})
+	}
+	if m, err := (kafkasec.Settings{Mechanism: "GSSAPI", Username: "u", Password: "p"}).SASL(); err == nil || m != nil {
+		t.Fatalf("SASL(GSSAPI) = %v, %v; want a refusal", m, err)
 	}
 }
