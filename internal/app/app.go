@@ -57,14 +57,47 @@ type Options struct {
 	PublicReady func(publicAddr string)
 }
 
-// Migrate applies the database migrations.
+// Migrate applies the database migrations. Unlike serve and reseal it
+// records no PII key (see openKeyed): a migration job may run with the
+// configuration of replicas about to start with a new key, and recording
+// it as current would refuse every replica that does not hold it yet.
 func Migrate(ctx context.Context, cfg *config.Config) error {
-	st, err := openStore(ctx, cfg)
+	st, err := openMigrated(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	return st.Migrate(ctx)
+	st.Close()
+	return nil
+}
+
+// openMigrated opens the database and applies the migrations; the caller
+// closes the store.
+func openMigrated(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return st, nil
+}
+
+// openKeyed is openMigrated for the commands that handle personal data
+// (serve, reseal): it then refuses PII keys that do not cover what the
+// database holds, once, rather than in every batch, and records the
+// current key (checkKey, rotate.go).
+func openKeyed(ctx context.Context, cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	st, err := openMigrated(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKey(ctx, st, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
@@ -103,18 +136,11 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	current := &rs.cur
 	log.Info("rules loaded", "dir", cfg.RulesDir, "policies", len(set.Policies()))
 
-	st, err := openStore(ctx, cfg)
+	st, err := openKeyed(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	// A wrong key is refused here, once, rather than by every batch.
-	if err := checkKey(ctx, st, log); err != nil {
-		return err
-	}
 	if err := publish(ctx, st, set); err != nil {
 		return fmt.Errorf("load rules from %s:\n%w", cfg.RulesDir, err)
 	}

@@ -88,17 +88,11 @@ func idList(ids []pii.KeyID) string {
 // chunk, printing progress to out; it runs beside serve, and an interrupted
 // run resumes. When it is done it says which old keys can go.
 func Reseal(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger, chunk int) error {
-	st, err := openStore(ctx, cfg)
+	st, err := openKeyed(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if err := checkKey(ctx, st, log); err != nil {
-		return err
-	}
 	cur := st.Sealer().KeyID()
 	fmt.Fprintf(out, "re-sealing under key id %s\n", cur)
 	res, err := st.Reseal(ctx, store.ResealOptions{Chunk: chunk, Progress: func(p store.ResealProgress) {

@@ -221,3 +221,43 @@ func readyz(t *testing.T, addr string) (int, string) {
 	}
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
+
+// migrate checks and records no PII key, unlike serve and reseal: run
+// with a key the database does not know, it migrates, and the key stays
+// unrecorded, so the replicas still without it keep starting.
+func TestMigrateRecordsNoKey(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := openKeyed(ctx, e.cfg, log) // as serve starts: records its key
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	next := *e.cfg
+	next.PIIKey = otherKey
+	for range 2 { // a second run finds nothing to do
+		if err := Migrate(ctx, &next); err != nil {
+			t.Fatalf("migrate with a key the database does not know: %v", err)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM pii_keys`); n != 1 {
+		t.Errorf("pii_keys holds %d keys after migrate, want serve's 1", n)
+	}
+	if id := keyIDOf(t, otherKey); e.count(`SELECT count(*) FROM pii_keys WHERE key_id = $1`, id[:]) != 0 {
+		t.Errorf("migrate recorded its key")
+	}
+	if st, err := openKeyed(ctx, e.cfg, log); err != nil {
+		t.Errorf("serve's key after migrate with another: %v", err)
+	} else {
+		st.Close()
+	}
+	// What migrate skips would have refused it.
+	if st, err := openKeyed(ctx, &next, log); !errors.Is(err, store.ErrWrongKey) {
+		if err == nil {
+			st.Close()
+		}
+		t.Errorf("serve with the other key alone = %v, want %v", err, store.ErrWrongKey)
+	}
+}
