@@ -242,7 +242,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return err
 	}
-	noticeAPI := noticepage.NewAPI(answers, log)
+	noticeAPI := noticepage.NewAPI(answers, noticepage.APIOptions{PublicURL: cfg.LinkPublicURL, Log: log})
 	pageWeChat, err := newPageWeChat(cfg, st, answers, log)
 	if err != nil {
 		return err
