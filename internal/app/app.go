@@ -199,7 +199,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	consultations, err := consult.New(st, current, consult.Config{
 		Now: o.Now, Log: log, Match: rs.match, Budget: cfg.PreviewBudget,
 		CommentRate: cfg.CommentRate.N, CommentPeriod: cfg.CommentRate.Period,
-		TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
+		TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL, Registry: o.Registry,
 	})
 	if err != nil {
 		return err
