@@ -262,6 +262,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	}
 	limiter, err := httpapi.NewLimiter(httpapi.RateLimit{
 		PerSecond: cfg.PublicRate, Burst: cfg.PublicBurst, TrustedProxies: cfg.TrustedProxies,
+		Page: citizenweb.TooManyRequests(),
 	}, o.Registry, nil)
 	if err != nil {
 		return err
