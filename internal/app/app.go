@@ -225,7 +225,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	consultations, err := consult.New(st, current, consult.Config{
 		Now: o.Now, Log: log, Match: rs.match, Budget: cfg.PreviewBudget,
 		CommentRate: cfg.CommentRate.N, CommentPeriod: cfg.CommentRate.Period,
-		TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
+		TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL, Registry: o.Registry,
 	})
 	if err != nil {
 		return err
@@ -268,7 +268,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return err
 	}
-	noticeAPI := noticepage.NewAPI(answers, log)
+	noticeAPI := noticepage.NewAPI(answers, noticepage.APIOptions{PublicURL: cfg.LinkPublicURL, Log: log})
 	pageWeChat, err := newPageWeChat(cfg, st, answers, log)
 	if err != nil {
 		return err
@@ -288,6 +288,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	}
 	limiter, err := httpapi.NewLimiter(httpapi.RateLimit{
 		PerSecond: cfg.PublicRate, Burst: cfg.PublicBurst, TrustedProxies: cfg.TrustedProxies,
+		Page: citizenweb.TooManyRequests(),
 	}, o.Registry, nil)
 	if err != nil {
 		return err

@@ -132,6 +132,35 @@ func TestListenerSplit(t *testing.T) {
 			if limited == nil || limited.Header.Get("Retry-After") == "" {
 				t.Fatalf("30 requests at once from one client with a burst of 10: never 429 with Retry-After (%v)", limited)
 			}
+			// Still limited: a phone's browser gets the citizens' page, in
+			// the site's frame, with Retry-After; a JSON client, JSON.
+			for _, p := range []string{"/n/unknown-token", "/r/unknown-token"} {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+public+p, nil)
+				req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				page := string(b)
+				if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+					!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(page, `<header class="top">`) ||
+					!strings.Contains(page, "一分钟") || !strings.Contains(page, `href="tel:12333"`) {
+					t.Errorf("%s in a browser, limited: %d %v %.300q, want 429 with Retry-After and the friendly page", p, resp.StatusCode, resp.Header, page)
+				}
+				req.Header.Set("Accept", "application/json")
+				resp, err = c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Content-Type") != "application/json" ||
+					!strings.Contains(string(b), `"error":"too many requests`) {
+					t.Errorf("%s from a JSON client, limited: %d %q, want 429 with a JSON error", p, resp.StatusCode, b)
+				}
+			}
 			// Another client (the loopback has every 127.x address) has
 			// its own bucket; the internal routes have none.
 			other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{

@@ -126,6 +126,9 @@ func TestNoticeAnswersEndToEnd(t *testing.T) {
 	e.cfg.RulesDir = answerRules(t)
 	e.cfg.WeChatAppID, e.cfg.WeChatSecret, e.cfg.WeChatAPIBase = "wx_test_app", "test-secret-value", api.URL
 	e.cfg.WeChatToken = "callback-token"
+	// POLICYPUSH_PUBLIC_URL set, as config.Load sets both: the JSON's
+	// others[] links are absolute under it.
+	e.cfg.PublicURL, e.cfg.LinkPublicURL = "https://rs.example.gov.cn", "https://rs.example.gov.cn"
 	e.cfg.QuietHours.On = false
 	// Two messages a week: the third notice waits, claimed and deferred.
 	e.cfg.FrequencyCap = config.Cap{N: 2, Period: 168 * time.Hour}
@@ -226,8 +229,8 @@ func TestNoticeAnswersEndToEnd(t *testing.T) {
 	if v.Status != "opened" || !slices.Equal(v.Actions, []string{"claim", "dispute", "stop"}) {
 		t.Errorf("status %q, actions %v", v.Status, v.Actions)
 	}
-	if len(v.Others) != 1 || v.Others[0].Link != "/n/"+other || !strings.HasPrefix(v.Others[0].Title, "答复测试") {
-		t.Errorf("others %+v: want the other sent notice, /n/%s", v.Others, other)
+	if len(v.Others) != 1 || v.Others[0].Link != e.cfg.PublicURL+"/n/"+other || !strings.HasPrefix(v.Others[0].Title, "答复测试") {
+		t.Errorf("others %+v: want the other sent notice, %s/n/%s", v.Others, e.cfg.PublicURL, other)
 	}
 	for _, leak := range []string{"oAns_person", "cumulative_months", "p_ans"} {
 		if strings.Contains(body, leak) {

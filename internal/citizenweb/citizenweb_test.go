@@ -103,3 +103,41 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// TestTooManyRequestsPage: the rate limit's page for a citizen's browser
+// is a 429 in the shared frame (header, navigation, footer with the
+// hotline, the shared stylesheet), says in plain words to try again in a
+// minute or call 12333, loads nothing from elsewhere and is not cached;
+// HEAD gets the headers alone.
+func TestTooManyRequestsPage(t *testing.T) {
+	h := citizenweb.TooManyRequests()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/n/x", nil))
+	body := rec.Body.String()
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" ||
+		rec.Header().Get("Cache-Control") != "no-store" || !strings.HasPrefix(rec.Header().Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Errorf("%d %v, want 429, HTML, no-store and a strict CSP", rec.Code, rec.Header())
+	}
+	for _, want := range []string{
+		`<html lang="zh-CN">`,
+		`<title>访问过于频繁 · 人社政策</title>`,
+		`<link rel="stylesheet" href="` + citizenweb.StylesheetPath() + `">`,
+		`<header class="top">`,
+		`<nav class="nav" aria-label="栏目"><a href="/policies">政策库</a><a href="/check">政策自查</a><a href="/consultations">征求意见</a></nav>`,
+		"一分钟后",
+		`<a class="tel" href="tel:12333">12333</a>`,
+		`<footer class="foot">`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %s:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<script") || strings.Contains(body, "style=") {
+		t.Errorf("the page has inline script or style:\n%s", body)
+	}
+	head := httptest.NewRecorder()
+	h.ServeHTTP(head, httptest.NewRequest(http.MethodHead, "/n/x", nil))
+	if head.Code != http.StatusTooManyRequests || head.Body.Len() != 0 {
+		t.Errorf("HEAD: %d with %d bytes, want 429 and no body", head.Code, head.Body.Len())
+	}
+}

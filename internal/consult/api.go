@@ -3,13 +3,13 @@ package consult
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/policypush/policypush/internal/httpapi"
@@ -146,11 +146,12 @@ func (s *Service) commentJSON(w http.ResponseWriter, r *http.Request) {
 	err := dec.Decode(&b)
 	// Anything after the object is refused too: {"text":"…"}{"text":"…"}
 	// would otherwise post only the first, silently.
+	after := false
 	if err == nil {
 		if err = dec.Decode(&struct{}{}); errors.Is(err, io.EOF) {
 			err = nil
 		} else if _, tooLarge := errors.AsType[*http.MaxBytesError](err); !tooLarge {
-			err = errors.New("data after the object")
+			after = true
 		}
 	}
 	if err != nil {
@@ -158,10 +159,7 @@ func (s *Service) commentJSON(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{"request body too large"})
 			return
 		}
-		if errors.Is(err, io.EOF) {
-			err = errors.New("empty body")
-		}
-		writeJSON(w, http.StatusBadRequest, errorBody{fmt.Sprintf("malformed JSON body: %v", err)})
+		writeJSON(w, http.StatusBadRequest, errorBody{malformed(err, after)})
 		return
 	}
 	id, err := s.Comment(r.Context(), r.PathValue("id"), b.Name, b.Text, httpapi.ClientIP(r, s.cfg.TrustedProxies))
@@ -183,6 +181,51 @@ func (s *Service) commentJSON(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Log.ErrorContext(r.Context(), "consult: store a comment", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{"temporarily unavailable, try again later"})
 	}
+}
+
+// malformed is the 400 answer to a body that is not the JSON asked for
+// (after: data follows the object). It is one of a few fixed messages,
+// never encoding/json's text, which quotes the character it stopped at:
+// a character of the comment, which is personal.
+func malformed(err error, after bool) string {
+	var typ *json.UnmarshalTypeError
+	switch key, unknown := unknownField(err); {
+	case after:
+		return "malformed JSON body: data after the object"
+	case errors.Is(err, io.EOF):
+		return "malformed JSON body: empty body"
+	case unknown && key != "":
+		return "malformed JSON body: unknown field " + key + `; only "text" and "name" are taken`
+	case unknown:
+		return `malformed JSON body: unknown field; only "text" and "name" are taken`
+	case errors.As(err, &typ):
+		return `malformed JSON body: "text" and "name" must be strings`
+	default:
+		return "malformed JSON body: not a JSON object"
+	}
+}
+
+// unknownField says whether err is encoding/json's for a key
+// DisallowUnknownFields refuses, and returns the key, quoted, when it is a
+// short name of ASCII letters and _ (what a misspelt key is); "" otherwise
+// — a number, say, or Chinese text — so that nothing personal is ever
+// echoed. encoding/json has no type for this error, only its text.
+func unknownField(err error) (key string, unknown bool) {
+	key, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if !ok {
+		return "", false
+	}
+	name, quoted := strings.CutPrefix(key, `"`)
+	name, closed := strings.CutSuffix(name, `"`)
+	if !quoted || !closed || name == "" || len(name) > 20 {
+		return "", true
+	}
+	for _, c := range name {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return "", true
+		}
+	}
+	return key, true
 }
 
 type errorBody struct {

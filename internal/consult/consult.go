@@ -26,6 +26,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/policypush/policypush/internal/match"
 	"github.com/policypush/policypush/internal/rules"
 	"github.com/policypush/policypush/internal/store"
@@ -73,6 +75,9 @@ type Config struct {
 	// PublicURL (POLICYPUSH_PUBLIC_URL): when https://, the form's CSRF
 	// cookie is Secure.
 	PublicURL string
+	// Registry, when set, gets the counter of comments the per-client
+	// limit refused (policypush_comments_rate_limited_total).
+	Registry prometheus.Registerer
 }
 
 // Service serves the consultations.
@@ -81,6 +86,7 @@ type Service struct {
 	rules   Rules
 	cfg     Config
 	limiter *limiter
+	refused prometheus.Counter // comments refused by the limiter
 	page    *page
 
 	wake chan struct{}
@@ -107,6 +113,17 @@ func New(st Store, rs Rules, cfg Config) (*Service, error) {
 	}
 	s := &Service{st: st, rules: rs, cfg: cfg, wake: make(chan struct{}, 1), est: map[string]Estimate{}}
 	s.limiter = newLimiter(cfg.CommentRate, cfg.CommentPeriod, cfg.Now)
+	// Its own metric, not a label on policypush_http_rate_limited_total:
+	// the dashboards and alerts read that one as it is.
+	s.refused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "policypush_comments_rate_limited_total",
+		Help: "Comments on consultations refused with 429, as JSON or from the form, because their client exceeded POLICYPUSH_COMMENT_RATE.",
+	})
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(s.refused); err != nil {
+			return nil, fmt.Errorf("consult: register the comment limit's metric: %w", err)
+		}
+	}
 	p, err := newPage(s, strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://"))
 	if err != nil {
 		return nil, err
@@ -216,6 +233,7 @@ func (s *Service) Comment(ctx context.Context, id, name, text string, client net
 		return 0, &InputError{Message: fmt.Sprintf("署名最多 %d 字。", MaxNameRunes)}
 	}
 	if ok, retry := s.limiter.allow(client); !ok {
+		s.refused.Inc()
 		return 0, &RateLimitedError{Retry: retry}
 	}
 	return s.st.AddComment(ctx, store.Comment{PolicyID: d.Policy.ID, PolicyVersion: d.Policy.Version,

@@ -26,7 +26,6 @@ const CSRFCookie = "policypush_consult_csrf"
 const (
 	csrfTTL = 24 * time.Hour
 	maxForm = 32 << 10
-	hotline = "12333"
 )
 
 // pageCSP lets the pages load their own stylesheet and post their form to
@@ -129,7 +128,7 @@ func (p *page) render(w http.ResponseWriter, code int, name string, data any) {
 	if err := p.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		p.s.cfg.Log.Error("consult: render", "template", name, "err", err)
 		code, buf = http.StatusInternalServerError, bytes.Buffer{}
-		buf.WriteString("内部错误，请稍后再试。咨询电话 " + hotline + "\n")
+		buf.WriteString("内部错误，请稍后再试。咨询电话 " + citizenweb.Hotline + "\n")
 	}
 	p.headers(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -139,7 +138,7 @@ func (p *page) render(w http.ResponseWriter, code int, name string, data any) {
 }
 
 func (p *page) problem(w http.ResponseWriter, code int, title, msg, back string) {
-	p.render(w, code, "problem", map[string]string{"Title": title, "Message": msg, "Back": back, "Hotline": hotline})
+	p.render(w, code, "problem", map[string]string{"Title": title, "Message": msg, "Back": back, "Hotline": citizenweb.Hotline})
 }
 
 func (p *page) asset(w http.ResponseWriter, r *http.Request) {

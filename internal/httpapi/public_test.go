@@ -296,3 +296,69 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitPage: with a Page, a refused client that asks for HTML (a
+// phone's browser on /r/ or /n/) gets the page, with Retry-After, counted
+// like any refusal; a JSON client, curl (*/*) and one that names nothing
+// get the JSON error; every refusal varies by Accept. Without a Page, a
+// browser gets JSON as before.
+func TestRateLimitPage(t *testing.T) {
+	const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, "<p>请一分钟后再试</p>")
+	})
+	for _, withPage := range []bool{true, false} {
+		clock := &fakeClock{t: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
+		reg := prometheus.NewRegistry()
+		rl := RateLimit{PerSecond: 1, Burst: 1}
+		if withPage {
+			rl.Page = page
+		}
+		l, err := NewLimiter(rl, reg, clock.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+		first := httptest.NewRecorder()
+		h.ServeHTTP(first, request("/r/x", "203.0.113.7:1"))
+		if first.Code != 200 {
+			t.Fatalf("the burst: %d", first.Code)
+		}
+		for i, tc := range []struct {
+			path, accept string
+			html         bool
+		}{
+			{"/r/x", browser, true},
+			{"/n/x", browser, true},
+			{"/n/x", "text/html", true},
+			{"/public/notices/x", "application/json", false},
+			{"/n/x", "application/json, text/html;q=0.5", false},
+			{"/r/x", "*/*", false},
+			{"/r/x", "", false},
+		} {
+			r := request(tc.path, "203.0.113.7:2")
+			if tc.accept != "" {
+				r.Header.Set("Accept", tc.accept)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			wantHTML := tc.html && withPage
+			ct := rec.Header().Get("Content-Type")
+			switch {
+			case rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1":
+				t.Errorf("page=%v %s %q: %d, Retry-After %q; want 429 with Retry-After: 1", withPage, tc.path, tc.accept, rec.Code, rec.Header().Get("Retry-After"))
+			case wantHTML && (ct != "text/html; charset=utf-8" || rec.Body.String() != "<p>请一分钟后再试</p>"):
+				t.Errorf("page=%v %s %q: %q %q, want the page", withPage, tc.path, tc.accept, ct, rec.Body)
+			case !wantHTML && (ct != "application/json" || !strings.Contains(rec.Body.String(), `"error":"too many requests`)):
+				t.Errorf("page=%v %s %q: %q %q, want the JSON error", withPage, tc.path, tc.accept, ct, rec.Body)
+			case withPage && rec.Header().Get("Vary") != "Accept":
+				t.Errorf("page=%v %s %q: Vary %q, want Accept", withPage, tc.path, tc.accept, rec.Header().Get("Vary"))
+			}
+			if got := refusals(t, reg); got != float64(i+1) {
+				t.Errorf("page=%v: %v refusals counted, want %d", withPage, got, i+1)
+			}
+		}
+	}
+}

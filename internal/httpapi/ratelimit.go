@@ -33,6 +33,11 @@ type RateLimit struct {
 	// against the client it names in X-Forwarded-For; from anyone else,
 	// against its own address, whatever it claims.
 	TrustedProxies []netip.Prefix
+	// Page, when set, answers a refused client that asks for HTML (see
+	// WantsHTML): a citizen who opens /r/{token} or /n/{token} in a
+	// phone's browser gets a page, not JSON. Retry-After is set before it
+	// is called; it writes the status, 429. Other clients get JSON.
+	Page http.Handler
 }
 
 // DefaultClients is the number of clients a Limiter remembers unless told.
@@ -110,6 +115,13 @@ func (l *Limiter) Wrap(h http.Handler) http.Handler {
 			l.refused.Inc()
 			secs := int(math.Ceil(retry.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			if l.rl.Page != nil {
+				w.Header().Add("Vary", "Accept") // caches keep the page and the JSON apart
+				if WantsHTML(r) {
+					l.rl.Page.ServeHTTP(w, r)
+					return
+				}
+			}
 			writeJSON(w, http.StatusTooManyRequests, map[string]string{
 				"error": fmt.Sprintf("too many requests: try again in %d s", secs),
 			})

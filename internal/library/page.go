@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/policypush/policypush/internal/citizenweb"
-	"github.com/policypush/policypush/internal/noticepage"
 	"github.com/policypush/policypush/internal/profile"
 	"github.com/policypush/policypush/internal/selfcheck"
 )
@@ -99,7 +98,7 @@ func (l *Library) render(w http.ResponseWriter, code int, name string, data any)
 	if err := l.page.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		l.o.Log.Error("library: render", "template", name, "err", err)
 		code, buf = http.StatusInternalServerError, bytes.Buffer{}
-		buf.WriteString("内部错误，请稍后再试。咨询电话 " + noticepage.Hotline + "\n")
+		buf.WriteString("内部错误，请稍后再试。咨询电话 " + citizenweb.Hotline + "\n")
 	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", pageCSP)
@@ -171,7 +170,7 @@ func (l *Library) listPage(w http.ResponseWriter, r *http.Request) {
 		text = string(r[:maxQuery])
 	}
 	domain, subject, state := q.Get("domain"), q.Get("subject"), q.Get("state")
-	d := listData{Title: "政策库", Q: text, Hotline: noticepage.Hotline,
+	d := listData{Title: "政策库", Q: text, Hotline: citizenweb.Hotline,
 		Domain:  options(Domains, domainWords, domain, "全部领域"),
 		Subject: options([]string{"resident", "enterprise"}, subjectWords, subject, "个人和企业"),
 		State:   options(States, stateWords, state, "全部状态"),
@@ -217,11 +216,11 @@ type policyData struct {
 func (l *Library) policyPage(w http.ResponseWriter, r *http.Request) {
 	d, ok := l.detail(l.o.Rules(), r.PathValue("id"), l.o.Now())
 	if !ok {
-		l.render(w, http.StatusNotFound, "missing", map[string]string{"Title": "没有找到这项政策", "Hotline": noticepage.Hotline})
+		l.render(w, http.StatusNotFound, "missing", map[string]string{"Title": "没有找到这项政策", "Hotline": citizenweb.Hotline})
 		return
 	}
 	pd := policyData{Title: d.Title, D: d, Banner: stateBanner(d.rule, d.State), Window: windowWords(d.rule),
-		Subject: subjectWords[d.Subject], Domain: domainWords[d.Domain], Hotline: noticepage.Hotline}
+		Subject: subjectWords[d.Subject], Domain: domainWords[d.Domain], Hotline: citizenweb.Hotline}
 	if n := l.notified(r.Context()); n != nil {
 		unit, who := "位居民", "居民"
 		if d.Subject == "enterprise" {
@@ -282,7 +281,7 @@ func (l *Library) checkPage(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, maxCheckBody)
 		if err := r.ParseForm(); err != nil {
-			l.render(w, http.StatusBadRequest, "missing", map[string]string{"Title": "表单无法读取，请返回重试", "Hotline": noticepage.Hotline})
+			l.render(w, http.StatusBadRequest, "missing", map[string]string{"Title": "表单无法读取，请返回重试", "Hotline": citizenweb.Hotline})
 			return
 		}
 		form = r.PostForm
@@ -297,7 +296,7 @@ func (l *Library) checkPage(w http.ResponseWriter, r *http.Request) {
 		subject = "resident"
 	}
 	kind := profile.Kind(subject)
-	d := checkData{Title: "政策自查", Subject: subject, Hotline: noticepage.Hotline, Asked: r.Method == http.MethodPost,
+	d := checkData{Title: "政策自查", Subject: subject, Hotline: citizenweb.Hotline, Asked: r.Method == http.MethodPost,
 		Subjects: options([]string{"resident", "enterprise"}, map[string]string{"resident": "我是个人", "enterprise": "我代表企业"}, subject, "")[1:]}
 	paths := l.o.Checker.Asked(set, kind, now)
 	byPath := map[string]*question{}

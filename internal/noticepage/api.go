@@ -28,12 +28,28 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; for
 // GET /public/notices/{token} and the three answers, POST
 // /public/notices/{token}/claim, /dispute and /stop.
 type API struct {
-	n   Notices
-	log *slog.Logger
+	n         Notices
+	publicURL string
+	log       *slog.Logger
+}
+
+// APIOptions configures NewAPI.
+type APIOptions struct {
+	// PublicURL is POLICYPUSH_PUBLIC_URL as set, without a trailing
+	// slash: the links of others[] are absolute under it, for the outside
+	// apps (a mini-program, the city's app) that show them away from this
+	// origin. "" (not configured): they stay paths, /n/{token}.
+	PublicURL string
+	Log       *slog.Logger // nil: slog.Default()
 }
 
 // NewAPI returns the JSON endpoints over n.
-func NewAPI(n Notices, log *slog.Logger) *API { return &API{n: n, log: log} }
+func NewAPI(n Notices, opts APIOptions) *API {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	return &API{n: n, publicURL: strings.TrimRight(opts.PublicURL, "/"), log: opts.Log}
+}
 
 // Register adds the endpoints to mux.
 func (a *API) Register(mux *http.ServeMux) {
@@ -69,9 +85,14 @@ func (a *API) view(w http.ResponseWriter, r *http.Request) {
 	if v.Actions == nil {
 		v.Actions = []string{}
 	}
-	if v.Others == nil {
-		v.Others = []Other{}
+	others := make([]Other, 0, len(v.Others))
+	for _, o := range v.Others {
+		if a.publicURL != "" && strings.HasPrefix(o.Link, "/") {
+			o.Link = a.publicURL + o.Link
+		}
+		others = append(others, o)
 	}
+	v.Others = others
 	apiWrite(w, http.StatusOK, v)
 }
 

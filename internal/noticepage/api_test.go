@@ -87,7 +87,7 @@ func (f *fakeNotices) Stop(_ context.Context, token, scope string) error {
 func TestAPI(t *testing.T) {
 	f := &fakeNotices{}
 	mux := http.NewServeMux()
-	NewAPI(f, slog.New(slog.NewTextHandler(io.Discard, nil))).Register(mux)
+	NewAPI(f, APIOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -185,7 +185,7 @@ func TestAPI(t *testing.T) {
 func TestAPIStrictJSON(t *testing.T) {
 	f := &fakeNotices{}
 	mux := http.NewServeMux()
-	NewAPI(f, slog.New(slog.NewTextHandler(io.Discard, nil))).Register(mux)
+	NewAPI(f, APIOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

@@ -30,8 +30,6 @@ const (
 	// pageNoteMax bounds 信息有误's note, in characters, in the form
 	// (maxlength) and when it is posted: the JSON answer's bound.
 	pageNoteMax = MaxNoteRunes
-	// Hotline is the number every page gives, whatever the rule says.
-	Hotline = "12333"
 	// maxPageForm bounds an answer's form: a few condition names, a note
 	// of pageNoteMax characters and the CSRF token.
 	maxPageForm = 32 << 10
@@ -281,7 +279,7 @@ func (p *Page) render(w http.ResponseWriter, code int, name string, data any) {
 	if err := p.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		p.log.Error("noticepage: render", "template", name, "err", err)
 		code, buf = http.StatusInternalServerError, bytes.Buffer{}
-		buf.WriteString("内部错误，请稍后再试。咨询电话 " + Hotline + "\n")
+		buf.WriteString("内部错误，请稍后再试。咨询电话 " + citizenweb.Hotline + "\n")
 	}
 	p.headers(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -291,13 +289,13 @@ func (p *Page) render(w http.ResponseWriter, code int, name string, data any) {
 }
 
 func (p *Page) problem(w http.ResponseWriter, code int, title, msg, back string) {
-	p.render(w, code, "problem", problemData{Title: title, Message: msg, Back: back, Hotline: Hotline})
+	p.render(w, code, "problem", problemData{Title: title, Message: msg, Back: back, Hotline: citizenweb.Hotline})
 }
 
 // notFound is the one answer to a token that is unknown or expired.
 func (p *Page) notFound(w http.ResponseWriter) {
 	p.problem(w, http.StatusNotFound, "链接无效或已过期",
-		"这个链接无效或已过期。如需了解可办理的政策，请拨打咨询电话 "+Hotline+"，或前往当地人社部门咨询。", "")
+		"这个链接无效或已过期。如需了解可办理的政策，请拨打咨询电话 "+citizenweb.Hotline+"，或前往当地人社部门咨询。", "")
 }
 
 // failed answers an error of Notices other than ErrNotFound and an
@@ -305,7 +303,7 @@ func (p *Page) notFound(w http.ResponseWriter) {
 func (p *Page) failed(w http.ResponseWriter, r *http.Request, what string, err error) {
 	p.log.ErrorContext(r.Context(), "noticepage: "+what, "err", err)
 	p.problem(w, http.StatusServiceUnavailable, "暂时无法打开",
-		"系统暂时无法处理您的请求，请稍后再试。如有急事，请拨打咨询电话 "+Hotline+"。", "")
+		"系统暂时无法处理您的请求，请稍后再试。如有急事，请拨打咨询电话 "+citizenweb.Hotline+"。", "")
 }
 
 func (p *Page) asset(w http.ResponseWriter, r *http.Request) {
@@ -356,11 +354,11 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !acc.personal {
-		p.render(w, http.StatusOK, "notice", pageData{View: v.public(), Token: token, Hotline: Hotline, Private: true,
+		p.render(w, http.StatusOK, "notice", pageData{View: v.public(), Token: token, Hotline: citizenweb.Hotline, Private: true,
 			Public: true, PublicNote: acc.note, Retry: acc.retry})
 		return
 	}
-	d := pageData{View: v, Token: token, CSRF: p.csrf(w, r), NoteMax: pageNoteMax, Hotline: Hotline, Private: true}
+	d := pageData{View: v, Token: token, CSRF: p.csrf(w, r), NoteMax: pageNoteMax, Hotline: citizenweb.Hotline, Private: true}
 	q := r.URL.Query()
 	switch a := q.Get("done"); a {
 	case ActionClaim, ActionDispute, ActionStop:
@@ -447,7 +445,7 @@ func (p *Page) again(w http.ResponseWriter, r *http.Request, action, msg string,
 	}
 	d.View, d.Token, d.Form, d.Error = v, token, action, msg
 	d.CSRF = p.csrf(w, r)
-	d.NoteMax, d.Hotline, d.Private = pageNoteMax, Hotline, true
+	d.NoteMax, d.Hotline, d.Private = pageNoteMax, citizenweb.Hotline, true
 	if s, ok := pageStatuses[v.Status]; ok {
 		d.Status = &s
 	}

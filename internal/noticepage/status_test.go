@@ -134,7 +134,7 @@ func TestNoticeJSONReason(t *testing.T) {
 	mux := http.NewServeMux()
 	noticepage.NewAPI(newPageFake(map[string]noticepage.View{
 		"tok-rejected": rejected, "tok-approved": statusView("approved", noticepage.ActionStop),
-	}), slog.New(slog.DiscardHandler)).Register(mux)
+	}), noticepage.APIOptions{Log: slog.New(slog.DiscardHandler)}).Register(mux)
 	get := func(token string) map[string]any {
 		t.Helper()
 		w := httptest.NewRecorder()

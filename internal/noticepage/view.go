@@ -74,7 +74,9 @@ type Apply struct {
 
 // Other is another open notice of the same person.
 type Other struct {
-	Link  string `json:"link"` // /n/{token}
+	// Link is the other notice's page, /n/{token}; the JSON makes it
+	// absolute under POLICYPUSH_PUBLIC_URL when that is set (APIOptions).
+	Link  string `json:"link"`
 	Title string `json:"title"`
 }
 

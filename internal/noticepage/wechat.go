@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/policypush/policypush/internal/citizenweb"
 )
 
 // WeChat sign-in on the page.
@@ -130,8 +132,8 @@ var personal = access{personal: true}
 // The notes of the public part.
 const (
 	noteOther = "这条通知不是发给当前微信号的，因此只显示政策的公开信息。" +
-		"如果这是您本人的通知，请在收到通知的微信号中打开；通知是短信收到的，请用手机浏览器打开短信中的链接。也可以拨打咨询电话 " + Hotline + "。"
-	noteFailed = "暂时无法通过微信确认您的身份，因此只显示政策的公开信息。请稍后重试，或拨打咨询电话 " + Hotline + "。"
+		"如果这是您本人的通知，请在收到通知的微信号中打开；通知是短信收到的，请用手机浏览器打开短信中的链接。也可以拨打咨询电话 " + citizenweb.Hotline + "。"
+	noteFailed = "暂时无法通过微信确认您的身份，因此只显示政策的公开信息。请稍后重试，或拨打咨询电话 " + citizenweb.Hotline + "。"
 )
 
 func (s *wechatSignIn) sessionMAC(owner string, exp int64) []byte {
