@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -310,12 +311,42 @@ func decode(r *http.Request, v any) error {
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			return err // 413, never a cut body read as whole
 		}
-		return badRequest("malformed JSON body: %v", err)
+		return badRequest("malformed JSON body: %s", jsonProblem(err))
 	}
 	if dec.More() {
 		return badRequest("malformed JSON body: more than one value")
 	}
 	return nil
+}
+
+// plainKey is an unknown field's name that may be echoed: a quoted key of
+// at most 40 ASCII letters, digits, '_' or '.'.
+var plainKey = regexp.MustCompile(`^"[A-Za-z_][A-Za-z0-9_.]{0,39}"$`)
+
+// jsonProblem says what is wrong with a JSON body without quoting it:
+// encoding/json's own messages can carry a character of the body, which
+// may be personal data (a profile, a rule's test case).
+func jsonProblem(err error) string {
+	if e, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Sprintf("invalid JSON at byte %d", e.Offset)
+	}
+	if e, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		kind, _, _ := strings.Cut(e.Value, " ") // "number 5": the kind, not the number
+		if e.Field != "" {
+			return fmt.Sprintf("field %q must be %s, not %s", e.Field, e.Type, kind)
+		}
+		return fmt.Sprintf("the body must be %s, not %s", e.Type, kind)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the body ends before the JSON does"
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if plainKey.MatchString(name) { // a misspelt key, not data
+			return "unknown field " + name
+		}
+		return "an unknown field"
+	}
+	return "not a JSON value of the expected shape"
 }
 
 var (
