@@ -71,6 +71,9 @@ type Policy struct {
 	Subject string `json:"subject"`
 	Status  string `json:"status"`
 	InForce bool   `json:"in_force"`
+	// Automatic is a 免申即享 policy (apply.mode automatic): paid without
+	// a claim, so its funnel measures grants against the cases found.
+	Automatic bool `json:"automatic"`
 }
 
 // Handler serves /api.

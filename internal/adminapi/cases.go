@@ -352,7 +352,11 @@ func (h *Handler) funnel(w http.ResponseWriter, r *http.Request, _ officer.Offic
 		return err
 	}
 	policy := r.URL.Query().Get("policy")
-	reports, err := Funnel(r.Context(), cs, policy, h.now())
+	auto := map[string]bool{}
+	for _, p := range h.rules.Policies() {
+		auto[p.ID] = p.Automatic
+	}
+	reports, err := Funnel(r.Context(), cs, policy, h.now(), func(id string) bool { return auto[id] })
 	if err != nil {
 		return err
 	}
@@ -389,9 +393,10 @@ type FunnelStore interface {
 }
 
 // Funnel builds the funnels of one policy (or all, ""), over all time,
-// each report's days cut to the last FunnelDays before now; the console
-// and the metrics read the same.
-func Funnel(ctx context.Context, st FunnelStore, policy string, now time.Time) (FunnelReports, error) {
+// each report's days cut to the last FunnelDays before now; automatic
+// says which policies are 免申即享 (funnel.Build). The console and the
+// metrics read the same.
+func Funnel(ctx context.Context, st FunnelStore, policy string, now time.Time, automatic func(policyID string) bool) (FunnelReports, error) {
 	counts, err := st.CaseFunnel(ctx, policy, time.Time{})
 	if err != nil {
 		return FunnelReports{}, err
@@ -400,7 +405,7 @@ func Funnel(ctx context.Context, st FunnelStore, policy string, now time.Time) (
 	if err != nil {
 		return FunnelReports{}, err
 	}
-	reports := funnel.Build(counts, med)
+	reports := funnel.Build(counts, med, automatic)
 	var all *float64
 	if len(med) == 1 || policy != "" {
 		for _, v := range med {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -45,7 +46,7 @@ func newFunnelMetrics(r prometheus.Registerer) *funnelMetrics {
 	return &funnelMetrics{
 		cases: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "policypush_funnel_cases",
-			Help: "Cases that ever reached each funnel step (matched, sent, delivered, opened, claimed, approved, granted), by policy domain and by the source of the match (event, backfill, time; sweep for matches older sweeps made).",
+			Help: "Cases that ever reached each funnel step (matched, sent, delivered, opened, claimed, approved, granted; granted_unclaimed counts the granted never claimed, 免申即享), by policy domain and by the source of the match (event, backfill, time; sweep for matches older sweeps made).",
 		}, []string{"domain", "source", "step"}),
 		granted: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "policypush_funnel_granted_yuan",
@@ -60,7 +61,7 @@ func newFunnelMetrics(r prometheus.Registerer) *funnelMetrics {
 
 // refresh sets the gauges from the database.
 func (m *funnelMetrics) refresh(ctx context.Context, st adminapi.FunnelStore, set *atomic.Pointer[rules.Set], now time.Time) error {
-	reps, err := adminapi.Funnel(ctx, st, "", now)
+	reps, err := adminapi.Funnel(ctx, st, "", now, automaticIn(set))
 	if err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func (m *funnelMetrics) refresh(ctx context.Context, st adminapi.FunnelStore, se
 	for _, r := range reps.Policies {
 		d := domainOf(r.PolicyID)
 		for src, steps := range r.Sources {
-			for _, step := range store.FunnelSteps {
+			for _, step := range slices.Concat(store.FunnelSteps, []string{store.StepGrantedUnclaimed}) {
 				cases[key{d, src, step}] += float64(steps.Get(step))
 			}
 		}
@@ -100,6 +101,20 @@ func (m *funnelMetrics) refresh(ctx context.Context, st adminapi.FunnelStore, se
 		m.answers.WithLabelValues(k[0], k[1]).Set(v)
 	}
 	return nil
+}
+
+// automaticIn says whether a policy of the set in force is 免申即享
+// (apply.mode automatic), for the funnel's granted conversion; a policy
+// no longer in the set is not.
+func automaticIn(set *atomic.Pointer[rules.Set]) func(string) bool {
+	return func(id string) bool {
+		s := set.Load()
+		if s == nil {
+			return false
+		}
+		p := s.Policy(id)
+		return p != nil && p.NextSteps().Mode == rules.ApplyAutomatic
+	}
 }
 
 // run refreshes the gauges every period until ctx ends.

@@ -269,6 +269,9 @@ func TestCaseMatchToGrant(t *testing.T) {
 			t.Errorf("funnel %s = %d, want 1: %s", step, f.Steps[step], body)
 		}
 	}
+	if f.Steps["granted_unclaimed"] != 0 { // claimed, then granted
+		t.Errorf("funnel granted_unclaimed = %d, want 0: %s", f.Steps["granted_unclaimed"], body)
+	}
 	if f.GrantedAmount != 5000 || f.Median == nil || *f.Median < 0 {
 		t.Errorf("funnel amount %v median %v", f.GrantedAmount, f.Median)
 	}
@@ -304,13 +307,25 @@ func TestAutomaticGrantWithoutClaim(t *testing.T) {
 	}
 	_, body, _ = adm.do("GET", "/api/funnel?policy=case-auto", "")
 	var f struct {
-		Steps         map[string]int `json:"steps"`
-		GrantedAmount float64        `json:"granted_amount"`
+		Steps         map[string]int     `json:"steps"`
+		GrantedAmount float64            `json:"granted_amount"`
+		Conversions   map[string]float64 `json:"conversions"`
+		GrantedBase   int                `json:"granted_base"`
+		Automatic     bool               `json:"automatic"`
 	}
 	_ = json.Unmarshal([]byte(body), &f)
 	if f.Steps["matched"] != 1 || f.Steps["sent"] != 1 || f.Steps["claimed"] != 0 || f.Steps["approved"] != 0 || f.Steps["granted"] != 1 || f.GrantedAmount != 38640.5 {
 		t.Errorf("funnel: %s", body)
 	}
+	// The grant had no claim: counted apart, and measured against the
+	// case found (1 of 1), not against approved (0).
+	if f.Steps["granted_unclaimed"] != 1 || !f.Automatic || f.GrantedBase != 1 || f.Conversions["granted"] != 1 {
+		t.Errorf("funnel's grant without a claim: %s", body)
+	}
+	e.waitFor("the grant without a claim on /metrics", func() bool {
+		_, m, _ := adm.do("GET", "/metrics", "")
+		return strings.Contains(m, `policypush_funnel_cases{domain="employment",source="event",step="granted_unclaimed"} 1`)
+	})
 	// A redelivered grant changes nothing.
 	e.produce(grantEvent("case-2-paid", uscc, "case-auto", 38640.5))
 	time.Sleep(300 * time.Millisecond)

@@ -70,7 +70,7 @@ func (s *reviewSource) Disputes(ctx context.Context) ([]store.DisputeSource, err
 }
 
 func (s *reviewSource) Funnel(ctx context.Context) (*funnel.Report, []*funnel.Report, error) {
-	r, err := adminapi.Funnel(ctx, s.st, "", s.now())
+	r, err := adminapi.Funnel(ctx, s.st, "", s.now(), automaticIn(s.set))
 	if err != nil {
 		return nil, nil, err
 	}

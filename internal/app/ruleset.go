@@ -118,7 +118,7 @@ func (r *ruleSet) Policies() []adminapi.Policy {
 	var out []adminapi.Policy
 	for _, p := range set.Policies() {
 		out = append(out, adminapi.Policy{ID: p.ID, Version: p.Version, Title: p.Title, Subject: string(p.Subject),
-			Status: string(p.Status), InForce: p.Applies(at)})
+			Status: string(p.Status), InForce: p.Applies(at), Automatic: p.NextSteps().Mode == rules.ApplyAutomatic})
 	}
 	return out
 }

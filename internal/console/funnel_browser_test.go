@@ -58,7 +58,7 @@ func (f *monthFunnel) Funnel(context.Context) (*funnel.Report, []*funnel.Report,
 			}
 		}
 	}
-	reps := funnel.Build(counts, nil)
+	reps := funnel.Build(counts, nil, nil)
 	return funnel.Total(reps, nil), reps, nil
 }
 

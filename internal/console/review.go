@@ -334,14 +334,15 @@ type funnelChart struct {
 
 type funnelData struct {
 	layout
-	Total    funnelRow
-	Policies []funnelRow // the flagged first
-	Flagged  []funnelRow
-	Quiet    []ReviewPolicy // in force, but no case yet
-	Steps    []string
-	Selected string // the policy whose trend is drawn, "" for all
-	Chart    funnelChart
-	Over     bool // some conversion is above 100%
+	Total     funnelRow
+	Policies  []funnelRow // the flagged first
+	Flagged   []funnelRow
+	Quiet     []ReviewPolicy // in force, but no case yet
+	Steps     []string
+	Selected  string // the policy whose trend is drawn, "" for all
+	Chart     funnelChart
+	Over      bool // some conversion is above 100%
+	Unclaimed bool // some grants had no claim
 }
 
 // trendDays is how many days the trend draws; the funnel's days are cut
@@ -364,7 +365,7 @@ func (v *Review) funnel(w http.ResponseWriter, r *http.Request) {
 		titles[p.ID] = p
 	}
 	sel := r.URL.Query().Get("policy")
-	d := funnelData{layout: l, Steps: store.FunnelSteps, Selected: sel,
+	d := funnelData{layout: l, Steps: funnelColumns(), Selected: sel,
 		Total: funnelRow{Report: total, Title: "全部政策"}}
 	seen := map[string]bool{}
 	for _, rep := range reps {
@@ -376,6 +377,7 @@ func (v *Review) funnel(w http.ResponseWriter, r *http.Request) {
 		d.Policies = append(d.Policies, funnelRow{Report: rep, Title: title, Domain: p.Domain})
 		seen[rep.PolicyID] = true
 	}
+	d.Unclaimed = total.Steps.GrantedUnclaimed > 0
 	for _, rep := range slices.Concat(reps, []*funnel.Report{total}) { // not append: reps is the source's
 		for _, c := range rep.Conversions {
 			d.Over = d.Over || c > 1
@@ -437,6 +439,13 @@ func statusName(s string) string {
 
 var stepNames = map[string]string{
 	"matched": "匹配", "sent": "发送", "delivered": "送达", "opened": "打开", "claimed": "申领", "approved": "通过", "granted": "发放",
+	"granted_unclaimed": "其中未申领",
+}
+
+// funnelColumns are the funnel's steps as the page shows them: the chain,
+// then the grants among granted that had no claim.
+func funnelColumns() []string {
+	return append(slices.Clone(store.FunnelSteps), store.StepGrantedUnclaimed)
 }
 
 // yuan writes an amount with thousands separators: 38,640.5.
@@ -478,10 +487,14 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"yuan":   yuan,
 	"count":  func(s funnel.Steps, step string) int { return s.Get(step) },
 	"conv": func(r *funnel.Report, step string) string {
-		if c, ok := r.Conversions[step]; ok {
-			return percent(c)
+		c, ok := r.Conversions[step]
+		switch {
+		case !ok:
+			return ""
+		case step == store.StepGranted && r.Automatic:
+			return "占匹配 " + percent(c) // 免申即享: of those found
 		}
-		return ""
+		return percent(c)
 	},
 	"hours": func(h *float64) string {
 		if h == nil {

@@ -110,7 +110,7 @@ const reviewHTML = `
 
 {{define "funnelrow"}}<tr{{if .Flagged}} class="flagged"{{end}} data-policy="{{.PolicyID}}">
   <th scope="row"><a href="/console/funnel{{with .PolicyID}}?policy={{.}}{{end}}#trend"{{if eq .PolicyID .Selected}} aria-current="true"{{end}}>{{if .Flagged}}<span class="bad" aria-hidden="true">⚠ </span>{{end}}{{.Title}}</a>{{if .Flagged}}<br><strong class="bad flag">{{.FlagReason}}</strong>{{end}}</th>
-  {{$r := .Report}}{{$k := pid .PolicyID}}{{range $.Steps}}<td class="num"><span data-key="funnel/{{$k}}/{{.}}">{{count $r.Steps .}}</span>{{with conv $r .}}<br><small>{{.}}</small>{{end}}</td>{{end}}
+  {{$r := .Report}}{{$k := pid .PolicyID}}{{range $s := $.Steps}}<td class="num"><span data-key="funnel/{{$k}}/{{$s}}">{{count $r.Steps $s}}</span>{{with conv $r $s}}<br><small data-key="funnel/{{$k}}/{{$s}}/conv">{{.}}</small>{{end}}</td>{{end}}
   <td class="num granted" data-key="funnel/{{$k}}/granted_yuan">{{yuan .GrantedAmount}}</td>
   <td class="num">{{hours .MedianMatchToGrantHours}}</td>
   <td class="num">{{per .DisputesPer1000}}</td>
@@ -145,7 +145,7 @@ const reviewHTML = `
   <figure id="trend-chart">
     {{.Trend.SVG}}
     <figcaption class="note">{{if eq .Trend.DataDays 0}}{{.Trend.From}}至{{.Trend.To}}没有数据。{{else if eq .Trend.DataDays 1}}近30天中只有 {{(index .Trend.Days 0).Day}} 一天有数据。{{else}}近30天中 {{.Trend.DataDays}} 天有数据。{{end}}
-    左边的条按环节合计画在同一刻度上，像一个漏斗；右边每天一根柱，每行按本行的最高值画，所以小数字的环节也看得清。信息有误、不再接收的比例按每千条通知（‰）计。{{if .Trend.Over}}标 * 的转化率超过100%：免申即享的发放不经申领和审核。{{end}}</figcaption>
+    左边的条按环节合计画在同一刻度上，像一个漏斗；右边每天一根柱，每行按本行的最高值画，所以小数字的环节也看得清。信息有误、不再接收的比例按每千条通知（‰）计。“发放”的比例按可发放数计：免申即享政策是匹配数（找到的人里多少拿到了钱），其他政策是通过数加未申领即发放的数。{{if .Trend.Unclaimed}}“其中未申领”是未经申领就发放的（免申即享，或金保直接发放），比例是占发放的多少。{{end}}{{if .Trend.Over}}标 * 的转化率超过100%：有的案件没经过上一环节（如审核通过前已发放），或上一环节早于这30天。{{end}}</figcaption>
   </figure>
   {{with .Trend.Days}}<details class="trend-days">
     <summary>逐日数字（{{len .}} 天）</summary>
@@ -160,7 +160,7 @@ const reviewHTML = `
 </section>
 <section class="panel">
   <h2>各政策漏斗（匹配 → 发放，直到元）</h2>
-  <p class="note">每格下方是相对上一环节的转化率{{if .Over}}；标 * 的超过100%，因为免申即享的发放不经申领和审核{{end}}。信息有误、不再接收按每千条通知计；远高于其他政策的标 ⚠ 并排在最前，多半是规则或数据来源有误。“回溯匹配”是政策发布（或改版）后对存量数据回溯产生的匹配，“定期重算”是每日按时间重算产生的，其余来自实时数据事件。点政策名，上面的趋势图就换成它的。</p>
+  <p class="note">每格下方是相对上一环节的转化率；“发放”的是占可发放数：免申即享政策（标“占匹配”）是占匹配数，即找到的人里多少拿到了钱，其他政策是占通过数加未申领即发放的数。{{if .Unclaimed}}“其中未申领”是未经申领就发放的案件（免申即享，或金保直接发放），也计在“发放”里。{{end}}{{if .Over}}标 * 的超过100%：有的案件没经过上一环节就到了这一环节（如审核通过前已发放）。{{end}}信息有误、不再接收按每千条通知计；远高于其他政策的标 ⚠ 并排在最前，多半是规则或数据来源有误。“回溯匹配”是政策发布（或改版）后对存量数据回溯产生的匹配，“定期重算”是每日按时间重算产生的，其余来自实时数据事件。点政策名，上面的趋势图就换成它的。</p>
   <div class="table-wrap"><table class="funnel" id="funnel-table">
     <thead><tr><th scope="col">政策</th>{{range .Steps}}<th scope="col">{{step .}}</th>{{end}}<th scope="col">发放金额（元）</th><th scope="col">匹配至发放（中位）</th><th scope="col">信息有误/千条</th><th scope="col">不再接收/千条</th><th scope="col">其中回溯匹配</th><th scope="col">其中定期重算</th></tr></thead>
     <tbody>

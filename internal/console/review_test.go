@@ -60,7 +60,7 @@ func (f *fakeReview) Funnel(context.Context) (*funnel.Report, []*funnel.Report, 
 	}
 	counts = append(counts, store.FunnelCount{PolicyID: "c", Source: "event", Day: mustDay(day), Step: "stopped", Cases: 40},
 		store.FunnelCount{PolicyID: "a", Source: "event", Day: mustDay(day), Step: "granted", Cases: 3, Amount: 4500})
-	reps := funnel.Build(counts, nil)
+	reps := funnel.Build(counts, nil, nil)
 	return funnel.Total(reps, nil), reps, nil
 }
 
@@ -165,8 +165,13 @@ func (f *fakeFunnel) Funnel(context.Context) (*funnel.Report, []*funnel.Report, 
 		store.FunnelCount{PolicyID: "c", Source: "event", Day: earlier, Step: "sent", Cases: 20},
 		store.FunnelCount{PolicyID: "c", Source: "event", Day: earlier, Step: "stopped", Cases: 10},
 		store.FunnelCount{PolicyID: "c", Source: "event", Day: today, Step: "stopped", Cases: 30},
-		store.FunnelCount{PolicyID: "a", Source: "event", Day: today, Step: "granted", Cases: 3, Amount: 4500})
-	reps := funnel.Build(counts, nil)
+		store.FunnelCount{PolicyID: "a", Source: "event", Day: today, Step: "granted", Cases: 3, Amount: 4500},
+		// b, 稳岗返还, is 免申即享: 2 claimed (approved at once), 60 paid, 58 of them never claimed.
+		store.FunnelCount{PolicyID: "b", Source: "event", Day: today, Step: "claimed", Cases: 2},
+		store.FunnelCount{PolicyID: "b", Source: "event", Day: today, Step: "approved", Cases: 2},
+		store.FunnelCount{PolicyID: "b", Source: "event", Day: today, Step: "granted", Cases: 60, Amount: 60000},
+		store.FunnelCount{PolicyID: "b", Source: "event", Day: today, Step: "granted_unclaimed", Cases: 58})
+	reps := funnel.Build(counts, nil, func(id string) bool { return id == "b" })
 	return funnel.Total(reps, nil), reps, nil
 }
 
@@ -210,6 +215,14 @@ func TestFunnelPage(t *testing.T) {
 		query: "a", code: 200, charts: 1, matched: "100", table: "a",
 		want:   []string{`近30天趋势：一次性扩岗补助`, `<option value="a" selected>一次性扩岗补助</option>`, `data-step="granted_yuan" data-total="4,500"`, "近30天中只有 2026-12-08 一天有数据"},
 		absent: []string{`id="trend-flag"`},
+	}, {
+		// 免申即享: 60 paid of 100 found, 58 without a claim; read against
+		// the cases found, not the 2 approved (3000%), and not starred.
+		query: "b", code: 200, charts: 1, matched: "100", table: "b",
+		want: []string{`近30天趋势：稳岗返还`, `data-step="granted" data-total="60"`, `data-step="granted_unclaimed" data-total="58"`,
+			`>60.0%</text>`, `>96.7%</text>`, `data-key="funnel/b/granted_unclaimed">58<`, `data-key="funnel/b/granted/conv">占匹配 60.0%<`,
+			`<th scope="col">其中未申领</th>`, "“其中未申领”是未经申领就发放的"},
+		absent: []string{"%*", "3000.0%", "标 * 的"},
 	}, {
 		query: "q", code: 200, charts: 1, matched: "0",
 		want:   []string{`近30天趋势：尚无案件的政策`, `<option value="q" selected>`, "2026-11-09至2026-12-08没有数据"},

@@ -21,11 +21,12 @@ import (
 
 // trend is one chart and what is said about it beside it.
 type trend struct {
-	SVG      template.HTML
-	From, To string       // the window, YYYY-MM-DD
-	Days     []funnel.Day // the days with data, newest first, for the table under the chart
-	DataDays int
-	Over     bool // a conversion drawn is above 100%
+	SVG       template.HTML
+	From, To  string       // the window, YYYY-MM-DD
+	Days      []funnel.Day // the days with data, newest first, for the table under the chart
+	DataDays  int
+	Over      bool // a conversion drawn is above 100%
+	Unclaimed bool // some grants had no claim
 }
 
 // trendRow is one row of the chart: a step, an answer, or the amount.
@@ -34,17 +35,25 @@ type trendRow struct {
 	value             func(funnel.Day) float64
 	funnel            bool // on the steps' shared scale, with its conversion
 	yuan              bool
+	// base is what the row's conversion is measured against; nil: the
+	// row before. Granted's is funnel.Day.GrantedBase, so that 免申即享
+	// grants, which have no claim, are not read against the approved.
+	base func(funnel.Day) float64
 }
 
 func trendRows() []trendRow {
 	var rows []trendRow
-	for _, s := range store.FunnelSteps {
-		colour := "#2e75b6"
-		if s == store.StepGranted {
-			colour = "#2e7d32"
+	for _, s := range funnelColumns() {
+		r := trendRow{key: s, name: stepNames[s], colour: "#2e75b6", funnel: true,
+			value: func(d funnel.Day) float64 { return float64(d.Steps.Get(s)) }}
+		switch s {
+		case store.StepGranted:
+			r.colour = "#2e7d32"
+			r.base = func(d funnel.Day) float64 { return float64(d.GrantedBase) }
+		case store.StepGrantedUnclaimed:
+			r.colour = "#66a36a"
 		}
-		rows = append(rows, trendRow{key: s, name: stepNames[s], colour: colour, funnel: true,
-			value: func(d funnel.Day) float64 { return float64(d.Steps.Get(s)) }})
+		rows = append(rows, r)
 	}
 	return append(rows,
 		trendRow{key: "disputed", name: "信息有误", colour: "#b00020", value: func(d funnel.Day) float64 { return float64(d.Disputes) }},
@@ -86,23 +95,35 @@ func Trend(name string, ds []funnel.Day, now time.Time, days int) trend {
 
 	rows := trendRows()
 	totals := make([]float64, len(rows))
+	bases := make([]float64, len(rows)) // what each conversion is measured against
 	peaks := make([]float64, len(rows))
 	var funnelPeak float64
+	funnelRows := 0
 	for i, r := range rows {
 		for _, k := range keys {
 			v := r.value(by[k])
 			totals[i] += v
 			peaks[i] = max(peaks[i], v)
+			if r.base != nil {
+				bases[i] += r.base(by[k])
+			}
 		}
 		if r.funnel {
 			funnelPeak = max(funnelPeak, totals[i])
+			funnelRows++
+			if r.base == nil && i > 0 {
+				bases[i] = totals[i-1]
+			}
+		}
+		if r.key == store.StepGrantedUnclaimed && totals[i] > 0 {
+			t.Unclaimed = true
 		}
 	}
 	sent := totals[1] // rates per 1,000 notices, as the table's
 
 	top := func(i int) int { // a row's top; the answers are set apart from the steps
 		y := head + i*rowH
-		if i >= len(store.FunnelSteps) {
+		if i >= funnelRows {
 			y += gap
 		}
 		return y
@@ -114,7 +135,7 @@ func Trend(name string, ds []funnel.Day, now time.Time, days int) trend {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="trend" viewBox="0 0 %d %d" role="img" aria-labelledby="trend-title trend-desc" xmlns="http://www.w3.org/2000/svg" font-family="inherit">`, w, h)
 	fmt.Fprintf(&b, `<title id="trend-title">%s：%s至%s每日各环节数量</title>`, template.HTMLEscapeString(name), t.From, t.To)
-	fmt.Fprintf(&b, `<desc id="trend-desc">%s</desc>`, template.HTMLEscapeString(t.describe(rows, totals, sent)))
+	fmt.Fprintf(&b, `<desc id="trend-desc">%s</desc>`, template.HTMLEscapeString(t.describe(rows, totals, bases, sent)))
 	fmt.Fprintf(&b, `<text x="%d" y="14" font-size="12" fill="#555">近%d天合计</text>`, barX, days)
 	fmt.Fprintf(&b, `<text x="%d" y="14" font-size="12" fill="#555" text-anchor="end">较上一环节</text>`, convEnd)
 	fmt.Fprintf(&b, `<text x="%d" y="14" font-size="12" fill="#555">每日（每行按本行最高值）</text>`, dayX)
@@ -136,9 +157,9 @@ func Trend(name string, ds []funnel.Day, now time.Time, days int) trend {
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="13" fill="#222" text-anchor="end">%s%s</text>`, totalEnd, mid, number(totals[i], r.yuan), unit)
 		switch {
-		case r.funnel && i > 0 && totals[i-1] > 0:
-			t.Over = t.Over || totals[i] > totals[i-1]
-			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="#555" text-anchor="end">%s</text>`, convEnd, mid, percent(totals[i]/totals[i-1]))
+		case r.funnel && i > 0 && bases[i] > 0:
+			t.Over = t.Over || totals[i] > bases[i]
+			fmt.Fprintf(&b, `<text class="conv" x="%d" y="%d" font-size="12" fill="#555" text-anchor="end">%s</text>`, convEnd, mid, percent(totals[i]/bases[i]))
 		case !r.funnel && !r.yuan && sent > 0:
 			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="#555" text-anchor="end">%s‰</text>`, convEnd, mid, strconv.FormatFloat(1000*totals[i]/sent, 'f', 1, 64))
 		}
@@ -175,7 +196,7 @@ func Trend(name string, ds []funnel.Day, now time.Time, days int) trend {
 }
 
 // describe says the chart's totals in a sentence, for its <desc>.
-func (t trend) describe(rows []trendRow, totals []float64, sent float64) string {
+func (t trend) describe(rows []trendRow, totals, bases []float64, sent float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s至%s，%d天有数据。合计：", t.From, t.To, t.DataDays)
 	for i, r := range rows {
@@ -186,8 +207,12 @@ func (t trend) describe(rows []trendRow, totals []float64, sent float64) string 
 		switch {
 		case r.yuan:
 			b.WriteString(" 元")
-		case r.funnel && i > 0 && totals[i-1] > 0:
-			fmt.Fprintf(&b, "（上一环节的%s）", percent(totals[i]/totals[i-1]))
+		case r.key == store.StepGranted && bases[i] > 0:
+			fmt.Fprintf(&b, "（可发放数的%s）", percent(totals[i]/bases[i]))
+		case r.key == store.StepGrantedUnclaimed && bases[i] > 0:
+			fmt.Fprintf(&b, "（占发放的%s）", percent(totals[i]/bases[i]))
+		case r.funnel && i > 0 && bases[i] > 0:
+			fmt.Fprintf(&b, "（上一环节的%s）", percent(totals[i]/bases[i]))
 		case !r.funnel && sent > 0:
 			fmt.Fprintf(&b, "（每千条通知 %s）", strconv.FormatFloat(1000*totals[i]/sent, 'f', 1, 64))
 		}
@@ -213,7 +238,8 @@ func short(v float64, isYuan bool) string {
 }
 
 // percent writes a conversion; above 100% it carries a star, explained
-// under the chart: 免申即享 grants come without a claim or a review.
+// under the chart: a case reached the step without the one before in
+// the window (paid before its approval, or approved before the window).
 func percent(c float64) string {
 	s := strconv.FormatFloat(c*100, 'f', 1, 64) + "%"
 	if c > 1 {

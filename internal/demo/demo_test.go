@@ -156,7 +156,7 @@ func TestDemo(t *testing.T) {
 	// The reviewers decided the review: true policies' claims, and 金保's
 	// grants came back as events: the funnel ends in 元, as the database
 	// has it.
-	fun := regexp.MustCompile(`(?m)^\s*cases total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d,.]+)`).FindStringSubmatch(text)
+	fun := regexp.MustCompile(`(?m)^\s*cases total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+([\d,.]+)`).FindStringSubmatch(text)
 	if fun == nil {
 		t.Fatalf("no cases total row:\n%s", text)
 	}
@@ -193,11 +193,44 @@ func TestDemo(t *testing.T) {
 	if g, _ := strconv.Atoi(fun[7]); g == 0 || g != granted {
 		t.Errorf("granted: summary %s, database %d; want the same, more than 0", fun[7], granted)
 	}
-	if y, _ := strconv.ParseFloat(strings.ReplaceAll(fun[8], ",", ""), 64); y <= 0 || math.Abs(y-grantedYuan) > 0.01 {
-		t.Errorf("granted 元: summary %s, database %.2f", fun[8], grantedYuan)
+	if y, _ := strconv.ParseFloat(strings.ReplaceAll(fun[10], ",", ""), 64); y <= 0 || math.Abs(y-grantedYuan) > 0.01 {
+		t.Errorf("granted 元: summary %s, database %.2f", fun[10], grantedYuan)
+	}
+	// 免申即享 grants come without a claim: the summary counts them apart,
+	// as the database has them, and measures the automatic policy's
+	// grants against its matches, so no granted % is above 100.
+	var unclaimed int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM cases WHERE status = 'granted' AND claimed_at IS NULL`).Scan(&unclaimed); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := strconv.Atoi(fun[8]); u == 0 || u != unclaimed {
+		t.Errorf("unclaimed grants: summary %s, database %d; want the same, more than 0", fun[8], unclaimed)
+	}
+	rowRe := regexp.MustCompile(`(?m)^\s*(\S+)( \(automatic\))?(?: ⚠)?\s+(\d+)(?:\s+\d+){5}\s+(\d+)\s+(\d+)\s+(\S+)\s+[\d,.]+\s+\S+\s+\d+\s*$`)
+	autoRows := 0
+	for _, m := range rowRe.FindAllStringSubmatch(text, -1) {
+		pct := strings.TrimSuffix(m[6], "%")
+		if v, err := strconv.ParseFloat(pct, 64); m[6] != "—" && (err != nil || v > 100) {
+			t.Errorf("%s: granted %s, want at most 100%%", m[1], m[6])
+		}
+		if m[2] == "" {
+			continue
+		}
+		autoRows++
+		var matched, granted int
+		if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM matches WHERE policy_id = $1), (SELECT count(*) FROM cases c JOIN matches m ON m.id = c.match_id WHERE m.policy_id = $1 AND c.granted_at IS NOT NULL)`,
+			m[1]).Scan(&matched, &granted); err != nil {
+			t.Fatal(err)
+		}
+		if want := strconv.FormatFloat(100*math.Round(10000*float64(granted)/float64(matched))/10000, 'f', 1, 64) + "%"; granted == 0 || m[6] != want {
+			t.Errorf("%s (automatic): granted %s, want %s (%d granted of %d matched)", m[1], m[6], want, granted, matched)
+		}
+	}
+	if autoRows != 1 {
+		t.Errorf("%d automatic policies' rows in the summary, want 1 (job-retention-refund):\n%s", autoRows, text)
 	}
 	// What the publication produced shows as the backfill's.
-	pubRow := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(DefaultPublish) + `(?: ⚠)?\s+(\d+)(?:\s+\d+){6}\s+[\d,.]+\s+\S+\s+(\d+)\s*$`).FindStringSubmatch(text)
+	pubRow := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(DefaultPublish) + `(?: ⚠)?\s+(\d+)(?:\s+\d+){7}\s+\S+\s+[\d,.]+\s+\S+\s+(\d+)\s*$`).FindStringSubmatch(text)
 	var backfilled int
 	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM matches WHERE policy_id = $1 AND event_id LIKE 'sweep:backfill:%'`, DefaultPublish).Scan(&backfilled); err != nil {
 		t.Fatal(err)
@@ -368,6 +401,23 @@ GROUP BY 1 HAVING count(o.sent_at) BETWEEN 10 AND 999 ORDER BY 2 DESC LIMIT 1`).
 	}
 	if got, _ := strconv.ParseFloat(strings.ReplaceAll(ftexts["funnel/total/granted_yuan"], ",", ""), 64); math.Abs(got-grantedYuan) > 0.01 {
 		t.Errorf("the console's funnel shows %q 元 granted, the database %.2f", ftexts["funnel/total/granted_yuan"], grantedYuan)
+	}
+	// The grants without a claim are shown apart, and the 免申即享
+	// policy's grants are read against its matches, not starred above 100%.
+	var unclaimedCases int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM cases WHERE status = 'granted' AND claimed_at IS NULL`).Scan(&unclaimedCases); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.ReplaceAll(ftexts["funnel/total/granted_unclaimed"], ",", ""); unclaimedCases == 0 || got != strconv.Itoa(unclaimedCases) {
+		t.Errorf("the console's funnel shows %q granted without a claim, the database %d", got, unclaimedCases)
+	}
+	if conv := ftexts["funnel/job-retention-refund/granted/conv"]; !strings.HasPrefix(conv, "占匹配 ") || strings.Contains(conv, "*") {
+		t.Errorf("the 免申即享 policy's granted conversion %q, want 占匹配 and at most 100%%", conv)
+	}
+	for k, v := range ftexts {
+		if strings.HasSuffix(k, "/conv") && strings.Contains(v, "*") {
+			t.Errorf("%s = %q: a conversion above 100%%", k, v)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

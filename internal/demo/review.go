@@ -131,6 +131,11 @@ func reviewAndPay(ctx context.Context, cfg *config.Config, st *store.Store, set 
 		amount float64
 	}
 	var pay []payment
+	type paid struct {
+		key    store.SubjectKey
+		policy string
+	}
+	inCSV := map[paid]bool{}
 	for _, p := range set.Policies() {
 		raw, err := a.do(ctx, http.MethodGet, "/api/policies/"+p.ID+"/cases.csv", nil, nil)
 		if err != nil {
@@ -149,12 +154,17 @@ func reviewAndPay(ctx context.Context, cfg *config.Config, st *store.Store, set 
 				continue
 			}
 			amount, _ := strconv.ParseFloat(row[col["amount"]], 64)
-			pay = append(pay, payment{store.SubjectKey{Type: row[col["subject_type"]], ID: row[col["subject_id"]]}, p.ID, amount})
+			k := store.SubjectKey{Type: row[col["subject_type"]], ID: row[col["subject_id"]]}
+			pay = append(pay, payment{k, p.ID, amount})
+			inCSV[paid{k, p.ID}] = true
 		}
-		if p.NextSteps().Mode == rules.ApplyAutomatic { // 免申即享: every active match, claimed or not
+		// 免申即享: every active match, claimed (and so approved) or not,
+		// but for those the CSV's list already pays; an approved claim
+		// waits for its 公示 only on a policy that needs a claim.
+		if p.NextSteps().Mode == rules.ApplyAutomatic {
 			rows, err := st.Pool().Query(ctx, `SELECT m.subject_type, m.subject_id, coalesce(m.amount, 0)::float8 FROM matches m
 LEFT JOIN cases c ON c.match_id = m.id
-WHERE m.policy_id = $1 AND m.status = 'active' AND (c.status IS NULL OR c.status NOT IN ('approved', 'granted', 'declined'))`, p.ID)
+WHERE m.policy_id = $1 AND m.status = 'active' AND (c.status IS NULL OR c.status NOT IN ('granted', 'declined'))`, p.ID)
 			if err != nil {
 				return r, err
 			}
@@ -165,7 +175,9 @@ WHERE m.policy_id = $1 AND m.status = 'active' AND (c.status IS NULL OR c.status
 					return r, err
 				}
 				pm.policy = p.ID
-				pay = append(pay, pm)
+				if !inCSV[paid{pm.key, pm.policy}] {
+					pay = append(pay, pm)
+				}
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -240,6 +252,8 @@ type funnelReport struct {
 	GrantedAmount float64                   `json:"granted_amount"`
 	Median        *float64                  `json:"median_match_to_grant_hours"`
 	Flagged       bool                      `json:"flagged"`
+	Automatic     bool                      `json:"automatic"`
+	Conversions   map[string]float64        `json:"conversions"`
 	Sources       map[string]map[string]int `json:"sources"`
 	Policies      []funnelReport            `json:"policies"`
 }
@@ -247,20 +261,27 @@ type funnelReport struct {
 func printFunnel(out io.Writer, f funnelReport, r reviewed) {
 	fmt.Fprintf(out, "\ncases: reviewers approved %d and rejected %d claims of the review: true policies; 金保 reported %d grants (%s 元)\n",
 		r.Approved, r.Rejected, r.Paid, yuanText(r.PaidYuan))
-	fmt.Fprintln(out, "funnel, per policy, down to the 元:")
+	fmt.Fprintln(out, "funnel, per policy, down to the 元 (unclaimed: granted without a claim; granted %: of matched for a 免申即享 (automatic) policy, else of approved + unclaimed):")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "policy\tmatched\tsent\tdelivered\topened\tclaimed\tapproved\tgranted\tgranted 元\tmedian h\tby backfill\t")
+	fmt.Fprintln(tw, "policy\tmatched\tsent\tdelivered\topened\tclaimed\tapproved\tgranted\tunclaimed\tgranted %\tgranted 元\tmedian h\tby backfill\t")
 	row := func(name string, x funnelReport) {
 		med := "—"
 		if x.Median != nil {
 			med = strconv.FormatFloat(*x.Median, 'f', 2, 64)
 		}
+		if x.Automatic {
+			name += " (automatic)"
+		}
 		if x.Flagged {
 			name += " ⚠"
 		}
+		conv := "—"
+		if c, ok := x.Conversions["granted"]; ok {
+			conv = strconv.FormatFloat(100*c, 'f', 1, 64) + "%"
+		}
 		s := x.Steps
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t\n", name, s["matched"], s["sent"], s["delivered"], s["opened"], s["claimed"],
-			s["approved"], s["granted"], yuanText(x.GrantedAmount), med, x.Sources["backfill"]["matched"])
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t\n", name, s["matched"], s["sent"], s["delivered"], s["opened"], s["claimed"],
+			s["approved"], s["granted"], s["granted_unclaimed"], conv, yuanText(x.GrantedAmount), med, x.Sources["backfill"]["matched"])
 	}
 	for _, p := range f.Policies {
 		row(p.PolicyID, p)

@@ -1,7 +1,8 @@
 // Package funnel turns the store's per-day case counts into what officers
 // read (CONTRACTS §8): per policy the chain matched → sent → delivered →
 // opened → claimed → approved → granted with the conversion between
-// steps, the amount granted in 元, the median hours from match to grant,
+// steps, the grants that had no claim (免申即享) among granted, the
+// amount granted in 元, the median hours from match to grant,
 // disputes and stops per 1,000 notices, each day of a trend, and which
 // source (a profile event, or a sweep) produced the matches. It flags a
 // policy whose dispute or stop rate is far above the others', since its
@@ -17,7 +18,9 @@ import (
 	"github.com/policypush/policypush/internal/store"
 )
 
-// Steps counts cases per step; the JSON names are CONTRACTS §8's.
+// Steps counts cases per step; the JSON names are CONTRACTS §8's, and
+// granted_unclaimed, the grants among granted of cases never claimed
+// (免申即享, or 金保 paying without a claim).
 type Steps struct {
 	Matched   int `json:"matched"`
 	Sent      int `json:"sent"`
@@ -26,6 +29,8 @@ type Steps struct {
 	Claimed   int `json:"claimed"`
 	Approved  int `json:"approved"`
 	Granted   int `json:"granted"`
+
+	GrantedUnclaimed int `json:"granted_unclaimed"`
 }
 
 // Get returns the count of step.
@@ -45,6 +50,8 @@ func (s Steps) Get(step string) int {
 		return s.Approved
 	case store.StepGranted:
 		return s.Granted
+	case store.StepGrantedUnclaimed:
+		return s.GrantedUnclaimed
 	}
 	return 0
 }
@@ -65,13 +72,19 @@ func (s *Steps) add(step string, n int) {
 		s.Approved += n
 	case store.StepGranted:
 		s.Granted += n
+	case store.StepGrantedUnclaimed:
+		s.GrantedUnclaimed += n
 	}
 }
+
+// counted are the steps a Steps counts: the chain's and granted_unclaimed.
+func counted() []string { return append(slices.Clone(store.FunnelSteps), store.StepGrantedUnclaimed) }
 
 // Day is one day of a policy's trend.
 type Day struct {
 	Day           string  `json:"day"` // YYYY-MM-DD, Asia/Shanghai
 	Steps         Steps   `json:"steps"`
+	GrantedBase   int     `json:"granted_base"` // what granted is measured against (Report.GrantedBase)
 	GrantedAmount float64 `json:"granted_amount"`
 	Disputes      int     `json:"disputes"`
 	Stops         int     `json:"stops"`
@@ -79,25 +92,34 @@ type Day struct {
 
 // Report is one policy's funnel (or every policy's, PolicyID "").
 type Report struct {
-	PolicyID                string             `json:"policy_id,omitempty"`
-	Steps                   Steps              `json:"steps"`
-	Conversions             map[string]float64 `json:"conversions"` // "sent" is sent/matched, and so on; absent when the step before is 0
-	GrantedAmount           float64            `json:"granted_amount"`
-	MedianMatchToGrantHours *float64           `json:"median_match_to_grant_hours"`
-	Disputes                int                `json:"disputes"`
-	Stops                   int                `json:"stops"`
-	DisputesPer1000         float64            `json:"disputes_per_1000_notices"`
-	StopsPer1000            float64            `json:"stops_per_1000_notices"`
-	Sources                 map[string]Steps   `json:"sources"` // event, sweep
-	Days                    []Day              `json:"days"`
-	Flagged                 bool               `json:"flagged"`
-	FlagReason              string             `json:"flag_reason,omitempty"`
+	PolicyID    string             `json:"policy_id,omitempty"`
+	Steps       Steps              `json:"steps"`
+	Conversions map[string]float64 `json:"conversions"` // "sent" is sent/matched, and so on, but "granted" is granted/granted_base; absent when the step before (the base) is 0
+	// Automatic is a 免申即享 policy (apply.mode automatic), paid without
+	// a claim.
+	Automatic bool `json:"automatic,omitempty"`
+	// GrantedBase is what granted is measured against: for a 免申即享
+	// policy the cases matched (of those found, how many got the money),
+	// for the others the approved plus the grants without a claim (of
+	// those cleared for payment, how many got it); a total sums its
+	// policies'.
+	GrantedBase             int              `json:"granted_base"`
+	GrantedAmount           float64          `json:"granted_amount"`
+	MedianMatchToGrantHours *float64         `json:"median_match_to_grant_hours"`
+	Disputes                int              `json:"disputes"`
+	Stops                   int              `json:"stops"`
+	DisputesPer1000         float64          `json:"disputes_per_1000_notices"`
+	StopsPer1000            float64          `json:"stops_per_1000_notices"`
+	Sources                 map[string]Steps `json:"sources"` // event, sweep
+	Days                    []Day            `json:"days"`
+	Flagged                 bool             `json:"flagged"`
+	FlagReason              string           `json:"flag_reason,omitempty"`
 }
 
 // Build makes one report per policy from counts, days oldest first, and
-// flags outliers; medians are per policy. The reports are sorted by
-// policy id.
-func Build(counts []store.FunnelCount, medians map[string]float64) []*Report {
+// flags outliers; medians are per policy, and automatic says whether a
+// policy is 免申即享 (nil: none is). The reports are sorted by policy id.
+func Build(counts []store.FunnelCount, medians map[string]float64, automatic func(policyID string) bool) []*Report {
 	by := map[string]*Report{}
 	days := map[string]map[string]*Day{}
 	for _, c := range counts {
@@ -134,7 +156,10 @@ func Build(counts []store.FunnelCount, medians map[string]float64) []*Report {
 	}
 	out := make([]*Report, 0, len(by))
 	for id, r := range by {
+		r.Automatic = automatic != nil && automatic(id)
+		r.GrantedBase = grantedBase(r.Automatic, r.Steps)
 		for _, d := range days[id] {
+			d.GrantedBase = grantedBase(r.Automatic, d.Steps)
 			r.Days = append(r.Days, *d)
 		}
 		slices.SortFunc(r.Days, func(a, b Day) int { return compare(a.Day, b.Day) })
@@ -147,6 +172,17 @@ func Build(counts []store.FunnelCount, medians map[string]float64) []*Report {
 	sort.Slice(out, func(i, j int) bool { return out[i].PolicyID < out[j].PolicyID })
 	flag(out)
 	return out
+}
+
+// grantedBase is what the grants of steps are measured against: a
+// 免申即享 policy's grants need no claim, so against the cases found;
+// the others' against the approved and the grants that skipped the
+// claim (金保 paying without one), so that neither kind reads above 100%.
+func grantedBase(automatic bool, s Steps) int {
+	if automatic {
+		return s.Matched
+	}
+	return s.Approved + s.GrantedUnclaimed
 }
 
 func compare(a, b string) int {
@@ -165,7 +201,8 @@ func Total(reports []*Report, medianAll *float64) *Report {
 	t := &Report{Sources: map[string]Steps{}}
 	days := map[string]*Day{}
 	for _, r := range reports {
-		for _, step := range store.FunnelSteps {
+		t.GrantedBase += r.GrantedBase
+		for _, step := range counted() {
 			t.Steps.add(step, r.Steps.Get(step))
 			for src, s := range r.Sources {
 				x := t.Sources[src]
@@ -182,9 +219,10 @@ func Total(reports []*Report, medianAll *float64) *Report {
 				x = &Day{Day: d.Day}
 				days[d.Day] = x
 			}
-			for _, step := range store.FunnelSteps {
+			for _, step := range counted() {
 				x.Steps.add(step, d.Steps.Get(step))
 			}
+			x.GrantedBase += d.GrantedBase
 			x.GrantedAmount += d.GrantedAmount
 			x.Disputes += d.Disputes
 			x.Stops += d.Stops
@@ -203,6 +241,9 @@ func (r *Report) finish() {
 	r.Conversions = map[string]float64{}
 	for i := 1; i < len(store.FunnelSteps); i++ {
 		prev, cur := r.Steps.Get(store.FunnelSteps[i-1]), r.Steps.Get(store.FunnelSteps[i])
+		if store.FunnelSteps[i] == store.StepGranted {
+			prev = r.GrantedBase
+		}
 		if prev > 0 {
 			r.Conversions[store.FunnelSteps[i]] = round(float64(cur) / float64(prev))
 		}

@@ -174,20 +174,32 @@ func isState(err error, status string) bool {
 }
 
 // TestCaseFunnelSources: a match a backfill made counts as the backfill's,
-// one an event made as the event's, and each step on the day it happened.
+// one an event made as the event's, and each step on the day it happened;
+// a grant with no claim before it (免申即享) counts under granted and
+// under granted_unclaimed, a grant after a claim only under granted.
 func TestCaseFunnelSources(t *testing.T) {
 	s := openStore(t)
 	ctx := t.Context()
-	k1, k2 := subject(t, "resident", "p_f1"), subject(t, "resident", "p_f2")
+	k1, k2, k3 := subject(t, "resident", "p_f1"), subject(t, "resident", "p_f2"), subject(t, "resident", "p_f3")
 	due := time.Now().Add(time.Hour)
 	m1 := newMatch(k1, "fun", Notice{Channel: "sms", Status: "pending", DueAt: due})
 	m1.Match.EventID = "sweep:backfill:7"
 	m2 := newMatch(k2, "fun", Notice{Channel: "sms", Status: "pending", DueAt: due})
 	m2.Match.EventID = "e-live-1"
-	inTx(t, s, func(tx *Tx) error { _, err := tx.Save(ctx, &Batch{Matches: []NewMatch{m1, m2}}); return err })
-	amount := 800.0
+	m3 := newMatch(k3, "fun", Notice{Channel: "sms", Status: "pending", DueAt: due})
+	m3.Match.EventID = "e-live-2"
+	inTx(t, s, func(tx *Tx) error { _, err := tx.Save(ctx, &Batch{Matches: []NewMatch{m1, m2, m3}}); return err })
+	var claimed int64
+	if err := s.Pool().QueryRow(ctx, `SELECT id FROM matches WHERE subject_id = $1`, k3.ID).Scan(&claimed); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Claim(ctx, claimed, false, false, time.Now()); err != nil || st != "approved" {
+		t.Fatalf("claim: %q %v", st, err)
+	}
+	amount, amount3 := 800.0, 500.0
 	inTx(t, s, func(tx *Tx) error {
-		_, err := tx.Save(ctx, &Batch{Grants: []Grant{{Key: k1, PolicyID: "fun", Amount: &amount, GrantedOn: time.Now(), EventID: "e-pay"}}})
+		_, err := tx.Save(ctx, &Batch{Grants: []Grant{{Key: k1, PolicyID: "fun", Amount: &amount, GrantedOn: time.Now(), EventID: "e-pay"},
+			{Key: k3, PolicyID: "fun", Amount: &amount3, GrantedOn: time.Now(), EventID: "e-pay"}}})
 		return err
 	})
 	counts, err := s.CaseFunnel(ctx, "fun", time.Time{})
@@ -200,9 +212,10 @@ func TestCaseFunnelSources(t *testing.T) {
 		got[c.Source+"/"+c.Step] += c.Cases
 		yuan += c.Amount
 	}
-	want := map[string]int{"backfill/matched": 1, "event/matched": 1, "backfill/granted": 1}
-	if len(got) != len(want) || yuan != 800 {
-		t.Fatalf("counts %v (%v 元), want %v", got, yuan, want)
+	want := map[string]int{"backfill/matched": 1, "event/matched": 2, "backfill/granted": 1, "backfill/granted_unclaimed": 1,
+		"event/claimed": 1, "event/approved": 1, "event/granted": 1}
+	if len(got) != len(want) || yuan != 1300 {
+		t.Fatalf("counts %v (%v 元), want %v and 1300 元 (an unclaimed grant's amount counted once)", got, yuan, want)
 	}
 	for k, v := range want {
 		if got[k] != v {

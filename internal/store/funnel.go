@@ -8,8 +8,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Funnel steps of a case (CONTRACTS §8), in order, and the two answers
-// that are counted beside them.
+// Funnel steps of a case (CONTRACTS §8), in order, the grants that had
+// no claim (免申即享, or 金保 paying without one), counted beside granted
+// and within it, and the two answers that are counted beside them.
 const (
 	StepMatched   = "matched"
 	StepSent      = "sent"
@@ -18,8 +19,11 @@ const (
 	StepClaimed   = "claimed"
 	StepApproved  = "approved"
 	StepGranted   = "granted"
-	StepDisputed  = "disputed"
-	StepStopped   = "stopped"
+	// StepGrantedUnclaimed is a grant of a case never claimed: part of
+	// granted, not a step after it.
+	StepGrantedUnclaimed = "granted_unclaimed"
+	StepDisputed         = "disputed"
+	StepStopped          = "stopped"
 )
 
 // FunnelSteps are the steps of the chain, in order.
@@ -49,7 +53,9 @@ type FunnelCount struct {
 
 // CaseFunnel counts, per policy, source, Shanghai day and step, the cases
 // that reached the step since since (each case counted once per step, on
-// the day it first got there), for one policy or all (policyID "").
+// the day it first got there), for one policy or all (policyID ""); a
+// grant of a case with no claim counts under granted and again under
+// granted_unclaimed.
 // A dispute is a case's first correction request; a stop its decline on
 // the notice page. Each table is read once and aggregated per match
 // (hash joins), not probed per match, so that the whole funnel costs a
@@ -76,7 +82,8 @@ WITH m AS (
     LEFT JOIN cases c ON c.match_id = m.id
     CROSS JOIN LATERAL (VALUES ('matched', m.created_at, NULL::numeric), ('sent', o.sent, NULL), ('delivered', o.delivered, NULL),
         ('opened', o.opened, NULL), ('claimed', c.claimed_at, NULL), ('approved', e.approved, NULL),
-        ('granted', c.granted_at, c.granted_amount), ('disputed', r.disputed, NULL), ('stopped', e.stopped, NULL)) AS v(step, at, amount)
+        ('granted', c.granted_at, c.granted_amount), ('granted_unclaimed', CASE WHEN c.claimed_at IS NULL THEN c.granted_at END, NULL),
+        ('disputed', r.disputed, NULL), ('stopped', e.stopped, NULL)) AS v(step, at, amount)
     WHERE v.at IS NOT NULL
 )
 SELECT policy_id, src, (at AT TIME ZONE 'Asia/Shanghai')::date::timestamp, step, count(*)::int, coalesce(sum(amount), 0)::float8
