@@ -294,7 +294,7 @@ func (h *Handler) casesCSV(w http.ResponseWriter, r *http.Request, who officer.O
 			claimed = c.ClaimedAt.In(rules.Shanghai).Format(time.RFC3339)
 		}
 		until := publicity.Until(c.ApprovedAt, days, cal)
-		isReady := !now.Before(until)
+		isReady := publicity.Ready(c.ApprovedAt, days, cal, now)
 		if isReady {
 			ready++
 		}

@@ -101,9 +101,13 @@ func TestDemo(t *testing.T) {
 	}
 	defer conn.Close(context.Background())
 	var matches, notices, unreported, published int
-	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM matches), (SELECT count(*) FROM outbox),
-       (SELECT count(*) FROM outbox WHERE status = 'sent'),
-       (SELECT count(*) FROM matches WHERE policy_id = $1)`, DefaultPublish).Scan(&matches, &notices, &unreported, &published); err != nil {
+	// The summary is taken before 金保's grants arrive; a grant changes a
+	// profile, and may make its subject eligible for another policy: those
+	// later matches are not the summary's.
+	if err := conn.QueryRow(t.Context(), `WITH m AS (SELECT * FROM matches WHERE event_id NOT LIKE 'jinbao-pay-%')
+SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM outbox o JOIN m ON m.id = o.match_id),
+       (SELECT count(*) FROM outbox o JOIN m ON m.id = o.match_id WHERE o.status = 'sent'),
+       (SELECT count(*) FROM m WHERE policy_id = $1)`, DefaultPublish).Scan(&matches, &notices, &unreported, &published); err != nil {
 		t.Fatal(err)
 	}
 	if matches != matched || notices != matches || unreported != 0 || published == 0 {

@@ -37,8 +37,9 @@ func Until(approved time.Time, days int, cal *rules.Calendar) time.Time {
 
 // Ready reports whether a case approved at approved is ready for payment
 // at now: its 公示 is over.
+// With no days of 公示 (POLICYPUSH_PUBLICITY_DAYS=0) it is ready at once.
 func Ready(approved time.Time, days int, cal *rules.Calendar, now time.Time) bool {
-	return !now.Before(Until(approved, days, cal))
+	return days <= 0 || !now.Before(Until(approved, days, cal))
 }
 
 // Store is what the list reads; *store.Store implements it.

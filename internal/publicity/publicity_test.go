@@ -54,6 +54,9 @@ func TestUntil(t *testing.T) {
 			t.Errorf("Until(%s, %d, calendar %v) ends %s, want %s", tt.approved, tt.days, tt.cal != nil, got, tt.want)
 		}
 	}
+	if !Ready(at("2026-12-07 10:00"), 0, nil, at("2026-12-07 10:00")) {
+		t.Error("with no days of 公示, an approved case is not ready at once")
+	}
 	if Ready(at("2026-12-07 10:00"), 5, nil, at("2026-12-14 23:59")) || !Ready(at("2026-12-07 10:00"), 5, nil, at("2026-12-15 00:00")) {
 		t.Error("Ready before the end, or not after it")
 	}
