@@ -11,30 +11,40 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// TestReport reads a recorded run and prints each target beside its
-// baseline; the backfill, absent from the run, is said to be unmeasured.
+// TestReport reads recorded runs and prints each target beside its
+// baseline: bench.txt has no backfill, which is said to be unmeasured;
+// main-2026-12-08.txt is the main branch's runs of BENCHMARKS.md's "All
+// passes together", with a 1,000,000-profile backfill.
 func TestReport(t *testing.T) {
-	in, err := os.Open(filepath.Join("testdata", "bench.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	var out bytes.Buffer
-	if err := report(&out, in); err != nil {
-		t.Fatal(err)
-	}
-	golden := filepath.Join("testdata", "report.golden")
-	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != string(want) {
-		t.Errorf("report:\n%s\nwant:\n%s", out.String(), want)
+	for _, name := range []string{"bench", "main-2026-12-08"} {
+		t.Run(name, func(t *testing.T) {
+			input := "bench.txt"
+			golden := filepath.Join("testdata", "report.golden")
+			if name != "bench" {
+				input, golden = name+".txt", filepath.Join("testdata", name+".golden")
+			}
+			in, err := os.Open(filepath.Join("testdata", input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			var out bytes.Buffer
+			if err := report(&out, in); err != nil {
+				t.Fatal(err)
+			}
+			if *update {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != string(want) {
+				t.Errorf("report:\n%s\nwant:\n%s", out.String(), want)
+			}
+		})
 	}
 }
 
