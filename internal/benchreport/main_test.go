@@ -66,6 +66,8 @@ func TestMedianAndRatio(t *testing.T) {
 			"s per 1M profiles 20 (median of 1): 20.0 s (target ≤ 25 s) MET"},
 		{"the streaming pass's figures are shown beside the raw insert's", "BenchmarkPipeline-2 1 1 ns/op 60 pg-cpu-µs/event 382.5 explanation-B/match\nBenchmarkRawPostgresInsert-2 1 1 ns/op 8 pg-cpu-µs/event\n",
 			"pipeline pg µs/event 60 (median of 1), raw insert pg µs/event 8 (median of 1): 7.5×"},
+		{"the backfill's PostgreSQL CPU is shown beside the read's", "BenchmarkBackfill/workers=2-2 1 1 ns/op 28 go-cpu-µs/profile 31 pg-cpu-µs/profile 100000 profiles\nBenchmarkBackfill/baseline=read-2 1 1 ns/op 6.5 go-cpu-µs/profile 7.75 pg-cpu-µs/profile\n",
+			"backfill pg µs/profile 31 (median of 1), read pg µs/profile 7.75 (median of 1): 4.0×"},
 		{"allocations use the worst run", "BenchmarkCatalogue-2 1 1 ns/op 80 ns/condition 0 allocs/op\nBenchmarkCatalogue-2 1 1 ns/op 80 ns/condition 2 allocs/op\n",
 			"allocs/op 2 (max): 2 (target 0) MISSED"},
 	} {
