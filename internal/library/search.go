@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"sort"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -25,10 +26,18 @@ var renshe string
 // is safe for concurrent use once built.
 type Segmenter struct{ seg gse.Segmenter }
 
+// hmmModel loads gse's HMM model (for words the dictionary lacks) once per
+// process: gse keeps it in package variables, which every load writes,
+// so two segmenters built at once (two services in one test process)
+// would race. It is only read afterwards.
+var hmmModel sync.Once
+
 // NewSegmenter loads the embedded dictionary.
 func NewSegmenter() (*Segmenter, error) {
 	s := &Segmenter{}
 	s.seg.SkipLog = true
+	s.seg.NotLoadHMM = true
+	hmmModel.Do(func() { s.seg.LoadModel() })
 	if err := s.seg.LoadDictStr(renshe); err != nil {
 		return nil, err
 	}
