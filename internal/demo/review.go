@@ -137,6 +137,9 @@ func reviewAndPay(ctx context.Context, cfg *config.Config, st *store.Store, set 
 	}
 	inCSV := map[paid]bool{}
 	for _, p := range set.Policies() {
+		if p.Amount == nil {
+			continue // a reminder or a service: nothing to pay, so no grant
+		}
 		raw, err := a.do(ctx, http.MethodGet, "/api/policies/"+p.ID+"/cases.csv", nil, nil)
 		if err != nil {
 			return r, err
