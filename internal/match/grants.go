@@ -12,7 +12,9 @@ import (
 // grants are the benefits_received entries that next has and prev has
 // not: each tells that the money of its policy went out (CONTRACTS §8),
 // which grants the subject's case in the event's own transaction. An
-// entry that was there before grants nothing again. A resident's entry
+// entry that was there before grants nothing again; the lists are
+// compared as multisets, so a second payment written exactly like the
+// first (same policy, year and amount) is new. A resident's entry
 // gives its granted_on; an enterprise's gives a year only, so the event's
 // day stands for it.
 //
@@ -25,10 +27,10 @@ func grants(k store.SubjectKey, prev, next map[string]any, env *profile.Envelope
 	if len(now) == 0 {
 		return nil
 	}
-	before := map[string]bool{}
+	before := map[string]int{} // entry → how many times prev has it
 	if old, _ := prev["benefits_received"].([]any); len(old) > 0 {
 		for _, e := range old {
-			before[entryKey(e)] = true
+			before[entryKey(e)]++
 		}
 	}
 	var out []store.Grant
@@ -36,7 +38,11 @@ func grants(k store.SubjectKey, prev, next map[string]any, env *profile.Envelope
 	for _, e := range now {
 		m, _ := e.(map[string]any)
 		pol, _ := m["policy_id"].(string)
-		if pol == "" || before[entryKey(e)] {
+		if pol == "" {
+			continue
+		}
+		if key := entryKey(e); before[key] > 0 {
+			before[key]-- // this one was there before
 			continue
 		}
 		g := store.Grant{Key: k, PolicyID: pol, EventID: env.EventID, GrantedOn: dayOf(env.OccurredAt)}

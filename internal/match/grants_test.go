@@ -38,6 +38,12 @@ func TestGrants(t *testing.T) {
 			[]string{"b@2026-12-01=1500"}},
 		{"year only", `{}`, `{"benefits_received":[{"policy_id":"c","year":2026,"amount":38640.5}]}`, []string{"c@2026-12-08=38640.5"}},
 		{"no amount", `{}`, `{"benefits_received":[{"policy_id":"d"}]}`, []string{"d@2026-12-08=nil"}},
+		// A second payment written exactly like the first is a payment.
+		{"the same again", `{"benefits_received":[{"policy_id":"e","year":2026,"amount":1500}]}`,
+			`{"benefits_received":[{"policy_id":"e","year":2026,"amount":1500},{"policy_id":"e","year":2026,"amount":1500}]}`,
+			[]string{"e@2026-12-08=1500"}},
+		{"the same, kept twice", `{"benefits_received":[{"policy_id":"e","year":2026,"amount":1500},{"policy_id":"e","year":2026,"amount":1500}]}`,
+			`{"benefits_received":[{"policy_id":"e","year":2026,"amount":1500},{"policy_id":"e","year":2026,"amount":1500}]}`, nil},
 		// The demo's 金保 sends the stored list back with the new entry; an
 		// old entry's null may come back left out, or the other way round.
 		{"kept, its null left out", `{"benefits_received":[{"policy_id":"r","year":2025,"amount":null}]}`,
