@@ -290,6 +290,7 @@ func TestDemoConsole(t *testing.T) {
 	baseURL := make(chan string, 1)
 	done := make(chan error, 1)
 	var out bytes.Buffer
+	printed := &lockedWriter{w: &out} // the demo writes while the test reads
 	go func() {
 		done <- Run(ctx, Options{
 			Residents: 800, Enterprises: 80, Seed: 11, Database: db,
@@ -300,7 +301,7 @@ func TestDemoConsole(t *testing.T) {
 				"POLICYPUSH_KAFKA_EMBEDDED_ADDR": "127.0.0.1:0",
 				"POLICYPUSH_ADMIN_TOKEN":         demoToken,
 			}),
-			Stdout: &lockedWriter{w: &out}, Stderr: testlog.Writer(t),
+			Stdout: printed, Stderr: testlog.Writer(t),
 			Ready: func(u string) { baseURL <- u },
 		})
 	}()
@@ -365,8 +366,8 @@ FROM matches m JOIN outbox o ON o.match_id = m.id LEFT JOIN cases c ON c.match_i
 
 	// The demo serves the public library and the self-check, says where,
 	// and a policy's page gives its reach as the database counts it.
-	if !strings.Contains(out.String(), base+"/policies") || !strings.Contains(out.String(), base+"/check") {
-		t.Errorf("the demo does not print the library's and the self-check's URLs:\n%s", out.String())
+	if text := printed.text(); !strings.Contains(text, base+"/policies") || !strings.Contains(text, base+"/check") {
+		t.Errorf("the demo does not print the library's and the self-check's URLs:\n%s", text)
 	}
 	var reached string
 	var sent int
@@ -427,4 +428,11 @@ GROUP BY 1 HAVING count(o.sent_at) BETWEEN 10 AND 999 ORDER BY 2 DESC LIMIT 1`).
 	if err := <-done; err != nil {
 		t.Errorf("demo: %v", err)
 	}
+}
+
+// text is what was written so far, read under the writer's lock.
+func (l *lockedWriter) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.(*bytes.Buffer).String()
 }
